@@ -1,0 +1,52 @@
+# One entry point for people and CI. Everything installs itself on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run up down infra test test-unit lint format contracts bench clean
+
+$(VENV)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $@
+
+deps: $(VENV)/.installed
+
+run: deps ## whole system in the foreground; Ctrl-C stops all of it
+	deploy/stack.sh run
+
+up: deps ## whole system in the background
+	deploy/stack.sh up
+
+down:
+	deploy/stack.sh down
+
+infra: deps ## PostgreSQL + Kafka + topics only
+	deploy/stack.sh infra
+
+test: deps infra ## the whole suite against real Kafka and PostgreSQL
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: deps
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy services contracts tests bench
+
+format: deps
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+contracts: deps ## re-export JSON Schema / OpenAPI / AsyncAPI files
+	$(PY) -m contracts.export
+
+bench: deps infra
+	$(PY) -m bench.run
+
+clean: down
+	rm -rf .local

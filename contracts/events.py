@@ -1,0 +1,338 @@
+"""Payloads of the events each service publishes, one model per event type.
+
+The registry at the bottom maps ``event_type`` to its payload model and its topic; it
+drives the exported JSON Schemas and the AsyncAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DossierStatus(IntEnum):
+    """Status codes used by portal synchronisation (TrangThaiHoSo)."""
+
+    SUBMITTED = 1  # Mới đăng ký
+    RECEIVED = 2  # Được tiếp nhận
+    NOT_ACCEPTED = 3  # Không được tiếp nhận
+    PROCESSING = 4  # Đang xử lý
+    SUPPLEMENT_REQUESTED = 5  # Yêu cầu bổ sung
+    FINANCIAL_OBLIGATION = 6  # Nghĩa vụ tài chính
+    WITHDRAWN = 7  # Công dân yêu cầu rút
+    STOPPED = 8  # Dừng xử lý
+    DONE = 9  # Đã xử lý xong
+    RETURNED = 10  # Đã trả kết quả
+
+
+class Channel(IntEnum):
+    """KenhThucHien: how the dossier was submitted."""
+
+    IN_PERSON = 1
+    ONLINE = 2
+    POST = 3
+
+
+class QueueLevel(StrEnum):
+    COMMUNE = "commune"
+    DISTRICT = "district"
+    DEPARTMENT = "department"
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- dossier.intake -------------------------------------------------------------------
+
+
+class DossierReceived(Payload):
+    """A complete dossier was accepted at a desk or through a portal (status 2)."""
+
+    dossier_code: str = Field(
+        description="National dossier code.", examples=["000.00.01.H22-251103-0007"]
+    )
+    procedure_code: str = Field(description="Mã TTHC.", examples=["1.001193"])
+    field_code: str = Field(description="Mã lĩnh vực.", examples=["HOTICH"])
+    receiving_unit: str = Field(description="Code of the unit that received the dossier.")
+    channel: Channel = Field(description="1 in person, 2 online, 3 post.")
+    received_at: datetime = Field(description="When the complete dossier was received.")
+    clock_started_at: datetime = Field(
+        description="When the legal clock started (next opening if received out of hours)."
+    )
+    appointment_at: datetime = Field(description="The appointment printed on the receipt.")
+    legal_hours: Decimal = Field(description="Legal processing time in working hours.")
+    chosen_subprocedures: list[str] = Field(
+        default_factory=list, description="For chains the citizen picks from (codes)."
+    )
+    conditions: list[str] = Field(
+        default_factory=list, description="Workflow conditions, e.g. `verification_needed`."
+    )
+    contact_ref: str = Field(
+        description="Reference notify uses to fetch contact details from intake; no PII here."
+    )
+
+
+class SupplementSubmitted(Payload):
+    """The citizen brought the missing papers; the clock resumes."""
+
+    dossier_code: str
+    submitted_at: datetime
+    document_count: int = Field(ge=1)
+
+
+class WithdrawalRequested(Payload):
+    dossier_code: str
+    requested_at: datetime
+    reason: str = Field(max_length=1000)
+
+
+class ObligationPaid(Payload):
+    dossier_code: str
+    paid_at: datetime
+    amount_vnd: int = Field(ge=0)
+
+
+# --- dossier.routing ------------------------------------------------------------------
+
+
+class RoutingPayload(Payload):
+    dossier_code: str
+    status: DossierStatus = Field(description="The dossier's public status after this event.")
+    at: datetime = Field(description="When the routing decision took effect.")
+
+
+class StepAssigned(RoutingPayload):
+    """A unit got a step of the dossier in its inbox."""
+
+    task_id: UUID
+    step_id: str = Field(examples=["civil_status"])
+    step_name: str = Field(examples=["Đăng ký khai sinh"])
+    unit_code: str = Field(examples=["X01"])
+    queue_level: QueueLevel
+    allotment_hours: Decimal = Field(description="The step's own time allotment (working h).")
+
+
+class HandedOff(RoutingPayload):
+    """One line of form 06: the dossier passed from one unit to another."""
+
+    task_id: UUID
+    step_id: str
+    from_unit: str
+    to_unit: str | None = Field(description="None when the last step finished.")
+    actor: str = Field(description="Official's user id (no name).")
+
+
+class SupplementRequested(RoutingPayload):
+    task_id: UUID
+    unit_code: str
+    missing_documents: list[str] = Field(min_length=1)
+
+
+class ObligationRequested(RoutingPayload):
+    amount_vnd: int = Field(ge=0)
+    unit_code: str
+
+
+class ProcessingResumed(RoutingPayload):
+    """The citizen answered (supplement or payment); processing goes on."""
+
+    reason: str
+
+
+class DossierClosed(RoutingPayload):
+    """Result ready, returned, refused, stopped or withdrawn."""
+
+    unit_code: str | None = None
+    reason: str | None = None
+
+
+# --- dossier.sla ----------------------------------------------------------------------
+
+
+class DeadlineKind(StrEnum):
+    DOSSIER = "dossier"
+    STEP = "step"
+
+
+class DeadlineOpened(Payload):
+    dossier_code: str
+    deadline_id: UUID
+    kind: DeadlineKind
+    task_id: UUID | None = None
+    unit_code: str
+    starts_at: datetime
+    due_at: datetime
+    allotment_hours: Decimal
+
+
+class DeadlineAlert(Payload):
+    """Due soon, step overdue or dossier overdue."""
+
+    dossier_code: str
+    deadline_id: UUID
+    kind: DeadlineKind
+    task_id: UUID | None = None
+    unit_code: str
+    due_at: datetime
+
+
+class ApologyIssued(Payload):
+    """Form 04: the unit that caused the delay apologises and proposes a new date."""
+
+    dossier_code: str
+    responsible_unit: str
+    reason: str
+    old_appointment_at: datetime
+    new_appointment_at: datetime
+    letter_id: UUID
+
+
+# --- dossier.notify -------------------------------------------------------------------
+
+
+class NotificationStatusChanged(Payload):
+    dossier_code: str
+    message_id: UUID
+    channel: str = Field(examples=["email", "sms", "zalo"])
+    status: str = Field(examples=["sent", "delivered", "technical_failure"])
+    template_id: str
+    template_version: int
+    provider: str | None = None
+
+
+class EventSpec(BaseModel):
+    event_type: str
+    topic: str
+    payload: type[Payload]
+    summary: str
+
+
+EVENT_SPECS: tuple[EventSpec, ...] = (
+    EventSpec(
+        event_type="dossier.received",
+        topic="dossier.intake",
+        payload=DossierReceived,
+        summary="A complete dossier was received; carries the appointment.",
+    ),
+    EventSpec(
+        event_type="dossier.supplement_submitted",
+        topic="dossier.intake",
+        payload=SupplementSubmitted,
+        summary="The citizen supplied the missing papers.",
+    ),
+    EventSpec(
+        event_type="dossier.withdrawal_requested",
+        topic="dossier.intake",
+        payload=WithdrawalRequested,
+        summary="The citizen asked to withdraw.",
+    ),
+    EventSpec(
+        event_type="dossier.obligation_paid",
+        topic="dossier.intake",
+        payload=ObligationPaid,
+        summary="The citizen paid the financial obligation.",
+    ),
+    EventSpec(
+        event_type="step.assigned",
+        topic="dossier.routing",
+        payload=StepAssigned,
+        summary="A unit received a step in its inbox.",
+    ),
+    EventSpec(
+        event_type="step.handed_off",
+        topic="dossier.routing",
+        payload=HandedOff,
+        summary="A unit finished its step and passed the dossier on (form 06).",
+    ),
+    EventSpec(
+        event_type="dossier.supplement_requested",
+        topic="dossier.routing",
+        payload=SupplementRequested,
+        summary="Missing papers: the clock pauses.",
+    ),
+    EventSpec(
+        event_type="dossier.obligation_requested",
+        topic="dossier.routing",
+        payload=ObligationRequested,
+        summary="Waiting for the citizen to pay.",
+    ),
+    EventSpec(
+        event_type="dossier.processing_resumed",
+        topic="dossier.routing",
+        payload=ProcessingResumed,
+        summary="The clock runs again.",
+    ),
+    EventSpec(
+        event_type="dossier.result_ready",
+        topic="dossier.routing",
+        payload=DossierClosed,
+        summary="The result is ready at the desk (status 9).",
+    ),
+    EventSpec(
+        event_type="dossier.returned",
+        topic="dossier.routing",
+        payload=DossierClosed,
+        summary="The result was handed to the citizen (status 10).",
+    ),
+    EventSpec(
+        event_type="dossier.refused",
+        topic="dossier.routing",
+        payload=DossierClosed,
+        summary="The dossier was refused with reasons (status 3).",
+    ),
+    EventSpec(
+        event_type="dossier.stopped",
+        topic="dossier.routing",
+        payload=DossierClosed,
+        summary="Processing stopped (status 8).",
+    ),
+    EventSpec(
+        event_type="dossier.withdrawn",
+        topic="dossier.routing",
+        payload=DossierClosed,
+        summary="The citizen withdrew (status 7).",
+    ),
+    EventSpec(
+        event_type="deadline.opened",
+        topic="dossier.sla",
+        payload=DeadlineOpened,
+        summary="A dossier or step deadline started.",
+    ),
+    EventSpec(
+        event_type="deadline.due_soon",
+        topic="dossier.sla",
+        payload=DeadlineAlert,
+        summary="A deadline falls due within the warning window.",
+    ),
+    EventSpec(
+        event_type="step.overdue",
+        topic="dossier.sla",
+        payload=DeadlineAlert,
+        summary="A step overran its own allotment.",
+    ),
+    EventSpec(
+        event_type="dossier.overdue",
+        topic="dossier.sla",
+        payload=DeadlineAlert,
+        summary="The dossier passed its appointment.",
+    ),
+    EventSpec(
+        event_type="apology.issued",
+        topic="dossier.sla",
+        payload=ApologyIssued,
+        summary="Form 04 apology with a new appointment.",
+    ),
+    EventSpec(
+        event_type="notification.status_changed",
+        topic="dossier.notify",
+        payload=NotificationStatusChanged,
+        summary="A message to the citizen moved on.",
+    ),
+)
+
+SPEC_BY_TYPE: dict[str, EventSpec] = {spec.event_type: spec for spec in EVENT_SPECS}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The whole system on one machine: PostgreSQL, Kafka, a local SMTP server and SMS/Zalo
+# gateway stand-ins, then the four services.
+#
+#   deploy/stack.sh infra   PostgreSQL + Kafka + topics (what the tests need)
+#   deploy/stack.sh up      infra, dev servers and the four services in the background
+#   deploy/stack.sh run     `up`, then follow the logs; Ctrl-C stops everything
+#   deploy/stack.sh down    stop the services, dev servers, Kafka and PostgreSQL we started
+#   deploy/stack.sh env     print the environment the services run with
+#
+# KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at existing servers instead.
+set -euo pipefail
+
+DEPLOY="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$DEPLOY/.." && pwd)"
+PY="$REPO/.venv/bin/python"
+RUN="$REPO/.local/run"
+LOGS="$REPO/.local/logs"
+SERVICES=(intake routing sla notify)
+declare -A PORTS=([intake]=8001 [routing]=8002 [sla]=8003 [notify]=8004)
+mkdir -p "$RUN" "$LOGS"
+# What the caller gave us, before stack_env fills in defaults: only those are external.
+USER_KAFKA="${KAFKA_BOOTSTRAP_SERVERS:-}"
+USER_DB="${DATABASE_URL:-}"
+
+stack_env() {
+    export DATABASE_URL="${DATABASE_URL:-$("$DEPLOY/postgres.sh" url)}"
+    export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+    export SMTP_PORT="${SMTP_PORT:-2525}"
+    export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+}
+
+infra() {
+    local started
+    started=$(date +%s)
+    "$DEPLOY/postgres.sh" start
+    "$DEPLOY/kafka/kafka.sh" fetch
+    "$DEPLOY/kafka/kafka.sh" start
+    "$DEPLOY/kafka/kafka.sh" wait
+    stack_env
+    "$PY" -m services.runtime.setup
+    echo "infra ready in $(( $(date +%s) - started ))s"
+}
+
+start_bg() {  # name, command...
+    local name=$1; shift
+    if [[ -f "$RUN/$name.pid" ]] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
+        echo "$name already running"; return
+    fi
+    nohup "$@" >"$LOGS/$name.log" 2>&1 &
+    echo $! >"$RUN/$name.pid"
+}
+
+wait_ready() {
+    local deadline=$(( $(date +%s) + ${READY_TIMEOUT:-60} ))
+    for svc in "${SERVICES[@]}"; do
+        until curl -fsS "http://127.0.0.1:${PORTS[$svc]}/readyz" >/dev/null 2>&1; do
+            if (( $(date +%s) > deadline )); then
+                echo "$svc is not ready; last log lines:" >&2
+                tail -n 40 "$LOGS/$svc.log" >&2 || true
+                return 1
+            fi
+            sleep 0.3
+        done
+        echo "$svc ready on http://127.0.0.1:${PORTS[$svc]}"
+    done
+}
+
+up() {
+    local started
+    started=$(date +%s)
+    infra
+    start_bg devservers "$PY" -m services.notify.devservers
+    for svc in "${SERVICES[@]}"; do
+        PORT="${PORTS[$svc]}" start_bg "$svc" "$PY" -m "services.$svc"
+    done
+    wait_ready
+    echo "system ready in $(( $(date +%s) - started ))s"
+    echo "Operator console: http://127.0.0.1:8002/console/"
+    echo "Intake API docs:  http://127.0.0.1:8001/docs"
+}
+
+stop_pid() {
+    local name=$1 pidfile="$RUN/$1.pid"
+    [[ -f "$pidfile" ]] || return 0
+    local pid; pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+down() {
+    for svc in "${SERVICES[@]}" devservers; do stop_pid "$svc"; done
+    KAFKA_BOOTSTRAP_SERVERS="$USER_KAFKA" "$DEPLOY/kafka/kafka.sh" stop || true
+    DATABASE_URL="$USER_DB" "$DEPLOY/postgres.sh" stop || true
+}
+
+run() {
+    trap 'echo; echo "stopping..."; down; exit 0' INT TERM
+    up
+    echo "Following logs; Ctrl-C stops the whole system."
+    tail -n 0 -F "$LOGS"/intake.log "$LOGS"/routing.log "$LOGS"/sla.log "$LOGS"/notify.log &
+    wait $!
+}
+
+case "${1:-}" in
+    infra) infra ;;
+    up) up ;;
+    down) down ;;
+    run) run ;;
+    env) stack_env; env | grep -E '^(DATABASE_URL|KAFKA_BOOTSTRAP_SERVERS|SMTP_PORT|PYTHONPATH)=' ;;
+    *) echo "usage: $0 infra|up|run|down|env" >&2; exit 2 ;;
+esac

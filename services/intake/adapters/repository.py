@@ -1,0 +1,123 @@
+"""PostgreSQL side of intake: dossiers, daily sequences, idempotency keys, timeline."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from services.runtime.db import DbConn
+
+
+async def next_sequence(conn: DbConn, agency_code: str, day: date) -> int:
+    # The upsert takes the row lock until commit: consecutive and gap-free per agency/day.
+    value: int = await conn.fetchval(
+        "INSERT INTO dossier_sequences (agency_code, day, last_value) VALUES ($1, $2, 1)"
+        " ON CONFLICT (agency_code, day)"
+        " DO UPDATE SET last_value = dossier_sequences.last_value + 1 RETURNING last_value",
+        agency_code,
+        day,
+    )
+    return value
+
+
+async def find_idempotent(conn: DbConn, portal_id: str, key: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT request_hash, status_code, response FROM idempotency_keys"
+        " WHERE portal_id = $1 AND key = $2",
+        portal_id,
+        key,
+    )
+    if row is None:
+        return None
+    return {
+        "request_hash": row["request_hash"],
+        "status_code": row["status_code"],
+        "response": json.loads(row["response"]),
+    }
+
+
+async def save_idempotent(
+    conn: DbConn, portal_id: str, key: str, request_hash: str, status: int, body: dict[str, Any]
+) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO idempotency_keys (portal_id, key, request_hash, status_code, response)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true",
+        portal_id,
+        key,
+        request_hash,
+        status,
+        json.dumps(body),
+    )
+    return bool(inserted)
+
+
+async def load_dossier(conn: DbConn, ref: str) -> dict[str, Any] | None:
+    try:
+        dossier_id: UUID | None = UUID(ref)
+    except ValueError:
+        dossier_id = None
+    if dossier_id is not None:
+        row = await conn.fetchrow("SELECT * FROM dossiers WHERE id = $1", dossier_id)
+    else:
+        row = await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1", ref)
+    return dict(row) if row is not None else None
+
+
+async def load_timeline(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT source, event_type, occurred_at, details FROM timeline"
+        " WHERE dossier_id = $1 ORDER BY occurred_at, sequence",
+        dossier_id,
+    )
+    return [
+        {
+            "source": r["source"],
+            "event_type": r["event_type"],
+            "occurred_at": r["occurred_at"],
+            "details": json.loads(r["details"]),
+        }
+        for r in rows
+    ]
+
+
+async def append_timeline(
+    conn: DbConn,
+    *,
+    event_id: UUID,
+    dossier_id: UUID,
+    source: str,
+    event_type: str,
+    sequence: int,
+    occurred_at: Any,
+    details: dict[str, Any],
+) -> None:
+    await conn.execute(
+        "INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"
+        " occurred_at, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+        " ON CONFLICT DO NOTHING",
+        event_id,
+        dossier_id,
+        source,
+        event_type,
+        sequence,
+        occurred_at,
+        json.dumps(details, default=str),
+    )
+
+
+async def advance_status(
+    conn: DbConn, dossier_id: UUID, status: int, version: int, current_unit: str | None
+) -> bool:
+    """Move the public status forward only: an older event never overwrites a newer one."""
+    result: str = await conn.execute(
+        "UPDATE dossiers SET status = $2, status_version = $3,"
+        " current_unit = COALESCE($4, current_unit)"
+        " WHERE id = $1 AND status_version < $3",
+        dossier_id,
+        status,
+        version,
+        current_unit,
+    )
+    return result.endswith(" 1")

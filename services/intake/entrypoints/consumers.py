@@ -1,0 +1,54 @@
+"""Intake listens to every other service to keep each dossier's public projection."""
+
+from __future__ import annotations
+
+from contracts.envelope import EventEnvelope
+from services.intake.adapters import repository as repo
+from services.runtime.consumer import ConsumerConfig, Handler
+from services.runtime.db import DbConn
+from services.runtime.service import Runtime
+
+
+async def record_routing(conn: DbConn, env: EventEnvelope) -> None:
+    await _record(conn, env, "routing")
+    status = env.payload.get("status")
+    if status is not None:
+        unit = env.payload.get("unit_code") or env.payload.get("to_unit")
+        # Sequence 1 is intake's own "received"; routing's sequences start after it.
+        await repo.advance_status(conn, env.dossier_id, int(status), env.sequence + 1, unit)
+
+
+async def record_sla(conn: DbConn, env: EventEnvelope) -> None:
+    await _record(conn, env, "sla")
+
+
+async def record_notify(conn: DbConn, env: EventEnvelope) -> None:
+    await _record(conn, env, "notify")
+
+
+async def _record(conn: DbConn, env: EventEnvelope, source: str) -> None:
+    await repo.append_timeline(
+        conn,
+        event_id=env.event_id,
+        dossier_id=env.dossier_id,
+        source=source,
+        event_type=env.event_type,
+        sequence=env.sequence,
+        occurred_at=env.occurred_at,
+        details=env.payload,
+    )
+
+
+def consumers(rt: Runtime) -> list[ConsumerConfig]:
+    from contracts.events import EVENT_SPECS
+
+    handlers: dict[str, Handler] = {}
+    by_topic = {
+        "dossier.routing": record_routing,
+        "dossier.sla": record_sla,
+        "dossier.notify": record_notify,
+    }
+    for spec in EVENT_SPECS:
+        if spec.topic in by_topic:
+            handlers[spec.event_type] = by_topic[spec.topic]
+    return [rt.consumer("intake", list(by_topic), handlers)]

@@ -1,0 +1,180 @@
+"""Intake's use cases: load, decide with the pure rules, save state and events together."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from contracts.events import DossierReceived, DossierStatus
+from contracts.intake_api import Receipt, SubmitDossier
+from services.intake.adapters import repository as repo
+from services.intake.domain.catalog import Catalog
+from services.intake.domain.rules import appointment, check_submission, dossier_code
+from services.runtime.problems import ProblemError
+from services.runtime.service import Runtime
+from services.workcal.calendar import WorkingCalendar
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@dataclass
+class IntakeContext:
+    runtime: Runtime
+    catalog: Catalog
+    calendars: dict[str, WorkingCalendar]
+
+    def calendar_for(self, unit_code: str) -> WorkingCalendar:
+        calendar = self.calendars.get(unit_code)
+        if calendar is None:
+            calendar = WorkingCalendar(self.catalog.units[unit_code].calendar)
+            self.calendars[unit_code] = calendar
+        return calendar
+
+
+def request_hash(body: SubmitDossier) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def submit_dossier(
+    ctx: IntakeContext,
+    body: SubmitDossier,
+    *,
+    portal_id: str,
+    idempotency_key: str | None,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    rt = ctx.runtime
+    digest = request_hash(body)
+    if idempotency_key is not None:
+        replay = await _replay(ctx, portal_id, idempotency_key, digest)
+        if replay is not None:
+            return replay
+    checked = check_submission(ctx.catalog, body)
+    times = appointment(ctx.calendar_for(checked.unit.code), checked.procedure, body.channel, now)
+    dossier_id = uuid4()
+    async with rt.pool.acquire() as conn, conn.transaction():
+        day = now.astimezone(VN_TZ).date()
+        sequence = await repo.next_sequence(conn, checked.unit.agency_code, day)
+        code = dossier_code(checked.unit.agency_code, day, sequence)
+        receipt = Receipt(
+            id=dossier_id,
+            code=code,
+            status=DossierStatus.RECEIVED,
+            procedure_code=checked.procedure.code,
+            receiving_unit=checked.unit.code,
+            received_at=now,
+            clock_started_at=times.clock_started_at,
+            appointment_at=times.appointment_at,
+            receipt_html_url=f"/v1/dossiers/{code}/receipt.html",
+        )
+        await conn.execute(
+            "INSERT INTO dossiers (id, code, agency_code, procedure_code, field_code,"
+            " receiving_unit, channel, applicant, documents, fees, request, received_at,"
+            " clock_started_at, appointment_at, status, status_version, current_unit, portal_id)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9::jsonb,$10::jsonb,$11::jsonb,$12,$13,$14,"
+            " $15, 1, $6, $16)",
+            dossier_id,
+            code,
+            checked.unit.agency_code,
+            checked.procedure.code,
+            checked.procedure.field_code,
+            checked.unit.code,
+            int(body.channel),
+            body.applicant.model_dump_json(),
+            json.dumps([d.model_dump() for d in body.documents]),
+            json.dumps([f.model_dump() for f in body.fees]),
+            json.dumps({"summary": body.summary, "conditions": body.conditions}),
+            now,
+            times.clock_started_at,
+            times.appointment_at,
+            int(DossierStatus.RECEIVED),
+            portal_id,
+        )
+        event = DossierReceived(
+            dossier_code=code,
+            procedure_code=checked.procedure.code,
+            field_code=checked.procedure.field_code,
+            receiving_unit=checked.unit.code,
+            channel=body.channel,
+            received_at=now,
+            clock_started_at=times.clock_started_at,
+            appointment_at=times.appointment_at,
+            legal_hours=times.legal_hours,
+            chosen_subprocedures=body.chosen_subprocedures,
+            conditions=body.conditions,
+            contact_ref=str(dossier_id),
+        )
+        envelope = await rt.publish(
+            conn,
+            "dossier.intake",
+            "dossier.received",
+            dossier_id,
+            event.model_dump(mode="json"),
+            sequence=1,
+        )
+        await repo.append_timeline(
+            conn,
+            event_id=envelope.event_id,
+            dossier_id=dossier_id,
+            source="intake",
+            event_type="dossier.received",
+            sequence=1,
+            occurred_at=now,
+            details={"appointment_at": times.appointment_at.isoformat(), "dossier_code": code},
+        )
+        body_out = receipt.model_dump(mode="json")
+        if idempotency_key is not None and not await repo.save_idempotent(
+            conn, portal_id, idempotency_key, digest, 201, body_out
+        ):
+            # A concurrent retry with the same key won the race: undo ours, answer with theirs.
+            raise _LostIdempotencyRace
+    return 201, body_out
+
+
+class _LostIdempotencyRace(Exception):
+    pass
+
+
+async def _replay(
+    ctx: IntakeContext, portal_id: str, key: str, digest: str
+) -> tuple[int, dict[str, Any]] | None:
+    async with ctx.runtime.pool.acquire() as conn:
+        stored = await repo.find_idempotent(conn, portal_id, key)
+    if stored is None:
+        return None
+    if stored["request_hash"] != digest:
+        raise ProblemError(
+            409,
+            "Idempotency-Key đã được dùng cho một hồ sơ khác",
+            "This Idempotency-Key was already used with a different request body.",
+        )
+    return int(stored["status_code"]), dict(stored["response"])
+
+
+async def submit_with_race_retry(
+    ctx: IntakeContext,
+    body: SubmitDossier,
+    *,
+    portal_id: str,
+    idempotency_key: str | None,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    try:
+        return await submit_dossier(
+            ctx, body, portal_id=portal_id, idempotency_key=idempotency_key, now=now
+        )
+    except _LostIdempotencyRace:
+        assert idempotency_key is not None
+        replay = await _replay(ctx, portal_id, idempotency_key, request_hash(body))
+        assert replay is not None
+        return replay
+
+
+def dossier_uuid(value: str) -> UUID:
+    return UUID(value)

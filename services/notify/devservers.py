@@ -1,0 +1,89 @@
+"""Local stand-ins for the outside world, for `make run` and the tests.
+
+A real SMTP server (aiosmtpd) and gateway servers that speak the eSMS JSON, Viettel SOAP
+and Zalo ZNS shapes. An HTTP app on ``PORT`` shows the mail received (``GET /_mail``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from typing import Any
+
+import uvicorn
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI
+from pydantic_settings import BaseSettings
+
+from services.notify.fakes import esms_app, viettel_app, zalo_app
+
+
+class DevSettings(BaseSettings):
+    port: int = 9100
+    smtp_port: int = 2525
+    esms_port: int = 9101
+    viettel_port: int = 9102
+    zalo_port: int = 9103
+
+
+class MailBox:
+    """aiosmtpd handler that keeps every message it accepted."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        text = parsed.get_body(preferencelist=("plain",))
+        html = parsed.get_body(preferencelist=("html",))
+        self.messages.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": str(parsed["Subject"]),
+                "message_id": str(parsed["X-Onestop-Message-Id"]),
+                "text": text.get_content() if text is not None else "",
+                "html": html.get_content() if html is not None else "",
+            }
+        )
+        return "250 Message accepted for delivery"
+
+
+def mail_app(box: MailBox) -> FastAPI:
+    app = FastAPI(title="dev mailbox")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/_mail")
+    async def mail() -> list[dict[str, Any]]:
+        return box.messages
+
+    return app
+
+
+async def main() -> None:
+    cfg = DevSettings()
+    box = MailBox()
+    smtp = Controller(box, hostname="127.0.0.1", port=cfg.smtp_port)
+    smtp.start()
+    apps = [
+        (mail_app(box), cfg.port),
+        (esms_app.create_app(), cfg.esms_port),
+        (viettel_app.create_app(), cfg.viettel_port),
+        (zalo_app.create_app(), cfg.zalo_port),
+    ]
+    servers = [
+        uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        for app, port in apps
+    ]
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        smtp.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

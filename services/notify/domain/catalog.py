@@ -1,0 +1,334 @@
+"""Vietnamese notification templates (version 1 of each), as data.
+
+Provider template ids are the ids under which each text is registered with the SMS
+carriers (brandname customer-care templates) and Zalo (approved ZNS templates). The
+values below are placeholders an administrator replaces with the issued ids; a change
+of wording needs a new version and a new registration, never an edit in place.
+"""
+
+from __future__ import annotations
+
+from services.notify.domain.template_model import (
+    Catalog,
+    Channel,
+    ChannelTemplate,
+    EmailTemplate,
+    EventSpec,
+    ParamKind,
+    SmsTemplate,
+    ZaloTemplate,
+    ZnsParam,
+)
+
+TEXT, DATE, MONEY, LIST = ParamKind.TEXT, ParamKind.DATE, ParamKind.MONEY, ParamKind.LIST
+
+RECEIVED = "dossier.received"
+SUPPLEMENT_REQUESTED = "dossier.supplement_requested"
+OBLIGATION_REQUESTED = "dossier.obligation_requested"
+RESULT_READY = "dossier.result_ready"
+APOLOGY_ISSUED = "apology.issued"
+REFUSED = "dossier.refused"
+STOPPED = "dossier.stopped"
+
+EVENTS: dict[str, EventSpec] = {
+    spec.event_type: spec
+    for spec in (
+        EventSpec(
+            RECEIVED, {"dossier_code": TEXT, "procedure_name": TEXT, "appointment_date": DATE}
+        ),
+        EventSpec(
+            SUPPLEMENT_REQUESTED,
+            {"dossier_code": TEXT, "procedure_name": TEXT, "missing_papers": LIST},
+        ),
+        EventSpec(
+            OBLIGATION_REQUESTED, {"dossier_code": TEXT, "procedure_name": TEXT, "amount": MONEY}
+        ),
+        EventSpec(RESULT_READY, {"dossier_code": TEXT, "procedure_name": TEXT}),
+        EventSpec(
+            APOLOGY_ISSUED,
+            {
+                "citizen_name": TEXT,
+                "dossier_code": TEXT,
+                "procedure_name": TEXT,
+                "reason": TEXT,
+                "responsible_unit": TEXT,
+                "new_appointment_date": DATE,
+            },
+        ),
+        EventSpec(REFUSED, {"dossier_code": TEXT, "procedure_name": TEXT, "reason": TEXT}),
+        EventSpec(STOPPED, {"dossier_code": TEXT, "procedure_name": TEXT, "reason": TEXT}),
+    )
+}
+
+# ZNS param limits follow Zalo's param types: code 30, name 30, date 20, money 20,
+# free text up to 200 (longer values are cut with "…").
+CODE = ZnsParam("dossier_code", 30)
+PROCEDURE = ZnsParam("procedure_name", 200)
+
+_GREETING = "Kính gửi Ông/Bà,\n\n"
+_FOOTER = (
+    "\n\nÔng/Bà tra cứu tình trạng hồ sơ trên Cổng dịch vụ công bằng mã hồ sơ."
+    "\nThư này được gửi tự động, xin vui lòng không trả lời."
+)
+_HTML_FOOTER = (
+    "<p>Ông/Bà tra cứu tình trạng hồ sơ trên Cổng dịch vụ công bằng mã hồ sơ.</p>"
+    '<p style="color:#666">Thư này được gửi tự động, xin vui lòng không trả lời.</p>'
+)
+
+
+def _sms(event: str, body: str) -> SmsTemplate:
+    short = event.replace("dossier.", "").replace(".", "_").upper()
+    return SmsTemplate(
+        template_id=f"{event}.sms",
+        version=1,
+        body=body,
+        provider_template_ids={"esms": f"ESMS_DVC_{short}_V1", "viettel": f"VT_DVC_{short}_V1"},
+    )
+
+
+def _zalo(event: str, zns_id: str, params: dict[str, ZnsParam], preview: str) -> ZaloTemplate:
+    return ZaloTemplate(f"{event}.zalo", 1, zns_id, params, preview)
+
+
+def _email(event: str, subject: str, text: str, html: str) -> EmailTemplate:
+    page = f'<html><body style="font-family:Arial,sans-serif">{html}{_HTML_FOOTER}</body></html>'
+    return EmailTemplate(f"{event}.email", 1, subject, _GREETING + text + _FOOTER, page)
+
+
+_TEMPLATES: list[tuple[str, ChannelTemplate]] = [
+    # 01 receipt and appointment
+    (
+        RECEIVED,
+        _sms(
+            RECEIVED,
+            "Hồ sơ ${dossier_code} (${procedure_name}) đã được tiếp nhận. "
+            "Hẹn trả kết quả ngày ${appointment_date}.",
+        ),
+    ),
+    (
+        RECEIVED,
+        _zalo(
+            RECEIVED,
+            "400101",
+            {
+                "ma_ho_so": CODE,
+                "ten_thu_tuc": PROCEDURE,
+                "ngay_hen_tra": ZnsParam("appointment_date", 20),
+            },
+            "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} đã được tiếp nhận. "
+            "Ngày hẹn trả kết quả: ${appointment_date}.",
+        ),
+    ),
+    (
+        RECEIVED,
+        _email(
+            RECEIVED,
+            "Đã tiếp nhận hồ sơ ${dossier_code}",
+            'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" đã được tiếp nhận.\n'
+            "Ngày hẹn trả kết quả: ${appointment_date}.",
+            "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
+            "“${procedure_name}” đã được tiếp nhận.</p>"
+            "<p>Ngày hẹn trả kết quả: <strong>${appointment_date}</strong>.</p>",
+        ),
+    ),
+    # 02 supplement request: every missing paper, once
+    (
+        SUPPLEMENT_REQUESTED,
+        _sms(
+            SUPPLEMENT_REQUESTED,
+            "Hồ sơ ${dossier_code} cần bổ sung: ${missing_papers}. "
+            "Thời hạn giải quyết tạm dừng đến khi nhận đủ giấy tờ.",
+        ),
+    ),
+    (
+        SUPPLEMENT_REQUESTED,
+        _zalo(
+            SUPPLEMENT_REQUESTED,
+            "400102",
+            {"ma_ho_so": CODE, "giay_to_bo_sung": ZnsParam("missing_papers", 200)},
+            "Hồ sơ ${dossier_code} cần bổ sung giấy tờ: ${missing_papers}.",
+        ),
+    ),
+    (
+        SUPPLEMENT_REQUESTED,
+        _email(
+            SUPPLEMENT_REQUESTED,
+            "Yêu cầu bổ sung hồ sơ ${dossier_code}",
+            'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" cần bổ sung, hoàn thiện '
+            "các giấy tờ sau:\n${missing_papers}\n\n"
+            "Thời hạn giải quyết tạm dừng đến khi Ông/Bà nộp đủ giấy tờ.",
+            "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
+            "“${procedure_name}” cần bổ sung, hoàn thiện các giấy tờ sau:</p>${missing_papers}"
+            "<p>Thời hạn giải quyết tạm dừng đến khi Ông/Bà nộp đủ giấy tờ.</p>",
+        ),
+    ),
+    # financial obligation: the dossier waits while the citizen pays
+    (
+        OBLIGATION_REQUESTED,
+        _sms(
+            OBLIGATION_REQUESTED,
+            "Hồ sơ ${dossier_code}: đề nghị Ông/Bà nộp nghĩa vụ tài chính ${amount} "
+            "để tiếp tục giải quyết hồ sơ.",
+        ),
+    ),
+    (
+        OBLIGATION_REQUESTED,
+        _zalo(
+            OBLIGATION_REQUESTED,
+            "400103",
+            {"ma_ho_so": CODE, "so_tien": ZnsParam("amount", 20)},
+            "Hồ sơ ${dossier_code}: đề nghị Ông/Bà nộp nghĩa vụ tài chính ${amount}.",
+        ),
+    ),
+    (
+        OBLIGATION_REQUESTED,
+        _email(
+            OBLIGATION_REQUESTED,
+            "Thông báo nghĩa vụ tài chính - hồ sơ ${dossier_code}",
+            'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" đang chờ Ông/Bà thực hiện '
+            "nghĩa vụ tài chính.\nSố tiền phải nộp: ${amount}.\n\n"
+            "Hồ sơ tiếp tục được giải quyết sau khi Ông/Bà hoàn thành nghĩa vụ tài chính.",
+            "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
+            "“${procedure_name}” đang chờ Ông/Bà thực hiện nghĩa vụ tài chính.</p>"
+            "<p>Số tiền phải nộp: <strong>${amount}</strong>.</p>"
+            "<p>Hồ sơ tiếp tục được giải quyết sau khi Ông/Bà hoàn thành nghĩa vụ tài chính.</p>",
+        ),
+    ),
+    # result ready at the desk (or by the return method the citizen chose)
+    (
+        RESULT_READY,
+        _sms(
+            RESULT_READY,
+            "Hồ sơ ${dossier_code} (${procedure_name}) đã có kết quả. "
+            "Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.",
+        ),
+    ),
+    (
+        RESULT_READY,
+        _zalo(
+            RESULT_READY,
+            "400104",
+            {"ma_ho_so": CODE, "ten_thu_tuc": PROCEDURE},
+            "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} đã có kết quả.",
+        ),
+    ),
+    (
+        RESULT_READY,
+        _email(
+            RESULT_READY,
+            "Hồ sơ ${dossier_code} đã có kết quả",
+            'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" đã có kết quả.\n'
+            "Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.",
+            "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
+            "“${procedure_name}” đã có kết quả.</p>"
+            "<p>Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.</p>",
+        ),
+    ),
+    # 04 apology letter and new appointment, sent before the old appointment passes
+    (
+        APOLOGY_ISSUED,
+        _sms(
+            APOLOGY_ISSUED,
+            "${responsible_unit} xin lỗi Ông/Bà ${citizen_name} vì hồ sơ ${dossier_code} "
+            "chậm trả kết quả. Lý do: ${reason}. Hẹn trả lại ngày ${new_appointment_date}.",
+        ),
+    ),
+    (
+        APOLOGY_ISSUED,
+        _zalo(
+            APOLOGY_ISSUED,
+            "400105",
+            {
+                "ten_cong_dan": ZnsParam("citizen_name", 30),
+                "ma_ho_so": CODE,
+                "ly_do": ZnsParam("reason", 200),
+                "don_vi": ZnsParam("responsible_unit", 200),
+                "ngay_hen_moi": ZnsParam("new_appointment_date", 20),
+            },
+            "${responsible_unit} xin lỗi Ông/Bà ${citizen_name} vì hồ sơ ${dossier_code} "
+            "chậm trả kết quả. Lý do: ${reason}. Ngày hẹn mới: ${new_appointment_date}.",
+        ),
+    ),
+    (
+        APOLOGY_ISSUED,
+        EmailTemplate(
+            f"{APOLOGY_ISSUED}.email",
+            1,
+            "Thư xin lỗi về việc chậm trả kết quả hồ sơ ${dossier_code}",
+            "Kính gửi Ông/Bà ${citizen_name},\n\n"
+            'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" chưa được giải quyết '
+            "đúng hẹn.\nLý do: ${reason}.\nĐơn vị để xảy ra chậm trễ: ${responsible_unit}.\n\n"
+            "${responsible_unit} thành thật xin lỗi Ông/Bà và xin hẹn trả kết quả vào ngày "
+            "${new_appointment_date}." + _FOOTER,
+            '<html><body style="font-family:Arial,sans-serif">'
+            "<p>Kính gửi Ông/Bà ${citizen_name},</p>"
+            "<p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục “${procedure_name}” chưa "
+            "được giải quyết đúng hẹn.</p><p>Lý do: ${reason}.</p>"
+            "<p>Đơn vị để xảy ra chậm trễ: ${responsible_unit}.</p>"
+            "<p>${responsible_unit} thành thật xin lỗi Ông/Bà và xin hẹn trả kết quả vào "
+            "ngày <strong>${new_appointment_date}</strong>.</p>" + _HTML_FOOTER + "</body></html>",
+        ),
+    ),
+    # 03 refusal, with written reasons
+    (
+        REFUSED,
+        _sms(
+            REFUSED,
+            "Hồ sơ ${dossier_code} (${procedure_name}) không được tiếp nhận. Lý do: ${reason}.",
+        ),
+    ),
+    (
+        REFUSED,
+        _zalo(
+            REFUSED,
+            "400106",
+            {"ma_ho_so": CODE, "ten_thu_tuc": PROCEDURE, "ly_do": ZnsParam("reason", 200)},
+            "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} không được tiếp nhận. "
+            "Lý do: ${reason}.",
+        ),
+    ),
+    (
+        REFUSED,
+        _email(
+            REFUSED,
+            "Thông báo không tiếp nhận hồ sơ ${dossier_code}",
+            'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" không được tiếp nhận.\n'
+            "Lý do: ${reason}.",
+            "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
+            "“${procedure_name}” không được tiếp nhận.</p><p>Lý do: ${reason}.</p>",
+        ),
+    ),
+    # 05 stop notice
+    (
+        STOPPED,
+        _sms(
+            STOPPED,
+            "Hồ sơ ${dossier_code} (${procedure_name}) đã dừng xử lý. Lý do: ${reason}.",
+        ),
+    ),
+    (
+        STOPPED,
+        _zalo(
+            STOPPED,
+            "400107",
+            {"ma_ho_so": CODE, "ten_thu_tuc": PROCEDURE, "ly_do": ZnsParam("reason", 200)},
+            "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} đã dừng xử lý. Lý do: ${reason}.",
+        ),
+    ),
+    (
+        STOPPED,
+        _email(
+            STOPPED,
+            "Thông báo dừng xử lý hồ sơ ${dossier_code}",
+            'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" đã dừng xử lý.\n'
+            "Lý do: ${reason}.",
+            "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
+            "“${procedure_name}” đã dừng xử lý.</p><p>Lý do: ${reason}.</p>",
+        ),
+    ),
+]
+
+DEFAULT_CATALOG = Catalog(
+    events=EVENTS,
+    templates={(event, Channel(tpl.channel)): tpl for event, tpl in _TEMPLATES},
+)

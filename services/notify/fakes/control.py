@@ -1,0 +1,135 @@
+"""What the fake gateways share: the control endpoint, recording, receipt delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SLOW_MS = 1500
+RECEIPT_SPACING_SECONDS = 0.02
+
+
+class Mode(StrEnum):
+    OK = "ok"
+    FAIL = "fail"  # 5xx, or the provider's own error code with failure="provider"
+    SLOW = "slow"  # answer after delay_ms
+    DUPLICATE_RECEIPTS = "duplicate_receipts"  # every receipt sent twice
+    REORDER_RECEIPTS = "reorder_receipts"  # final receipt before the intermediate one
+
+
+class ControlRequest(BaseModel):
+    mode: Mode = Mode.OK
+    delay_ms: int = Field(default=0, ge=0, le=120_000)
+    failure: Literal["http", "provider"] = "http"
+    callback_url: str | None = None  # replaces the configured receipt URL when given
+    non_zalo_phones: list[str] | None = None  # Zalo fake only: numbers answered -118
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptCall:
+    method: Literal["GET", "POST"]
+    params: dict[str, str] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class FakeState:
+    callback_url: str | None = None
+    mode: Mode = Mode.OK
+    delay_ms: int = 0
+    failure: Literal["http", "provider"] = "http"
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    message_ids: dict[str, str] = field(default_factory=dict)  # client request id → id
+    receipts_sent: list[dict[str, Any]] = field(default_factory=list)
+    receipt_errors: int = 0
+    non_zalo_phones: set[str] = field(default_factory=set)
+    pending: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def apply(self, control: ControlRequest) -> None:
+        self.mode, self.delay_ms, self.failure = control.mode, control.delay_ms, control.failure
+        if control.callback_url is not None:
+            self.callback_url = control.callback_url
+        if control.non_zalo_phones is not None:
+            self.non_zalo_phones = set(control.non_zalo_phones)
+
+    def reset(self) -> None:
+        self.mode, self.delay_ms, self.failure = Mode.OK, 0, "http"
+        self.messages.clear()
+        self.message_ids.clear()
+        self.receipts_sent.clear()
+        self.receipt_errors = 0
+
+    @property
+    def failing(self) -> bool:
+        return self.mode is Mode.FAIL
+
+    async def maybe_slow_down(self) -> None:
+        if self.mode is Mode.SLOW:
+            await asyncio.sleep((self.delay_ms or DEFAULT_SLOW_MS) / 1000)
+
+    def order_receipts(self, calls: list[ReceiptCall]) -> list[ReceiptCall]:
+        if self.mode is Mode.DUPLICATE_RECEIPTS:
+            return [c for call in calls for c in (call, call)]
+        if self.mode is Mode.REORDER_RECEIPTS:
+            return list(reversed(calls))
+        return calls
+
+    def dispatch_receipts(self, calls: list[ReceiptCall], url: str | None = None) -> None:
+        """Send receipts in the background, after the send response went out."""
+        target = url or self.callback_url
+        if not target:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(target, self.order_receipts(calls))
+        )
+        self.pending.add(task)  # keep a reference so the task is not collected
+        task.add_done_callback(self.pending.discard)
+
+    async def _deliver(self, url: str, calls: list[ReceiptCall]) -> None:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for call in calls:
+                await asyncio.sleep(RECEIPT_SPACING_SECONDS)
+                try:
+                    if call.method == "GET":
+                        response = await client.get(url, params=call.params)
+                    else:
+                        response = await client.post(url, params=call.params, json=call.json)
+                    response.raise_for_status()
+                except httpx.HTTPError as exc:
+                    self.receipt_errors += 1
+                    log.warning("receipt to %s failed: %s", url, type(exc).__name__)
+                    continue
+                self.receipts_sent.append({"params": call.params, "json": call.json})
+
+
+def install_control(app: FastAPI, state: FakeState) -> None:
+    """Add the control and inspection endpoints shared by every fake."""
+
+    @app.post("/_control")
+    async def control(request: ControlRequest) -> dict[str, Any]:
+        state.apply(request)
+        return {"mode": state.mode, "delay_ms": state.delay_ms, "failure": state.failure}
+
+    @app.get("/_messages")
+    async def messages() -> list[dict[str, Any]]:
+        return state.messages
+
+    @app.get("/_receipts")
+    async def receipts() -> dict[str, Any]:
+        return {"sent": state.receipts_sent, "errors": state.receipt_errors}
+
+    @app.post("/_reset")
+    async def reset() -> dict[str, str]:
+        # Receipts still in flight would land in the next test's sink otherwise.
+        await asyncio.gather(*state.pending, return_exceptions=True)
+        state.reset()
+        return {"mode": state.mode}

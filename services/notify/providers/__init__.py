@@ -1,0 +1,1 @@
+"""Adapters to the outside gateways notify sends through (SMS brandname, Zalo ZNS)."""

@@ -1,0 +1,79 @@
+"""The province's reference data (units, procedures, workflows) as each service needs it.
+
+Routing owns the files (``services/routing/reference/<profile>/``); intake and SLA read
+the same files at start, so a procedure's documents and time allotments have one source.
+"""
+
+from __future__ import annotations
+
+import functools
+from decimal import Decimal
+from pathlib import Path
+
+from services.intake.domain.catalog import Catalog, ChainChoice, ProcedureInfo, UnitInfo
+from services.routing.domain.reference import ReferenceData, load_reference
+from services.workcal.model import UnitCalendarConfig
+
+REFERENCE_ROOT = Path(__file__).parent / "routing" / "reference"
+
+
+@functools.cache
+def reference(profile: str) -> ReferenceData:
+    return load_reference(REFERENCE_ROOT / profile)
+
+
+def load_unit_calendars(profile: str) -> dict[str, UnitCalendarConfig]:
+    return {
+        unit.code: UnitCalendarConfig(serves_saturday=unit.serves_saturday)
+        for unit in reference(profile).units
+    }
+
+
+def _agency_code(unit: object, index: int) -> str:
+    explicit = getattr(unit, "agency_code", None)
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    return f"000.00.{index:02d}.H99"
+
+
+def intake_catalog(profile: str) -> Catalog:
+    ref = reference(profile)
+    calendars = load_unit_calendars(profile)
+    units = {
+        code: UnitInfo(
+            code=code,
+            name=unit.name,
+            level=unit.level.value,
+            agency_code=_agency_code(unit, index),
+            calendar=calendars[code],
+        )
+        for index, (code, unit) in enumerate(
+            sorted((u.code, u) for u in ref.units), start=1
+        )
+    }
+    procedures = {
+        code: ProcedureInfo(
+            code=code,
+            name=proc.name,
+            field_code=proc.field,
+            legal_hours=Decimal(proc.processing_hours),
+            online_hours=(
+                Decimal(proc.online_processing_hours)
+                if proc.online_processing_hours is not None
+                else None
+            ),
+            required_documents={d.code: d.name for d in proc.documents},
+            active_levels=frozenset(level.value for level in proc.active_at),
+            chain=(
+                ChainChoice(
+                    options=tuple(o.code for o in proc.chain.options),
+                    min_choices=proc.chain.min_choices,
+                    max_choices=proc.chain.max_choices,
+                )
+                if proc.chain is not None
+                else None
+            ),
+        )
+        for code, proc in ref.procedures.items()
+    }
+    return Catalog(units=units, procedures=procedures)

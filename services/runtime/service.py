@@ -1,0 +1,230 @@
+"""Composition root shared by the four services: one call builds a service's app.
+
+A service describes itself with a :class:`ServiceSpec` (its migrations, consumers,
+routers and background jobs); :func:`create_app` wires PostgreSQL, Kafka, the outbox
+relay, tracing and the ops routes around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request
+
+from contracts.envelope import EventEnvelope
+from services.runtime.consumer import ConsumerConfig, Handler, IdempotentConsumer
+from services.runtime.db import DbConn, create_pool, migrate
+from services.runtime.http import install_tracing_middleware, ops_router
+from services.runtime.logs import configure_logging
+from services.runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from services.runtime.outbox import OutboxRelay, append_event, delete_published
+from services.runtime.problems import install_problem_handlers
+from services.runtime.settings import ServiceSettings
+from services.runtime.telemetry import BufferingSpanExporter, run_span_flusher, setup_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service has: its settings, pool, producer and workers."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    consumers: list[IdempotentConsumer] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> str:
+        return self.settings.db_schema
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    async def publish(
+        self,
+        conn: DbConn,
+        topic: str,
+        event_type: str,
+        dossier_id: UUID,
+        payload: dict[str, Any],
+        *,
+        sequence: int = 0,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+    ) -> EventEnvelope:
+        """Write an event to the outbox in the caller's transaction."""
+        envelope = EventEnvelope(
+            event_type=event_type,
+            dossier_id=dossier_id,
+            sequence=sequence,
+            correlation_id=correlation_id or dossier_id,
+            causation_id=causation_id,
+            producer=self.settings.service_name,
+            payload=payload,
+        )
+        await append_event(conn, self.schema, self.topic(topic), envelope)
+        return envelope
+
+    def consumer(
+        self, name: str, topics: list[str], handlers: Mapping[str, Handler]
+    ) -> ConsumerConfig:
+        return ConsumerConfig(
+            name=f"{self.settings.topic_prefix}{name}",
+            topics=[self.topic(t) for t in topics],
+            handlers=handlers,
+            schema=self.schema,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            batch_max=self.settings.consumer_batch_max,
+            max_attempts=self.settings.consumer_max_attempts,
+        )
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    migrations_dir: Path
+    consumers: Callable[[Runtime], list[ConsumerConfig]] = lambda _rt: []
+    routers: list[APIRouter] = field(default_factory=list)
+    jobs: Callable[[Runtime], list[Callable[[], Coroutine[Any, Any, None]]]] = lambda _rt: []
+    on_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
+    title: str = ""
+    description: str = ""
+
+
+async def supervise(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Keep a background job alive: log a crash and start it again after a pause."""
+    delay = 0.5
+    while True:
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job %s crashed; restarting in %.1fs", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def _start_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-outbox",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+    )
+    for attempt in range(60):
+        try:
+            await producer.start()
+            return producer
+        except Exception:
+            if attempt == 59:
+                raise
+            log.warning("Kafka not reachable yet; retrying")
+            await asyncio.sleep(1.0)
+    raise RuntimeError("unreachable")
+
+
+async def _watch_outbox(rt: Runtime) -> None:
+    while True:
+        row = await rt.pool.fetchrow(
+            "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+            " FROM outbox WHERE published_at IS NULL"
+        )
+        assert row is not None
+        OUTBOX_BACKLOG.set(row["n"])
+        OUTBOX_OLDEST_AGE.set(float(row["age"] or 0.0))
+        await delete_published(rt.pool)
+        await asyncio.sleep(5.0)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    configure_logging(settings)
+    span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
+    holder: dict[str, Runtime] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(
+            settings.database_url, settings.db_schema, settings.db_pool_min, settings.db_pool_max
+        )
+        async with pool.acquire() as conn:
+            await migrate(conn, settings.db_schema, spec.migrations_dir)
+        producer = await _start_producer(settings)
+        relay = OutboxRelay(pool, settings.database_url, settings.db_schema, producer)
+        rt = Runtime(settings=settings, pool=pool, producer=producer, relay=relay)
+        holder["rt"] = rt
+        app.state.runtime = rt
+        if spec.on_start is not None:
+            await spec.on_start(rt)
+        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("outbox-relay", relay.run),
+            ("outbox-watch", lambda: _watch_outbox(rt)),
+        ]
+        if span_buffer is not None:
+            jobs.append(("span-flusher", lambda: run_span_flusher(span_buffer, pool, spec.name)))
+        for config in spec.consumers(rt):
+            consumer = IdempotentConsumer(config, pool)
+            rt.consumers.append(consumer)
+            jobs.append((f"consumer-{config.name}", consumer.run))
+        jobs.extend((f"job-{i}", job) for i, job in enumerate(spec.jobs(rt)))
+        tasks = [asyncio.create_task(supervise(name, job), name=name) for name, job in jobs]
+        log.info("%s started", spec.name)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if span_buffer is not None:
+                with contextlib.suppress(Exception):
+                    from services.runtime.telemetry import flush_spans
+
+                    await flush_spans(span_buffer, pool, spec.name)
+            await producer.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title=spec.title or spec.name,
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    install_tracing_middleware(app, spec.name)
+    for router in spec.routers:
+        app.include_router(router)
+
+    async def check_db() -> None:
+        await holder["rt"].pool.fetchval("SELECT 1")
+
+    async def check_kafka() -> None:
+        client = holder["rt"].producer.client
+        await asyncio.wait_for(client.fetch_all_metadata(), timeout=2.0)
+
+    app.include_router(ops_router({"postgres": check_db, "kafka": check_kafka}))
+    return app

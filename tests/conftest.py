@@ -1,0 +1,77 @@
+"""Fixtures shared by the integration and end-to-end tiers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from services.runtime.setup import ensure_topics
+from tests.support.infra import Infra, provision
+from tests.support.processes import ServiceProcess, free_port
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infra:
+    found = provision()
+    os.environ.setdefault("DATABASE_URL", found.database_url)
+    os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", found.kafka_bootstrap)
+    return found
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}_"
+
+
+@pytest.fixture
+async def pg(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
+    """The four services and the dev servers, isolated by topic and schema prefixes."""
+    import asyncio
+
+    prefix = unique_prefix()
+    asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
+    dev_ports = {
+        "SMTP_PORT": str(free_port()),
+        "ESMS_PORT": str(free_port()),
+        "VIETTEL_PORT": str(free_port()),
+        "ZALO_PORT": str(free_port()),
+    }
+    ports = {name: free_port() for name in ("intake", "routing", "sla", "notify")}
+    env = {
+        "DATABASE_URL": infra.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+        "TOPIC_PREFIX": prefix,
+        "SCHEMA_PREFIX": prefix,
+        "ENVIRONMENT": "test",
+        "INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
+        "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}",
+        **dev_ports,
+    }
+    dev = ServiceProcess("devservers", "services.notify.devservers", env, free_port())
+    dev.start()
+    processes = {
+        name: ServiceProcess(name, f"services.{name}", env, port) for name, port in ports.items()
+    }
+    for proc in processes.values():
+        proc.start()
+    try:
+        dev.wait_ready(path="/healthz")
+        for proc in processes.values():
+            proc.wait_ready()
+        yield {**processes, "devservers": dev}
+    finally:
+        for proc in processes.values():
+            proc.stop()
+        dev.stop()
