@@ -109,7 +109,7 @@ class RoutingPayload(Payload):
 class StepAssigned(RoutingPayload):
     """A unit got a step of the dossier in its inbox."""
 
-    task_id: UUID
+    task_id: str = Field(examples=["0b6f3a52-5d0e-4a43-9b1e-2f1f0d7c8a11:civil_status:2"])
     step_id: str = Field(examples=["civil_status"])
     step_name: str = Field(examples=["Đăng ký khai sinh"])
     unit_code: str = Field(examples=["X01"])
@@ -120,7 +120,7 @@ class StepAssigned(RoutingPayload):
 class HandedOff(RoutingPayload):
     """One line of form 06: the dossier passed from one unit to another."""
 
-    task_id: UUID
+    task_id: str = Field(examples=["0b6f3a52-5d0e-4a43-9b1e-2f1f0d7c8a11:civil_status:2"])
     step_id: str
     from_unit: str
     to_unit: str | None = Field(description="None when the last step finished.")
@@ -128,7 +128,7 @@ class HandedOff(RoutingPayload):
 
 
 class SupplementRequested(RoutingPayload):
-    task_id: UUID
+    task_id: str = Field(examples=["0b6f3a52-5d0e-4a43-9b1e-2f1f0d7c8a11:civil_status:2"])
     unit_code: str
     missing_documents: list[str] = Field(min_length=1)
 
@@ -163,7 +163,7 @@ class DeadlineOpened(Payload):
     dossier_code: str
     deadline_id: UUID
     kind: DeadlineKind
-    task_id: UUID | None = None
+    task_id: str | None = None
     unit_code: str
     starts_at: datetime
     due_at: datetime
@@ -176,7 +176,7 @@ class DeadlineAlert(Payload):
     dossier_code: str
     deadline_id: UUID
     kind: DeadlineKind
-    task_id: UUID | None = None
+    task_id: str | None = None
     unit_code: str
     due_at: datetime
 

@@ -108,17 +108,13 @@ setup_layout() {
     home="$(getent passwd postgres | cut -d: -f6)"
     [[ -d "$home" ]] || home=/var/lib/onestop-pg
     PGROOT="$home/onestop-$HASH"
+    # .local/pg -> $PGROOT (replace a stale symlink; never clobber a real directory).
+    if [[ -d "$LINK" && ! -L "$LINK" ]]; then
+      rmdir "$LINK" 2>/dev/null || die "$LINK is a directory (made as a non-root user?); move it away: as root the cluster lives in $PGROOT"
+    fi
     install -d -m 755 "$(dirname "$PGROOT")"
     install -d -o postgres -g postgres -m 700 "$PGROOT"
-    # .local/pg -> $PGROOT (replace a stale symlink; never clobber a real directory).
-    if [[ -L "$LINK" ]]; then
-      [[ "$(readlink "$LINK")" == "$PGROOT" ]] || ln -sfn "$PGROOT" "$LINK"
-    elif [[ -e "$LINK" ]]; then
-      rmdir "$LINK" 2>/dev/null || die "$LINK is a directory (made as a non-root user?); move it away: as root the cluster lives in $PGROOT"
-      ln -s "$PGROOT" "$LINK"
-    else
-      ln -s "$PGROOT" "$LINK"
-    fi
+    [[ -L "$LINK" && "$(readlink "$LINK")" == "$PGROOT" ]] || ln -sfn "$PGROOT" "$LINK"
   else
     PGROOT="$LINK"
     [[ -L "$LINK" ]] && die "$LINK is a symlink to a cluster made as root ($(readlink "$LINK")); run this script as root, or remove the link"
@@ -247,8 +243,7 @@ cmd_start() {
   # inherit the lock's fd (9>&- below), or it would hold the lock for as long as it runs.
   exec 9>"$REPO/.local/.pg-start.lock"
   flock -w 120 9 || die "another 'postgres.sh start' has held $REPO/.local/.pg-start.lock for 2 minutes"
-  init_cluster
-  if running; then
+  if [[ -f "$DATA/PG_VERSION" ]] && running; then
     local port
     port="$(running_port)"
     [[ "$port" == "$PG_PORT" ]] || die "the cluster is already running on port $port, not $PG_PORT: run '$0 stop' first"
@@ -257,6 +252,7 @@ cmd_start() {
     if port_taken; then
       die "port $PG_PORT on 127.0.0.1 is taken by another process.$(port_owner_hint) Or set PG_PORT, or DATABASE_URL to use that server."
     fi
+    init_cluster
     write_config
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT (data: $DATA)"
     as_owner "$BIN/pg_ctl" start -D "$DATA" -w -t 60 -l "$PGROOT/log/startup.log" >/dev/null 9>&- \

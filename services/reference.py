@@ -29,13 +29,6 @@ def load_unit_calendars(profile: str) -> dict[str, UnitCalendarConfig]:
     }
 
 
-def _agency_code(unit: object, index: int) -> str:
-    explicit = getattr(unit, "agency_code", None)
-    if isinstance(explicit, str) and explicit:
-        return explicit
-    return f"000.00.{index:02d}.H99"
-
-
 def intake_catalog(profile: str) -> Catalog:
     ref = reference(profile)
     calendars = load_unit_calendars(profile)
@@ -44,12 +37,11 @@ def intake_catalog(profile: str) -> Catalog:
             code=code,
             name=unit.name,
             level=unit.level.value,
-            agency_code=_agency_code(unit, index),
+            # Unit codes already are agency codes in the national V1V2V3.Z1Z2.Y1Y2.MX1X2 form.
+            agency_code=code,
             calendar=calendars[code],
         )
-        for index, (code, unit) in enumerate(
-            sorted((u.code, u) for u in ref.units), start=1
-        )
+        for code, unit in ((u.code, u) for u in ref.units)
     }
     procedures = {
         code: ProcedureInfo(
@@ -62,6 +54,8 @@ def intake_catalog(profile: str) -> Catalog:
                 if proc.online_processing_hours is not None
                 else None
             ),
+            hours_if={k: Decimal(v) for k, v in proc.processing_hours_if.items()},
+            conditions=frozenset(proc.conditions),
             required_documents={d.code: d.name for d in proc.documents},
             active_levels=frozenset(level.value for level in proc.active_at),
             chain=(

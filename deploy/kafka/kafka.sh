@@ -238,6 +238,11 @@ cmd_start() {
     log "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS is set: using that external broker, not starting one"
     return 0
   fi
+  # One start at a time, or two racing starts would both launch a broker. The broker must
+  # not inherit the lock's fd (9>&- below), or it would hold the lock while it runs.
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.start.lock"
+  flock -w 120 9 || die "another 'kafka.sh start' has held $STATE/.start.lock for 2 minutes"
   local pid
   if pid="$(broker_pid)"; then
     log "already running (pid $pid) on $(bootstrap)"
@@ -285,6 +290,7 @@ cmd_start() {
     tail -n 30 "$LOGS/kafka.out" >&2 || true
     die "the broker exited at once (logs: $LOGS)"
   fi
+  exec 9>&-
   log "started (pid $pid); run '$0 wait' to block until it answers"
 }
 

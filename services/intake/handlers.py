@@ -56,7 +56,9 @@ async def submit_dossier(
         if replay is not None:
             return replay
     checked = check_submission(ctx.catalog, body)
-    times = appointment(ctx.calendar_for(checked.unit.code), checked.procedure, body.channel, now)
+    times = appointment(
+        ctx.calendar_for(checked.unit.code), checked.procedure, body.channel, body.conditions, now
+    )
     dossier_id = uuid4()
     async with rt.pool.acquire() as conn, conn.transaction():
         day = now.astimezone(VN_TZ).date()

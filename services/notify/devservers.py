@@ -20,6 +20,7 @@ from services.notify.fakes import esms_app, viettel_app, zalo_app
 
 
 class DevSettings(BaseSettings):
+    host: str = "127.0.0.1"
     port: int = 9100
     smtp_port: int = 2525
     esms_port: int = 9101
@@ -67,7 +68,7 @@ def mail_app(box: MailBox) -> FastAPI:
 async def main() -> None:
     cfg = DevSettings()
     box = MailBox()
-    smtp = Controller(box, hostname="127.0.0.1", port=cfg.smtp_port)
+    smtp = Controller(box, hostname=cfg.host, port=cfg.smtp_port)
     smtp.start()
     apps = [
         (mail_app(box), cfg.port),
@@ -76,7 +77,7 @@ async def main() -> None:
         (zalo_app.create_app(), cfg.zalo_port),
     ]
     servers = [
-        uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
         for app, port in apps
     ]
     try:

@@ -35,13 +35,15 @@ def outbox_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def append_event(conn: DbConn, schema: str, topic: str, envelope: EventEnvelope) -> None:
-    """Add an event to the outbox inside the caller's transaction."""
+async def append_event(
+    conn: DbConn, schema: str, topic: str, envelope: EventEnvelope, key: str | None = None
+) -> None:
+    """Add an event to the outbox inside the caller's transaction (keyed by dossier)."""
     await append_raw(
         conn,
         schema,
         topic=topic,
-        key=str(envelope.dossier_id),
+        key=key or str(envelope.dossier_id),
         event_id=str(envelope.event_id),
         event_type=envelope.event_type,
         value=envelope.model_dump_json().encode(),

@@ -64,6 +64,7 @@ class Runtime:
         sequence: int = 0,
         correlation_id: UUID | None = None,
         causation_id: UUID | None = None,
+        key: str | None = None,
     ) -> EventEnvelope:
         """Write an event to the outbox in the caller's transaction."""
         envelope = EventEnvelope(
@@ -75,7 +76,7 @@ class Runtime:
             producer=self.settings.service_name,
             payload=payload,
         )
-        await append_event(conn, self.schema, self.topic(topic), envelope)
+        await append_event(conn, self.schema, self.topic(topic), envelope, key=key)
         return envelope
 
     def consumer(

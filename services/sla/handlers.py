@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from contracts.envelope import EventEnvelope
 from contracts.events import DeadlineAlert, DeadlineKind, DeadlineOpened
@@ -47,7 +47,7 @@ class SlaHandlers:
             conn,
             env,
             kind=DeadlineKind.STEP,
-            task_id=UUID(p["task_id"]),
+            task_id=str(p["task_id"]),
             unit_code=p["unit_code"],
             field_code=None,
             starts_at=plan.starts_at,
@@ -58,7 +58,7 @@ class SlaHandlers:
 
     async def on_step_done(self, conn: DbConn, env: EventEnvelope) -> None:
         p = env.payload
-        await self._close(conn, "task_id = $1", UUID(p["task_id"]), datetime.fromisoformat(p["at"]))
+        await self._close(conn, "task_id = $1", str(p["task_id"]), datetime.fromisoformat(p["at"]))
 
     async def on_dossier_closed(self, conn: DbConn, env: EventEnvelope) -> None:
         at = datetime.fromisoformat(env.payload["at"])
@@ -97,7 +97,7 @@ class SlaHandlers:
         env: EventEnvelope,
         *,
         kind: DeadlineKind,
-        task_id: UUID | None,
+        task_id: str | None,
         unit_code: str,
         field_code: str | None,
         starts_at: datetime,

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -54,10 +55,10 @@ async def start_producer(infra: Infra) -> AIOKafkaProducer:
     return producer
 
 
-async def run_until(consumer: IdempotentConsumer, done: asyncio.Event, timeout: float) -> None:
+async def run_until(consumer: IdempotentConsumer, done: asyncio.Event, limit: float) -> None:
     task = asyncio.create_task(consumer.run())
     try:
-        await asyncio.wait_for(done.wait(), timeout)
+        await asyncio.wait_for(done.wait(), limit)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -123,7 +124,7 @@ async def test_an_event_committed_before_the_relay_dies_arrives_once_in_effect(
         seen.set()
 
     watcher = asyncio.create_task(watch())
-    await run_until(consumer, seen, timeout=30)
+    await run_until(consumer, seen, limit=30)
     watcher.cancel()
     # Two copies on the topic, one effect in the database.
     assert consumer.processed == 2
@@ -181,6 +182,7 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_next_one_
         ),
         pool,
     )
+
     async def watch() -> None:
         # processed counts records whose transaction committed.
         while consumer.processed < 3:
@@ -188,7 +190,7 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_next_one_
         handled.set()
 
     watcher = asyncio.create_task(watch())
-    await run_until(consumer, handled, timeout=30)
+    await run_until(consumer, handled, limit=30)
     watcher.cancel()
     assert [r["event_id"] for r in await pool.fetch("SELECT event_id FROM handled")] == [
         good.event_id
@@ -209,7 +211,7 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_next_one_
     )
     await reader.start()
     try:
-        records = []
+        records: list[Any] = []
         while len(records) < 2:
             batch = await reader.getmany(timeout_ms=5000)
             assert batch, "dead-letter records did not arrive"

@@ -37,6 +37,8 @@ class ProcedureInfo(BaseModel):
     field_name: str = ""
     legal_hours: Decimal
     online_hours: Decimal | None = None
+    hours_if: dict[str, Decimal] = {}
+    conditions: frozenset[str] = frozenset()
     required_documents: dict[str, str]
     active_levels: frozenset[str]
     cut_off: time | None = None

@@ -44,6 +44,11 @@ def check_submission(catalog: Catalog, body: SubmitDossier) -> Checked:
             f"Procedure {procedure.code} is not received at unit {unit.code}.",
         )
     _check_chain(procedure, body.chosen_subprocedures)
+    if unknown := sorted(set(body.conditions) - procedure.conditions):
+        raise SubmissionRefused(
+            "Điều kiện không hợp lệ",
+            f"Procedure {procedure.code} has no conditions {unknown}.",
+        )
     supplied = {d.type_code for d in body.documents}
     missing = [
         {"type_code": code, "name": name}
@@ -93,12 +98,23 @@ class Appointment:
     legal_hours: Decimal
 
 
-def appointment(
-    calendar: WorkingCalendar, procedure: ProcedureInfo, channel: Channel, received_at: datetime
-) -> Appointment:
+def legal_hours(procedure: ProcedureInfo, channel: Channel, conditions: list[str]) -> Decimal:
+    """The legal time: the online one for online dossiers, longer when a condition says so."""
     hours = procedure.legal_hours
     if channel == Channel.ONLINE and procedure.online_hours is not None:
         hours = procedure.online_hours
+    matching = [h for name, h in procedure.hours_if.items() if name in conditions]
+    return max([hours, *matching])
+
+
+def appointment(
+    calendar: WorkingCalendar,
+    procedure: ProcedureInfo,
+    channel: Channel,
+    conditions: list[str],
+    received_at: datetime,
+) -> Appointment:
+    hours = legal_hours(procedure, channel, conditions)
     start = calendar.clock_start(received_at, procedure.cut_off)
     return Appointment(
         clock_started_at=start,

@@ -5,7 +5,7 @@ CREATE TABLE deadlines (
     dossier_id      uuid        NOT NULL,
     dossier_code    text        NOT NULL,
     kind            text        NOT NULL CHECK (kind IN ('dossier', 'step')),
-    task_id         uuid,
+    task_id         text,
     unit_code       text        NOT NULL,
     field_code      text,
     starts_at       timestamptz NOT NULL,

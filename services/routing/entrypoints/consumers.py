@@ -1,0 +1,117 @@
+"""Routing listens to intake (citizen actions), its own level queues and SLA."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from contracts.envelope import EventEnvelope
+from services.routing.domain import Channel, Rejected
+from services.routing.domain import commands as cmd
+from services.routing.handlers import Actor, Routing
+from services.runtime.consumer import ConsumerConfig, Handler
+from services.runtime.db import DbConn
+from services.runtime.service import Runtime
+
+CHANNELS = {1: Channel.IN_PERSON, 2: Channel.ONLINE, 3: Channel.POST}
+
+
+class RoutingConsumers:
+    def __init__(self, routing: Routing) -> None:
+        self.routing = routing
+
+    async def on_received(self, conn: DbConn, env: EventEnvelope) -> None:
+        p = env.payload
+        command = cmd.Start(
+            dossier_id=str(env.dossier_id),
+            procedure_code=p["procedure_code"],
+            receiving_unit=p["receiving_unit"],
+            chosen_subprocedures=tuple(p.get("chosen_subprocedures", [])),
+            conditions=frozenset(p.get("conditions", [])),
+            channel=CHANNELS[int(p["channel"])],
+        )
+        await self.routing.start(
+            conn,
+            env.dossier_id,
+            p["dossier_code"],
+            command,
+            datetime.fromisoformat(p["received_at"]),
+        )
+
+    async def on_supplement(self, conn: DbConn, env: EventEnvelope) -> None:
+        docs = tuple(env.payload.get("documents") or ["bổ sung"])
+        await self._citizen(conn, env, cmd.SupplementSubmitted(documents=docs))
+
+    async def on_withdrawal(self, conn: DbConn, env: EventEnvelope) -> None:
+        await self._citizen(conn, env, cmd.Withdraw(reason=env.payload.get("reason") or "rút"))
+
+    async def on_paid(self, conn: DbConn, env: EventEnvelope) -> None:
+        receipt = str(env.payload.get("receipt_ref") or env.event_id)
+        await self._citizen(conn, env, cmd.ObligationPaid(receipt_ref=receipt))
+
+    async def _citizen(self, conn: DbConn, env: EventEnvelope, command: object) -> None:
+        at = datetime.fromisoformat(
+            env.payload.get("submitted_at")
+            or env.payload.get("requested_at")
+            or env.payload.get("paid_at")
+            or env.occurred_at.isoformat()
+        )
+        try:
+            await self.routing.handle(conn, env.dossier_id, command, Actor.system("citizen"), at=at)
+        except Rejected as refused:
+            # The citizen's action came too late (e.g. already returned): recorded, not retried.
+            await conn.execute(
+                "INSERT INTO audit (dossier_id, actor, role, action, details) VALUES"
+                " ($1, 'citizen', 'citizen', 'rejected', jsonb_build_object('reason', $2::text))",
+                env.dossier_id,
+                str(refused),
+            )
+
+    async def on_queue_assignment(self, conn: DbConn, env: EventEnvelope) -> None:
+        """Inbox projector: insert the task if the command transaction has not yet."""
+        p = env.payload
+        await conn.execute(
+            "INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
+            " unit_code, queue_level, status, allotment_hours, assigned_at)"
+            " SELECT $1, $2, $3, i.procedure_code, $4, $5, $6, 'open', $7, $8"
+            " FROM instances i WHERE i.dossier_id = $2 ON CONFLICT (task_id) DO NOTHING",
+            p["task_id"],
+            env.dossier_id,
+            p["dossier_code"],
+            p["step_id"],
+            p["unit_code"],
+            p["queue_level"],
+            p["allotment_hours"],
+            datetime.fromisoformat(p["at"]),
+        )
+
+    async def on_deadline_opened(self, conn: DbConn, env: EventEnvelope) -> None:
+        p = env.payload
+        if p.get("task_id"):
+            await conn.execute(
+                "UPDATE inbox SET due_at = $2 WHERE task_id = $1",
+                p["task_id"],
+                datetime.fromisoformat(p["due_at"]),
+            )
+
+
+def consumers(rt: Runtime) -> list[ConsumerConfig]:
+    c: RoutingConsumers = rt.state["consumers"]
+    intake: dict[str, Handler] = {
+        "dossier.received": c.on_received,
+        "dossier.supplement_submitted": c.on_supplement,
+        "dossier.withdrawal_requested": c.on_withdrawal,
+        "dossier.obligation_paid": c.on_paid,
+        "deadline.opened": c.on_deadline_opened,
+    }
+    queues: dict[str, Handler] = {"step.assigned": c.on_queue_assignment}
+    return [
+        rt.consumer("routing", ["dossier.intake", "dossier.sla"], intake),
+        rt.consumer(
+            "routing-inbox", ["queue.commune", "queue.district", "queue.department"], queues
+        ),
+    ]
+
+
+def dossier_uuid(value: str) -> UUID:
+    return UUID(value)

@@ -1,0 +1,367 @@
+"""Operator API: officials work their unit's inbox; every action is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+
+from services.routing.adapters import store
+from services.routing.domain import Rejected
+from services.routing.domain import commands as cmd
+from services.routing.domain.state import waiting_on
+from services.routing.handlers import Actor, Routing, UnknownDossier
+from services.runtime.auth import (
+    InvalidToken,
+    Principal,
+    check_password,
+    issue_token,
+    verify_token,
+)
+from services.runtime.problems import PROBLEM_JSON, ProblemError
+from services.runtime.service import Runtime
+
+router = APIRouter(prefix="/v1", tags=["operators"])
+PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "RFC 9457 problem details"}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+    409: PROBLEM,
+    422: PROBLEM,
+}
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ProblemError(401, "Chưa đăng nhập", "A bearer token is required.")
+    try:
+        return verify_token(rt.settings.service_token, authorization.removeprefix("Bearer "))
+    except InvalidToken as exc:
+        raise ProblemError(401, "Phiên đăng nhập không hợp lệ", str(exc)) from exc
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+class Login(BaseModel):
+    username: str = Field(min_length=1, max_length=100, examples=["canbo.x01"])
+    password: str = Field(min_length=1, max_length=200)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    unit_code: str
+    role: str
+    full_name: str
+
+
+@router.post("/auth/login", response_model=Token, responses=ERRORS, summary="Operator login.")
+async def login(body: Login, rt: RuntimeDep) -> Token:
+    row = await rt.pool.fetchrow("SELECT * FROM officials WHERE username = $1", body.username)
+    if row is None or not check_password(body.password, row["password_hash"]):
+        raise ProblemError(401, "Sai tên đăng nhập hoặc mật khẩu")
+    who = Principal(user_id=row["username"], unit_code=row["unit_code"], role=row["role"])
+    return Token(
+        access_token=issue_token(rt.settings.service_token, who),
+        unit_code=row["unit_code"],
+        role=row["role"],
+        full_name=row["full_name"],
+    )
+
+
+class InboxItem(BaseModel):
+    task_id: str
+    dossier_id: UUID
+    dossier_code: str
+    procedure_code: str
+    step_id: str
+    unit_code: str
+    status: str
+    claimed_by: str | None
+    assigned_at: datetime
+    due_at: datetime | None
+    dossier_version: int
+
+
+@router.get("/inbox", response_model=list[InboxItem], responses=ERRORS, summary="A unit's inbox.")
+async def inbox(
+    rt: RuntimeDep,
+    who: PrincipalDep,
+    unit: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[Literal["open", "claimed", "active", "waiting", "done"], Query()] = "active",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    unit_code = unit or who.unit_code
+    if not who.may_act_for(unit_code):
+        raise ProblemError(403, "Không có quyền xem hộp hồ sơ của đơn vị khác")
+    statuses = ["open", "claimed"] if status == "active" else [status]
+    rows = await rt.pool.fetch(
+        "SELECT b.*, i.version AS dossier_version FROM inbox b"
+        " JOIN instances i USING (dossier_id)"
+        " WHERE b.unit_code = $1 AND b.status = ANY($2::text[])"
+        " ORDER BY b.due_at NULLS LAST, b.assigned_at LIMIT $3",
+        unit_code,
+        statuses,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+class ClaimBody(BaseModel):
+    expected_version: int = Field(ge=0, description="The dossier version the official saw.")
+
+
+class CompleteBody(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+class ReturnBody(BaseModel):
+    target_step: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SupplementBody(BaseModel):
+    missing_documents: list[str] = Field(min_length=1, max_length=50)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ObligationBody(BaseModel):
+    amount_vnd: int = Field(gt=0, le=100_000_000_000)
+
+
+class ResultBody(BaseModel):
+    papers: list[str] = Field(min_length=1, max_length=50)
+
+
+class ReasonBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RefuseBody(BaseModel):
+    reasons: list[str] = Field(min_length=1, max_length=20)
+
+
+class ActionResult(BaseModel):
+    dossier_id: UUID
+    status: int
+    version: int
+    waiting_on: list[dict[str, Any]]
+
+
+async def _act_on_task(request: Request, who: Principal, task_id: str, make: Any) -> dict[str, Any]:
+    rt: Runtime = request.app.state.runtime
+    routing: Routing = rt.state["routing"]
+    async with rt.pool.acquire() as conn, conn.transaction():
+        task = await store.task_row(conn, task_id)
+        if task is None:
+            raise ProblemError(404, "Không tìm thấy nhiệm vụ", f"No task {task_id}.")
+        if not who.may_act_for(task["unit_code"]):
+            raise ProblemError(
+                403,
+                "Không có quyền xử lý hồ sơ của đơn vị khác",
+                f"Task {task_id} belongs to unit {task['unit_code']}.",
+            )
+        official = cmd.Official(user_id=who.user_id, unit_code=task["unit_code"])
+        state = await _handle(conn, routing, task["dossier_id"], make(official), who, task_id)
+    return _result(state)
+
+
+async def _act_on_dossier(
+    request: Request, who: Principal, dossier_id: UUID, make: Any
+) -> dict[str, Any]:
+    rt: Runtime = request.app.state.runtime
+    routing: Routing = rt.state["routing"]
+    async with rt.pool.acquire() as conn, conn.transaction():
+        official = cmd.Official(user_id=who.user_id, unit_code=who.unit_code)
+        state = await _handle(conn, routing, dossier_id, make(official), who, None)
+    return _result(state)
+
+
+async def _handle(
+    conn: Any, routing: Routing, dossier_id: UUID, command: Any, who: Principal, task: str | None
+) -> Any:
+    try:
+        return await routing.handle(conn, dossier_id, command, Actor.of(who), task_id=task)
+    except Rejected as refused:
+        raise ProblemError(409, "Thao tác không hợp lệ", str(refused)) from refused
+    except UnknownDossier as missing:
+        raise ProblemError(404, "Không tìm thấy hồ sơ", str(missing)) from missing
+
+
+def _result(state: Any) -> dict[str, Any]:
+    return {
+        "dossier_id": UUID(state.dossier_id),
+        "status": int(state.status),
+        "version": state.version,
+        "waiting_on": [w.model_dump() for w in waiting_on(state)],
+    }
+
+
+TaskPath = Annotated[str, "task id"]
+
+
+@router.post("/tasks/{task_id}/claim", response_model=ActionResult, responses=ERRORS)
+async def claim(task_id: str, body: ClaimBody, request: Request, who: PrincipalDep) -> Any:
+    """Take a task; one official at a time (optimistic concurrency on the version)."""
+    return await _act_on_task(
+        request,
+        who,
+        task_id,
+        lambda o: cmd.Claim(task_id=task_id, official=o, expected_version=body.expected_version),
+    )
+
+
+@router.post("/tasks/{task_id}/complete", response_model=ActionResult, responses=ERRORS)
+async def complete(task_id: str, body: CompleteBody, request: Request, who: PrincipalDep) -> Any:
+    """Finish the step; the dossier moves to the next unit(s) of the workflow."""
+    return await _act_on_task(
+        request, who, task_id, lambda o: cmd.Complete(task_id=task_id, official=o, note=body.note)
+    )
+
+
+@router.post("/tasks/{task_id}/return", response_model=ActionResult, responses=ERRORS)
+async def return_to(task_id: str, body: ReturnBody, request: Request, who: PrincipalDep) -> Any:
+    """Send the dossier back to an earlier step."""
+    return await _act_on_task(
+        request,
+        who,
+        task_id,
+        lambda o: cmd.ReturnTo(
+            task_id=task_id, official=o, target_step=body.target_step, reason=body.reason
+        ),
+    )
+
+
+@router.post("/tasks/{task_id}/supplement", response_model=ActionResult, responses=ERRORS)
+async def supplement(
+    task_id: str, body: SupplementBody, request: Request, who: PrincipalDep
+) -> Any:
+    """Ask the citizen for every missing paper at once (form 02); the clock pauses."""
+    return await _act_on_task(
+        request,
+        who,
+        task_id,
+        lambda o: cmd.RequestSupplement(
+            task_id=task_id,
+            official=o,
+            missing_documents=tuple(body.missing_documents),
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/tasks/{task_id}/obligation", response_model=ActionResult, responses=ERRORS)
+async def obligation(
+    task_id: str, body: ObligationBody, request: Request, who: PrincipalDep
+) -> Any:
+    """Assess the financial obligation; the dossier waits for the citizen to pay."""
+    return await _act_on_task(
+        request,
+        who,
+        task_id,
+        lambda o: cmd.RequestObligation(task_id=task_id, official=o, amount_vnd=body.amount_vnd),
+    )
+
+
+@router.post("/tasks/{task_id}/result", response_model=ActionResult, responses=ERRORS)
+async def result(task_id: str, body: ResultBody, request: Request, who: PrincipalDep) -> Any:
+    """Record the result papers of the step."""
+    return await _act_on_task(
+        request,
+        who,
+        task_id,
+        lambda o: cmd.RecordResult(task_id=task_id, official=o, papers=tuple(body.papers)),
+    )
+
+
+@router.post("/dossiers/{dossier_id}/refuse", response_model=ActionResult, responses=ERRORS)
+async def refuse(dossier_id: UUID, body: RefuseBody, request: Request, who: PrincipalDep) -> Any:
+    """Refuse the dossier with written reasons (form 03)."""
+    return await _act_on_dossier(
+        request, who, dossier_id, lambda o: cmd.Refuse(official=o, reasons=tuple(body.reasons))
+    )
+
+
+@router.post("/dossiers/{dossier_id}/stop", response_model=ActionResult, responses=ERRORS)
+async def stop(dossier_id: UUID, body: ReasonBody, request: Request, who: PrincipalDep) -> Any:
+    """Stop processing (form 05)."""
+    return await _act_on_dossier(
+        request, who, dossier_id, lambda o: cmd.Stop(official=o, reason=body.reason)
+    )
+
+
+@router.post("/dossiers/{dossier_id}/return-result", response_model=ActionResult, responses=ERRORS)
+async def return_result(dossier_id: UUID, request: Request, who: PrincipalDep) -> Any:
+    """Hand the result to the citizen (status 10)."""
+    return await _act_on_dossier(request, who, dossier_id, lambda o: cmd.ReturnResult(official=o))
+
+
+class AgencyAnswer(BaseModel):
+    outcome: Literal["approved", "rejected"]
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/external/{correlation_id}/answer", response_model=ActionResult, responses=ERRORS)
+async def agency_answer(
+    correlation_id: str,
+    body: AgencyAnswer,
+    rt: RuntimeDep,
+    x_service_token: Annotated[str, Header()],
+) -> Any:
+    """An agency system (police, social insurance, ...) answers its step."""
+    if x_service_token != rt.settings.service_token:
+        raise ProblemError(403, "Forbidden")
+    routing: Routing = rt.state["routing"]
+    dossier_id = UUID(correlation_id.split(":", 1)[0])
+    async with rt.pool.acquire() as conn, conn.transaction():
+        command = cmd.ExternalAnswered(
+            correlation_id=correlation_id, outcome=body.outcome, note=body.note
+        )
+        try:
+            state = await routing.handle(
+                conn, dossier_id, command, Actor.system("agency"), at=datetime.now(UTC)
+            )
+        except Rejected as refused:
+            raise ProblemError(409, "Thao tác không hợp lệ", str(refused)) from refused
+        except UnknownDossier as missing:
+            raise ProblemError(404, "Không tìm thấy hồ sơ", str(missing)) from missing
+    return _result(state)
+
+
+@router.get("/dossiers/{dossier_id}/workflow", responses=ERRORS)
+async def workflow(dossier_id: UUID, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
+    """The dossier's workflow state, who it waits on, and its audit trail."""
+    row = await rt.pool.fetchrow("SELECT * FROM instances WHERE dossier_id = $1", dossier_id)
+    if row is None:
+        raise ProblemError(404, "Không tìm thấy hồ sơ")
+    audit = await rt.pool.fetch(
+        "SELECT actor, role, unit_code, action, at, details FROM audit"
+        " WHERE dossier_id = $1 ORDER BY id",
+        dossier_id,
+    )
+    from services.routing.domain.state import DossierState
+
+    state = DossierState.model_validate_json(row["state"])
+    return {
+        "dossier_id": dossier_id,
+        "dossier_code": row["dossier_code"],
+        "status": int(state.status),
+        "version": state.version,
+        "steps": [r.model_dump(mode="json") for r in state.steps.values()],
+        "waiting_on": [w.model_dump() for w in waiting_on(state)],
+        "audit": [dict(a) for a in audit],
+        "viewer": who.user_id,
+    }
