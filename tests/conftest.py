@@ -55,6 +55,7 @@ def system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
         "TOPIC_PREFIX": prefix,
         "SCHEMA_PREFIX": prefix,
         "ENVIRONMENT": "test",
+        "QUIET_HOURS": "",  # tests run at any hour; quiet hours have their own unit tests
         "INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
         "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}",
         **dev_ports,

@@ -15,7 +15,12 @@ from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender
 from services.notify.entrypoints.http import router
-from services.notify.handlers import NotifyContext, on_citizen_event, send_due_messages
+from services.notify.handlers import (
+    NotifyContext,
+    on_citizen_event,
+    parse_quiet_hours,
+    send_due_messages,
+)
 from services.notify.providers.esms import EsmsConfig, EsmsProvider
 from services.reference import reference
 from services.runtime.consumer import ConsumerConfig, Handler
@@ -39,6 +44,8 @@ class NotifySettings(ServiceSettings):
     esms_secret_key: str = "dev-esms-secret"
     sms_brandname: str = "MOTCUA"
     sender_interval_seconds: float = 0.2
+    # SMS and Zalo wait for the morning inside this local-time window; empty disables it.
+    quiet_hours: str = "22:00-07:00"
 
 
 def build_app(settings: NotifySettings | None = None) -> FastAPI:
@@ -63,6 +70,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
             contacts=ContactDirectory(client, cfg.intake_url, cfg.service_token),
             smtp=SmtpSender(cfg.smtp_host, cfg.smtp_port, cfg.mail_from),
             sms=esms,
+            quiet_window=parse_quiet_hours(cfg.quiet_hours),
         )
 
     def consumers(rt: Runtime) -> list[ConsumerConfig]:

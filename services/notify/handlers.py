@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+from opentelemetry import trace
 
 from contracts.envelope import EventEnvelope
 from contracts.events import NotificationStatusChanged
@@ -22,6 +23,7 @@ from services.notify.domain.templates import RenderedMessage, render
 from services.notify.providers.base import SmsProvider
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime
+from services.runtime.telemetry import context_from_carrier, current_trace_headers, tracer
 
 log = logging.getLogger(__name__)
 CHANNELS = ("email", "sms")
@@ -35,6 +37,15 @@ class NotifyContext:
     contacts: ContactDirectory
     smtp: SmtpSender
     sms: SmsProvider
+    quiet_window: tuple[time, time] | None = None
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """``"22:00-07:00"`` → (22:00, 07:00); empty → None (no quiet hours)."""
+    if not text.strip():
+        return None
+    start, end = text.split("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
 
 
 def params_for(ctx: NotifyContext, env: EventEnvelope) -> dict[str, Any]:
@@ -56,7 +67,8 @@ async def on_citizen_event(ctx: NotifyContext, conn: DbConn, env: EventEnvelope)
     now = datetime.now(UTC)
     for channel in CHANNELS:
         rendered = render(env.event_type, channel, params)
-        send_at = quiet_hours_defer(now, channel) or now
+        deferred = quiet_hours_defer(now, channel, ctx.quiet_window) if ctx.quiet_window else None
+        send_at = deferred or now
         await _create_message(conn, env, channel, contact_ref, rendered, send_at)
 
 
@@ -75,8 +87,8 @@ async def _create_message(
     inserted = await conn.fetchval(
         "INSERT INTO messages (id, event_id, event_type, channel, contact_ref, dossier_id,"
         " dossier_code, template_id, template_version, provider_template, subject, body_text,"
-        " body_html, status, next_attempt_at)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb,$11,$12,$13,'created',$14)"
+        " body_html, status, next_attempt_at, trace_headers)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb,$11,$12,$13,'created',$14,$15::jsonb)"
         " ON CONFLICT (event_id, channel, contact_ref) DO NOTHING RETURNING true",
         message_id,
         env.event_id,
@@ -92,6 +104,8 @@ async def _create_message(
         text,
         rendered.html,
         send_at,
+        # The send happens later, in the sender job; this keeps it in the dossier's trace.
+        _json(current_trace_headers()),
     )
     if inserted:
         await conn.execute(
@@ -126,6 +140,22 @@ async def send_due_messages(ctx: NotifyContext, now: datetime, limit: int = 50) 
 
 
 async def _deliver(ctx: NotifyContext, row: dict[str, Any]) -> None:
+    parent = context_from_carrier(json.loads(row["trace_headers"]))
+    with tracer().start_as_current_span(
+        f"notify deliver {row['channel']}",
+        context=parent,
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "onestop.dossier_code": row["dossier_code"],
+            "onestop.channel": row["channel"],
+            "onestop.template": f"{row['template_id']}@{row['template_version']}",
+            "onestop.attempt": row["attempts"],
+        },
+    ):
+        await _deliver_in_span(ctx, row)
+
+
+async def _deliver_in_span(ctx: NotifyContext, row: dict[str, Any]) -> None:
     message_id = str(row["id"])
     provider: str | None = None
     provider_id: str | None = None

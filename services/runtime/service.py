@@ -181,9 +181,10 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         if spec.on_start is not None:
             await spec.on_start(rt)
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
-            ("outbox-relay", relay.run),
-            ("outbox-watch", lambda: _watch_outbox(rt)),
+            ("outbox-watch", lambda: _watch_outbox(rt))
         ]
+        if settings.outbox_relay_enabled:
+            jobs.append(("outbox-relay", relay.run))
         if span_buffer is not None:
             jobs.append(("span-flusher", lambda: run_span_flusher(span_buffer, pool, spec.name)))
         for config in spec.consumers(rt):
@@ -214,6 +215,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        # FastAPI's own instrumentation would add a second server span per request; our
+        # middleware records the one span (with dossier attributes) and the metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
     install_tracing_middleware(app, spec.name)

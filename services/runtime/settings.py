@@ -28,6 +28,8 @@ class ServiceSettings(BaseSettings):
     reference_profile: Literal["three_level", "two_level"] = "three_level"
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # Off only in fault-injection tests: rows stay committed but unpublished.
+    outbox_relay_enabled: bool = True
     consumer_batch_max: int = 200
     consumer_max_attempts: int = Field(default=3, ge=1)
     service_token: str = Field(

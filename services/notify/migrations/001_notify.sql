@@ -21,6 +21,7 @@ CREATE TABLE messages (
     attempts            int         NOT NULL DEFAULT 0,
     next_attempt_at     timestamptz NOT NULL DEFAULT now(),
     last_error          text,
+    trace_headers       jsonb       NOT NULL DEFAULT '{}',
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
     UNIQUE (event_id, channel, contact_ref)
