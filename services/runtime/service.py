@@ -162,12 +162,14 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
-    configure_logging(settings)
-    span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
     holder: dict[str, Runtime] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Process-wide set-up happens when the service starts, not when the app is built
+        # (building it is also how the OpenAPI spec is exported).
+        configure_logging(settings)
+        span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
         pool = await create_pool(
             settings.database_url, settings.db_schema, settings.db_pool_min, settings.db_pool_max
         )

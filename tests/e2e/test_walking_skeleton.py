@@ -108,7 +108,8 @@ def test_an_intake_killed_between_commit_and_publish_still_delivers_the_dossier_
     intake.wait_ready()
     try:
         receipt = httpx.post(
-            f"{intake.url}/v1/dossiers", json=birth_registration(email="crash@example.vn"),
+            f"{intake.url}/v1/dossiers",
+            json=birth_registration(email="crash@example.vn"),
             timeout=10,
         ).json()
         assert timeline_sources(intake.url, receipt["id"]) == {"intake"}

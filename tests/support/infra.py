@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DB = "postgresql://onestop:onestop@127.0.0.1:55432/onestop"
-DEFAULT_KAFKA = "127.0.0.1:9092"
+# The same defaults as deploy/postgres.sh and deploy/kafka/kafka.sh (ports overridable).
+DEFAULT_DB = f"postgresql://onestop:onestop@127.0.0.1:{os.environ.get('PG_PORT', '55432')}/onestop"
+DEFAULT_KAFKA = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
 
 
 @dataclass(frozen=True)

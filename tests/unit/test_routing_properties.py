@@ -219,16 +219,16 @@ def test_random_commands_never_break_a_dossier(
         if state.is_terminal:
             break
         now += timedelta(minutes=data.draw(st.integers(1, 600), label="minutes"))
-        command = next_command(data, state, ref, config)
+        step_command = next_command(data, state, ref, config)
         try:
-            events = decide(state, command, now, ref)
+            events = decide(state, step_command, now, ref)
         except Rejected:
             continue  # refused: nothing happened, the state stands
-        assert decide(state, command, now, ref) == events
+        assert decide(state, step_command, now, ref) == events
         seen = statuses_through(state, events)
         for old, new in itertools.pairwise(seen):
             assert new >= old or (old, new) in RESUMING, f"status went back {old} -> {new}"
-        state, _ = execute(state, command, now, ref)
+        state, _ = execute(state, step_command, now, ref)
         history += events
         assert replay(history) == state
         assert state.version == len(history)

@@ -65,7 +65,8 @@ def _procedure(name: str, change: Callable[[dict[str, Any]], None]) -> tuple[str
 
 
 def _first_step(p: dict[str, Any]) -> dict[str, Any]:
-    return p["workflows"][0]["steps"][0]
+    step: dict[str, Any] = p["workflows"][0]["steps"][0]
+    return step
 
 
 def _step(p: dict[str, Any], step_id: str) -> dict[str, Any]:
