@@ -28,6 +28,7 @@ infra: deps ## PostgreSQL + Kafka + topics only
 	deploy/stack.sh infra
 
 test: deps infra ## the whole suite against real Kafka and PostgreSQL
+	deploy/chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: deps

@@ -58,6 +58,8 @@ def system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
         "QUIET_HOURS": "",  # tests run at any hour; quiet hours have their own unit tests
         "INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
         "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}",
+        "ROUTING_URL": f"http://127.0.0.1:{ports['routing']}",
+        "SLA_URL": f"http://127.0.0.1:{ports['sla']}",
         **dev_ports,
     }
     dev = ServiceProcess("devservers", "services.notify.devservers", env, free_port())
