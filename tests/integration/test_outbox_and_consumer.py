@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -64,6 +64,32 @@ async def run_until(consumer: IdempotentConsumer, done: asyncio.Event, limit: fl
         await asyncio.gather(task, return_exceptions=True)
 
 
+def event(event_type: str, dossier_id: UUID, producer: str, code: str) -> EventEnvelope:
+    return EventEnvelope(
+        event_type=event_type,
+        dossier_id=dossier_id,
+        correlation_id=dossier_id,
+        producer=producer,
+        payload={"dossier_code": code},
+    )
+
+
+async def wait_processed(consumer: IdempotentConsumer, count: int, limit: float = 30) -> None:
+    """Run the consumer until ``count`` records were processed and committed."""
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        while consumer.processed < count:
+            await asyncio.sleep(0.05)
+        done.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await run_until(consumer, done, limit)
+    finally:
+        watcher.cancel()
+
+
 async def test_an_event_committed_before_the_relay_dies_arrives_once_in_effect(
     infra: Infra, isolated: tuple[str, asyncpg.Pool]
 ) -> None:
@@ -71,13 +97,7 @@ async def test_an_event_committed_before_the_relay_dies_arrives_once_in_effect(
     schema = f"{prefix}svc"
     topic = f"{prefix}dossier.intake"
     dossier_id = uuid4()
-    envelope = EventEnvelope(
-        event_type="dossier.received",
-        dossier_id=dossier_id,
-        correlation_id=dossier_id,
-        producer="intake",
-        payload={"dossier_code": "000.00.01.H22-261122-0001"},
-    )
+    envelope = event("dossier.received", dossier_id, "intake", "000.00.01.H22-261122-0001")
     async with pool.acquire() as conn, conn.transaction():
         await append_event(conn, schema, topic, envelope)
 
@@ -98,8 +118,6 @@ async def test_an_event_committed_before_the_relay_dies_arrives_once_in_effect(
     finally:
         await producer.stop()
 
-    seen = asyncio.Event()
-
     async def handle(conn: DbConn, env: EventEnvelope) -> None:
         await conn.execute(
             "INSERT INTO handled (event_id, dossier_id) VALUES ($1, $2)",
@@ -118,14 +136,7 @@ async def test_an_event_committed_before_the_relay_dies_arrives_once_in_effect(
         pool,
     )
 
-    async def watch() -> None:
-        while consumer.processed < 2:
-            await asyncio.sleep(0.05)
-        seen.set()
-
-    watcher = asyncio.create_task(watch())
-    await run_until(consumer, seen, limit=30)
-    watcher.cancel()
+    await wait_processed(consumer, 2)
     # Two copies on the topic, one effect in the database.
     assert consumer.processed == 2
     rows = await pool.fetch("SELECT event_id, dossier_id FROM handled")
@@ -139,20 +150,8 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_next_one_
     schema = f"{prefix}svc"
     topic = f"{prefix}dossier.routing"
     dossier_id = uuid4()
-    good = EventEnvelope(
-        event_type="step.assigned",
-        dossier_id=dossier_id,
-        correlation_id=dossier_id,
-        producer="routing",
-        payload={"dossier_code": "X"},
-    )
-    poison = EventEnvelope(
-        event_type="step.assigned",
-        dossier_id=dossier_id,
-        correlation_id=dossier_id,
-        producer="routing",
-        payload={"dossier_code": "boom"},
-    )
+    good = event("step.assigned", dossier_id, "routing", "X")
+    poison = event("step.assigned", dossier_id, "routing", "boom")
     producer = await start_producer(infra)
     key = str(dossier_id).encode()
     try:
@@ -163,8 +162,6 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_next_one_
         await producer.send_and_wait(topic, good.model_dump_json().encode(), key=key)
     finally:
         await producer.stop()
-
-    handled = asyncio.Event()
 
     async def handle(conn: DbConn, env: EventEnvelope) -> None:
         if env.payload["dossier_code"] == "boom":
@@ -183,15 +180,7 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_next_one_
         pool,
     )
 
-    async def watch() -> None:
-        # processed counts records whose transaction committed.
-        while consumer.processed < 3:
-            await asyncio.sleep(0.05)
-        handled.set()
-
-    watcher = asyncio.create_task(watch())
-    await run_until(consumer, handled, limit=30)
-    watcher.cancel()
+    await wait_processed(consumer, 3)
     assert [r["event_id"] for r in await pool.fetch("SELECT event_id FROM handled")] == [
         good.event_id
     ]
