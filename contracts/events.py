@@ -83,6 +83,9 @@ class SupplementSubmitted(Payload):
     dossier_code: str
     submitted_at: datetime
     document_count: int = Field(ge=1)
+    documents: list[str] = Field(
+        default_factory=list, description="Document type codes supplied (mã thành phần)."
+    )
 
 
 class WithdrawalRequested(Payload):
@@ -95,6 +98,7 @@ class ObligationPaid(Payload):
     dossier_code: str
     paid_at: datetime
     amount_vnd: int = Field(ge=0)
+    receipt_ref: str = Field(default="", description="Payment receipt or transaction id.")
 
 
 # --- dossier.routing ------------------------------------------------------------------
@@ -124,6 +128,16 @@ class HandedOff(RoutingPayload):
     step_id: str
     from_unit: str
     to_unit: str | None = Field(description="None when the last step finished.")
+    actor: str = Field(description="Official's user id (no name).")
+
+
+class StepClaimed(RoutingPayload):
+    """An official took a task from the unit's inbox; the first claim starts processing
+    (status 2 -> 4)."""
+
+    task_id: str = Field(examples=["0b6f3a52-5d0e-4a43-9b1e-2f1f0d7c8a11:civil_status:2"])
+    step_id: str
+    unit_code: str
     actor: str = Field(description="Official's user id (no name).")
 
 
@@ -192,6 +206,18 @@ class ApologyIssued(Payload):
     letter_id: UUID
 
 
+class StepEscalated(Payload):
+    """A step stayed overdue past the escalation threshold: its supervisor is told."""
+
+    dossier_code: str
+    deadline_id: UUID
+    task_id: str | None = None
+    unit_code: str = Field(description="The unit whose step is overdue.")
+    supervisor_unit: str | None = Field(description="The unit above it (None at the root).")
+    due_at: datetime
+    overdue_working_hours: Decimal
+
+
 # --- dossier.notify -------------------------------------------------------------------
 
 
@@ -248,6 +274,12 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
         topic="dossier.routing",
         payload=HandedOff,
         summary="A unit finished its step and passed the dossier on (form 06).",
+    ),
+    EventSpec(
+        event_type="step.claimed",
+        topic="dossier.routing",
+        payload=StepClaimed,
+        summary="An official took a task; the dossier is being processed (status 4).",
     ),
     EventSpec(
         event_type="dossier.supplement_requested",
@@ -326,6 +358,12 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
         topic="dossier.sla",
         payload=ApologyIssued,
         summary="Form 04 apology with a new appointment.",
+    ),
+    EventSpec(
+        event_type="step.escalated",
+        topic="dossier.sla",
+        payload=StepEscalated,
+        summary="A step stayed overdue; its unit's supervisor is told.",
     ),
     EventSpec(
         event_type="notification.status_changed",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.events import Channel, DossierStatus
 
@@ -18,6 +18,15 @@ EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000; refuse it as invalid input, not a 500.
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class Applicant(Strict):
@@ -40,8 +49,11 @@ class SuppliedDocument(Strict):
         min_length=1, max_length=64, description="Mã thành phần hồ sơ.", examples=["TKKS"]
     )
     name: str = Field(min_length=1, max_length=300, examples=["Tờ khai đăng ký khai sinh"])
-    checksum: str = Field(
-        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, hex.", examples=["0" * 64]
+    checksum: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the file, hex; absent only for dossiers synced in DVCQG form.",
+        examples=["0" * 64],
     )
     storage_ref: str = Field(
         min_length=1, max_length=500, examples=["s3://dossiers/2026/11/abc.pdf"]
@@ -114,19 +126,184 @@ class Receipt(BaseModel):
 
 
 class TimelineEntry(BaseModel):
+    """One thing that happened to the dossier, told by the service that did it."""
+
     source: str = Field(examples=["routing"])
     event_type: str = Field(examples=["step.assigned"])
     occurred_at: datetime
     details: dict[str, object]
 
 
+class ReceiptDocument(BaseModel):
+    type_code: str
+    name: str
+
+
+class ReceiptForm(BaseModel):
+    """Form 01 (giấy tiếp nhận hồ sơ và hẹn trả kết quả) as data; times in +07:00."""
+
+    code: str = Field(examples=["000.01.01.H99-261122-0001"])
+    procedure_code: str
+    procedure_name: str
+    receiving_unit: str
+    receiving_unit_name: str
+    applicant_name: str
+    channel: Channel
+    documents: list[ReceiptDocument]
+    received_at: datetime
+    appointment_at: datetime
+
+
+class UnitView(BaseModel):
+    code: str = Field(examples=["000.01.01.H99"])
+    name: str = Field(examples=["Ủy ban nhân dân xã Đông Lâm"])
+    level: str = Field(examples=["commune"])
+
+
+class DeadlineView(BaseModel):
+    """A deadline opened by the SLA service: the whole dossier's or one step's."""
+
+    kind: str = Field(examples=["dossier", "step"])
+    unit_code: str
+    task_id: str | None = None
+    starts_at: datetime
+    due_at: datetime
+
+
 class DossierView(BaseModel):
+    """A dossier as its portal sees it; times in Vietnam time (+07:00)."""
+
     id: UUID
     code: str
     status: DossierStatus
+    status_name: str = Field(examples=["Đang xử lý"])
+    status_version: int = Field(description="Grows with every public status change.")
     procedure_code: str
+    procedure_name: str
     receiving_unit: str
     current_unit: str | None
+    current_unit_detail: UnitView | None
+    received_at: datetime
+    clock_started_at: datetime
+    appointment_at: datetime
+    deadlines: list[DeadlineView]
+    timeline: list[TimelineEntry]
+
+
+class CitizenView(BaseModel):
+    """What a citizen may see with the code and the phone's last 4 digits: no personal data."""
+
+    code: str = Field(examples=["000.01.01.H99-261122-0001"])
+    status: DossierStatus
+    status_name: str = Field(examples=["Được tiếp nhận"])
+    procedure_name: str = Field(examples=["Đăng ký khai sinh"])
+    receiving_unit_name: str
+    current_unit_name: str | None
     received_at: datetime
     appointment_at: datetime
-    timeline: list[TimelineEntry]
+
+
+class SupplementBody(Strict):
+    """The missing papers the unit asked for (form 02), now supplied."""
+
+    documents: list[SuppliedDocument] = Field(min_length=1, max_length=100)
+    note: str = Field(default="", max_length=1000, examples=["Bổ sung bản sao giấy chứng sinh"])
+
+
+class WithdrawalBody(Strict):
+    reason: str = Field(min_length=1, max_length=1000, examples=["Không còn nhu cầu"])
+
+
+class PaymentBody(Strict):
+    """The citizen paid the fees or tax the tax office assessed."""
+
+    amount_vnd: int = Field(ge=0, le=100_000_000_000, examples=[1_250_000])
+    receipt_ref: str = Field(
+        min_length=1, max_length=128, description="Payment receipt or transaction id."
+    )
+
+
+class ActionAccepted(BaseModel):
+    dossier_code: str
+    action: Literal["supplement", "withdrawal", "payment"]
+    accepted_at: datetime
+    status: DossierStatus = Field(description="Public status when the action was accepted.")
+
+
+class PortalCreate(Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["Cổng DVC tỉnh Hà Sơn"])
+    units: list[str] = Field(
+        min_length=1,
+        max_length=500,
+        description="Unit codes the portal may submit for; `*` for every unit.",
+        examples=[["000.01.01.H99"]],
+    )
+
+
+class PortalCreated(BaseModel):
+    portal_id: str
+    name: str
+    units: list[str]
+    api_key: str = Field(description="Shown once; only its SHA-256 is stored.")
+
+
+class WebhookCreate(Strict):
+    url: str = Field(
+        pattern=r"^https?://[^\s]+$", max_length=500, examples=["https://portal.example.vn/cb"]
+    )
+    max_attempts: int = Field(default=8, ge=1, le=20, description="Then the delivery is dead.")
+    backoff_seconds: float = Field(
+        default=2.0, ge=0.1, le=600, description="First retry delay; doubles each attempt."
+    )
+
+
+class WebhookCreated(BaseModel):
+    id: UUID
+    url: str
+    secret: str = Field(description="HMAC-SHA256 key for `X-Onestop-Signature`; shown once.")
+
+
+class WebhookDelivery(BaseModel):
+    id: int
+    webhook_id: UUID
+    dossier_id: UUID
+    version: int
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+class StatusCallback(BaseModel):
+    """What a portal's callback URL receives, signed over ``timestamp.body``."""
+
+    dossier_id: UUID
+    dossier_code: str
+    status: DossierStatus
+    status_name: str
+    version: int = Field(description="Per-dossier; drop a delivery older than one you have.")
+    current_unit: str | None
+    changed_at: datetime
+
+
+class DvcqgSync(BaseModel):
+    """DongBoHoSoMC as iGate-style systems send it to the national portal."""
+
+    model_config = ConfigDict(extra="allow")
+
+    service: str = Field(max_length=64, examples=["DongBoHoSoMC"])
+    isUpdating: str = Field(default="False", max_length=5, examples=["False"])  # noqa: N815
+    data: list[dict[str, Any]] = Field(max_length=100)
+
+
+class DvcqgResult(BaseModel):
+    MaHoSo: str
+    error_code: str
+    message: str
+    MaHoSoTiepNhan: str | None = None
+
+
+class DvcqgReply(BaseModel):
+    error_code: str = Field(examples=["0"])
+    message: str = Field(examples=["Thành công"])
+    result: list[DvcqgResult] = Field(default_factory=list)

@@ -2,41 +2,71 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
+from services.intake.adapters.portals import seed_dev_portal
+from services.intake.adapters.webhook_sender import run_sender
+from services.intake.config import IntakeSettings
+from services.intake.domain.rate_limit import TokenBuckets
+from services.intake.entrypoints import citizen, dvcqg, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
+from services.intake.entrypoints.limits import BodySizeLimit
 from services.intake.handlers import IntakeContext
 from services.reference import intake_catalog
 from services.runtime.service import Runtime, ServiceSpec, create_app
-from services.runtime.settings import ServiceSettings
 
-
-class IntakeSettings(ServiceSettings):
-    service_name: str = "intake"
-    port: int = 8001
-
-
-async def on_start(rt: Runtime) -> None:
-    rt.state["intake"] = IntakeContext(
-        runtime=rt, catalog=intake_catalog(rt.settings.reference_profile), calendars={}
-    )
+__all__ = ["IntakeSettings", "build_app"]
+Job = Callable[[], Coroutine[Any, Any, None]]
 
 
 def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
+
+    async def on_start(rt: Runtime) -> None:
+        rt.state["intake"] = IntakeContext(
+            runtime=rt,
+            catalog=intake_catalog(rt.settings.reference_profile),
+            calendars={},
+            settings=settings,
+            lookups=TokenBuckets(settings.lookup_burst, settings.lookup_refill_per_second),
+        )
+        if not settings.is_production:
+            async with rt.pool.acquire() as conn:
+                await seed_dev_portal(conn, settings.dev_api_key)
+
+    def jobs(rt: Runtime) -> list[Job]:
+        return [
+            lambda: run_sender(
+                rt.pool, settings.webhook_poll_seconds, settings.webhook_timeout_seconds
+            )
+        ]
+
     spec = ServiceSpec(
         name="intake",
         title="Intake — tiếp nhận hồ sơ",
         description=(
             "Receives dossiers from iGate-style portals and reception desks, issues the"
-            " receipt and appointment (form 01), and tells portals where each dossier is."
+            " receipt and appointment (form 01), tells portals where each dossier is (look-up"
+            " and signed status callbacks), takes citizens' supplements, withdrawals and"
+            " payments, and accepts dossiers in the national portal's DongBoHoSoMC shape."
+            " Portals authenticate with `X-API-Key`; errors are RFC 9457 problem documents."
         ),
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, internal],
+        routers=[router, citizen.router, portals.router, portals.admin, dvcqg.router, internal],
+        jobs=jobs,
         on_start=on_start,
     )
-    return create_app(spec, settings)
+    app = create_app(spec, settings)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For uvicorn's multi-worker mode, which imports the app in each worker."""
+    return build_app()

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from contracts.events import DossierReceived, DossierStatus
 from contracts.intake_api import Receipt, SubmitDossier
 from services.intake.adapters import repository as repo
+from services.intake.adapters.portals import Portal
+from services.intake.config import IntakeSettings
 from services.intake.domain.catalog import Catalog
+from services.intake.domain.rate_limit import TokenBuckets
 from services.intake.domain.rules import appointment, check_submission, dossier_code
+from services.intake.views import status_callback
 from services.runtime.problems import ProblemError
 from services.runtime.service import Runtime
 from services.workcal.calendar import WorkingCalendar
@@ -27,6 +31,10 @@ class IntakeContext:
     runtime: Runtime
     catalog: Catalog
     calendars: dict[str, WorkingCalendar]
+    settings: IntakeSettings = field(default_factory=IntakeSettings)
+    # api-key hash -> (portal or None, expiry on the monotonic clock)
+    portal_cache: dict[str, tuple[Portal | None, float]] = field(default_factory=dict)
+    lookups: TokenBuckets = field(default_factory=lambda: TokenBuckets(5, 0.1))
 
     def calendar_for(self, unit_code: str) -> WorkingCalendar:
         calendar = self.calendars.get(unit_code)
@@ -48,6 +56,7 @@ async def submit_dossier(
     portal_id: str,
     idempotency_key: str | None,
     now: datetime,
+    external_code: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     rt = ctx.runtime
     digest = request_hash(body)
@@ -70,17 +79,18 @@ async def submit_dossier(
             status=DossierStatus.RECEIVED,
             procedure_code=checked.procedure.code,
             receiving_unit=checked.unit.code,
-            received_at=now,
-            clock_started_at=times.clock_started_at,
-            appointment_at=times.appointment_at,
+            received_at=now.astimezone(VN_TZ),
+            clock_started_at=times.clock_started_at.astimezone(VN_TZ),
+            appointment_at=times.appointment_at.astimezone(VN_TZ),
             receipt_html_url=f"/v1/dossiers/{code}/receipt.html",
         )
         await conn.execute(
             "INSERT INTO dossiers (id, code, agency_code, procedure_code, field_code,"
             " receiving_unit, channel, applicant, documents, fees, request, received_at,"
-            " clock_started_at, appointment_at, status, status_version, current_unit, portal_id)"
+            " clock_started_at, appointment_at, status, status_version, current_unit, portal_id,"
+            " external_code)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9::jsonb,$10::jsonb,$11::jsonb,$12,$13,$14,"
-            " $15, 1, $6, $16)",
+            " $15, 1, $6, $16, $17)",
             dossier_id,
             code,
             checked.unit.agency_code,
@@ -97,6 +107,7 @@ async def submit_dossier(
             times.appointment_at,
             int(DossierStatus.RECEIVED),
             portal_id,
+            external_code,
         )
         event = DossierReceived(
             dossier_code=code,
@@ -129,6 +140,12 @@ async def submit_dossier(
             sequence=1,
             occurred_at=now,
             details={"appointment_at": times.appointment_at.isoformat(), "dossier_code": code},
+        )
+        await repo.enqueue_status_callbacks(
+            conn,
+            dossier_id,
+            1,
+            status_callback(dossier_id, code, DossierStatus.RECEIVED, 1, checked.unit.code, now),
         )
         body_out = receipt.model_dump(mode="json")
         if idempotency_key is not None and not await repo.save_idempotent(
@@ -166,17 +183,19 @@ async def submit_with_race_retry(
     portal_id: str,
     idempotency_key: str | None,
     now: datetime,
+    external_code: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     try:
         return await submit_dossier(
-            ctx, body, portal_id=portal_id, idempotency_key=idempotency_key, now=now
+            ctx,
+            body,
+            portal_id=portal_id,
+            idempotency_key=idempotency_key,
+            now=now,
+            external_code=external_code,
         )
     except _LostIdempotencyRace:
         assert idempotency_key is not None
         replay = await _replay(ctx, portal_id, idempotency_key, request_hash(body))
         assert replay is not None
         return replay
-
-
-def dossier_uuid(value: str) -> UUID:
-    return UUID(value)

@@ -1,83 +1,175 @@
-"""Notify service: citizens hear about their dossier by SMS and email, once."""
+"""Notify service: citizens hear about their dossier by SMS, Zalo and email, once."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from pydantic import Field
 
 from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
+    CITIZEN_EVENTS,
     NotifyContext,
     on_citizen_event,
     parse_quiet_hours,
-    send_due_messages,
+    parse_rate_limits,
 )
 from services.notify.providers.esms import EsmsConfig, EsmsProvider
+from services.notify.providers.failover import BreakerSettings, WeightedFailover, WeightedProvider
+from services.notify.providers.viettel_soap import ViettelConfig, ViettelSoapProvider
+from services.notify.providers.zalo_zns import ZaloConfig, ZaloZnsProvider
+from services.notify.sender import send_due_messages
 from services.reference import reference
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime, ServiceSpec, create_app
 from services.runtime.settings import ServiceSettings
 
-CITIZEN_EVENTS = ("dossier.received",)
-
 
 class NotifySettings(ServiceSettings):
     service_name: str = "notify"
     port: int = 8004
     intake_url: str = "http://127.0.0.1:8001"
+    # Where gateways send delivery receipts (this service, as the gateways reach it).
+    notify_url: str = "http://127.0.0.1:8004"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     mail_from: str = "Một cửa điện tử <motcua@onestop.local>"
+    smtp_connections: int = 8
+    sms_brandname: str = "MOTCUA"
     esms_url: str = ""
     esms_port: int = 9101
     esms_api_key: str = "dev-esms-key"
     esms_secret_key: str = "dev-esms-secret"
-    sms_brandname: str = "MOTCUA"
+    esms_weight: float = 2.0
+    viettel_url: str = ""
+    viettel_port: int = 9102
+    viettel_user: str = "dev-viettel"
+    viettel_password: str = "dev-viettel-password"
+    viettel_cp_code: str = "MOTCUA"
+    viettel_weight: float = 1.0
+    zalo_enabled: bool = True
+    zalo_url: str = ""
+    zalo_port: int = 9103
+    zalo_access_token: str = "dev-zalo-token"
+    gateway_timeout_seconds: float = 10.0
     sender_interval_seconds: float = 0.2
+    sender_batch: int = 200
+    sender_concurrency: int = 64
+    # A message left 'sending' this long (a crash) is re-sent with the same request id.
+    send_lease_seconds: float = 120.0
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    retry_cap_seconds: float = 300.0
+    # Per recipient (contact and channel): "count/seconds,..."; empty disables.
+    rate_limits: str = "5/600,20/86400"
     # SMS and Zalo wait for the morning inside this local-time window; empty disables it.
     quiet_hours: str = "22:00-07:00"
+    # Per unit overrides, e.g. {"000.01.01.H99": "21:00-07:30"}; "" disables for a unit.
+    quiet_hours_by_unit: dict[str, str] = Field(default_factory=dict)
+
+
+def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
+    # One small pool per destination: httpcore scans its whole pool for every queued
+    # request, so one big shared pool costs more CPU than the requests themselves.
+    def client() -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=max(4, cfg.sender_concurrency // 4))
+        made = httpx.AsyncClient(timeout=cfg.gateway_timeout_seconds, limits=limits)
+        rt.state.setdefault("http", []).append(made)
+        return made
+
+    ref = reference(cfg.reference_profile)
+    names = {c: p.name for c, p in ref.procedures.items()}
+    esms = EsmsProvider(
+        client(),
+        EsmsConfig(
+            base_url=cfg.esms_url or f"http://127.0.0.1:{cfg.esms_port}",
+            api_key=cfg.esms_api_key,
+            secret_key=cfg.esms_secret_key,
+            brandname=cfg.sms_brandname,
+            callback_url=cfg.notify_url.rstrip("/") + "/v1/callbacks/esms",
+        ),
+    )
+    viettel = ViettelSoapProvider(
+        client(),
+        ViettelConfig(
+            url=cfg.viettel_url or f"http://127.0.0.1:{cfg.viettel_port}/bulkapi",
+            user=cfg.viettel_user,
+            password=cfg.viettel_password,
+            cp_code=cfg.viettel_cp_code,
+            service_id=cfg.sms_brandname,
+        ),
+    )
+    sms = WeightedFailover(
+        [WeightedProvider(esms, cfg.esms_weight), WeightedProvider(viettel, cfg.viettel_weight)],
+        BreakerSettings(slow_seconds=min(5.0, cfg.gateway_timeout_seconds)),
+    )
+    zalo = (
+        ZaloZnsProvider(
+            client(),
+            ZaloConfig(
+                access_token=cfg.zalo_access_token,
+                base_url=cfg.zalo_url or f"http://127.0.0.1:{cfg.zalo_port}",
+            ),
+        )
+        if cfg.zalo_enabled
+        else None
+    )
+    return NotifyContext(
+        runtime=rt,
+        procedure_names=names,
+        contacts=ContactDirectory(client(), cfg.intake_url, cfg.service_token),
+        smtp=SmtpSender(
+            cfg.smtp_host,
+            cfg.smtp_port,
+            cfg.mail_from,
+            connections=cfg.smtp_connections,
+            timeout=cfg.gateway_timeout_seconds,
+        ),
+        sms=sms,
+        zalo=zalo,
+        unit_names=_unit_names(cfg.reference_profile),
+        document_names={
+            c: {d.code: d.name for d in p.documents} for c, p in ref.procedures.items()
+        },
+        quiet_window=parse_quiet_hours(cfg.quiet_hours),
+        quiet_by_unit={u: parse_quiet_hours(w) for u, w in cfg.quiet_hours_by_unit.items()},
+        rate_limits=parse_rate_limits(cfg.rate_limits),
+        max_attempts=cfg.max_attempts,
+        retry_base_seconds=cfg.retry_base_seconds,
+        retry_cap_seconds=cfg.retry_cap_seconds,
+        lease_seconds=cfg.send_lease_seconds,
+        batch_size=cfg.sender_batch,
+        concurrency=cfg.sender_concurrency,
+    )
+
+
+def _unit_names(profile: str) -> dict[str, str]:
+    return {unit.code: unit.name for unit in reference(profile).units}
 
 
 def build_app(settings: NotifySettings | None = None) -> FastAPI:
     cfg = settings or NotifySettings()
 
     async def on_start(rt: Runtime) -> None:
-        client = httpx.AsyncClient()
-        rt.state["http"] = client
-        names = {c: p.name for c, p in reference(cfg.reference_profile).procedures.items()}
-        esms = EsmsProvider(
-            client,
-            EsmsConfig(
-                base_url=cfg.esms_url or f"http://127.0.0.1:{cfg.esms_port}",
-                api_key=cfg.esms_api_key,
-                secret_key=cfg.esms_secret_key,
-                brandname=cfg.sms_brandname,
-            ),
-        )
-        rt.state["notify"] = NotifyContext(
-            runtime=rt,
-            procedure_names=names,
-            contacts=ContactDirectory(client, cfg.intake_url, cfg.service_token),
-            smtp=SmtpSender(cfg.smtp_host, cfg.smtp_port, cfg.mail_from),
-            sms=esms,
-            quiet_window=parse_quiet_hours(cfg.quiet_hours),
-        )
+        # One line per gateway request is noise (and cost) at thousands of messages.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        rt.state["notify"] = build_context(rt, cfg)
 
     def consumers(rt: Runtime) -> list[ConsumerConfig]:
         ctx: NotifyContext = rt.state["notify"]
 
         async def handle(conn: DbConn, env: EventEnvelope) -> None:
-            await on_citizen_event(ctx, conn, env)
+            await on_citizen_event(ctx, conn, env, zalo_enabled=cfg.zalo_enabled)
 
         handlers: dict[str, Handler] = dict.fromkeys(CITIZEN_EVENTS, handle)
         return [
@@ -88,8 +180,8 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         async def sender() -> None:
             ctx: NotifyContext = rt.state["notify"]
             while True:
-                sent = await send_due_messages(ctx, datetime.now(UTC))
-                if sent == 0:
+                claimed = await send_due_messages(ctx)
+                if claimed == 0:
                     await asyncio.sleep(cfg.sender_interval_seconds)
 
         return [sender]

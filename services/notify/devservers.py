@@ -26,6 +26,8 @@ class DevSettings(BaseSettings):
     esms_port: int = 9101
     viettel_port: int = 9102
     zalo_port: int = 9103
+    # The fakes send delivery receipts to notify's callback endpoints.
+    notify_url: str = "http://127.0.0.1:8004"
 
 
 class MailBox:
@@ -70,14 +72,17 @@ async def main() -> None:
     box = MailBox()
     smtp = Controller(box, hostname=cfg.host, port=cfg.smtp_port)
     smtp.start()
+    callbacks = cfg.notify_url.rstrip("/") + "/v1/callbacks"
     apps = [
         (mail_app(box), cfg.port),
-        (esms_app.create_app(), cfg.esms_port),
-        (viettel_app.create_app(), cfg.viettel_port),
-        (zalo_app.create_app(), cfg.zalo_port),
+        (esms_app.create_app(callback_url=f"{callbacks}/esms"), cfg.esms_port),
+        (viettel_app.create_app(callback_url=f"{callbacks}/viettel"), cfg.viettel_port),
+        (zalo_app.create_app(callback_url=f"{callbacks}/zalo"), cfg.zalo_port),
     ]
     servers = [
-        uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
+        uvicorn.Server(
+            uvicorn.Config(app, host=cfg.host, port=port, log_level="warning", access_log=False)
+        )
         for app, port in apps
     ]
     try:

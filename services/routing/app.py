@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.console import router as console_router
 from services.reference import reference
 from services.routing.domain.reference import ReferenceData
 from services.routing.entrypoints.consumers import RoutingConsumers, consumers
@@ -78,7 +79,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         ),
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router],
+        routers=[router, console_router],
         jobs=jobs,
         on_start=on_start,
     )

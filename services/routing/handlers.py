@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from contracts.envelope import EventEnvelope
 from services.routing.adapters import store
 from services.routing.domain import Rejected, execute
 from services.routing.domain import commands as cmd
@@ -18,9 +20,15 @@ from services.routing.domain.state import DossierState
 from services.routing.translate import to_contract
 from services.runtime.auth import Principal
 from services.runtime.db import DbConn
+from services.runtime.outbox import outbox_channel
 from services.runtime.service import Runtime
+from services.runtime.telemetry import current_trace_headers
 
 Command = Any  # one of services.routing.domain.commands
+
+
+# Events after which a step runs under a new task id: the old task row must be closed.
+REPLACING = (ev.StepReturned, ev.ExternalTimedOut, ev.ExternalAnswered)
 
 
 class UnknownDossier(Exception):
@@ -88,7 +96,8 @@ class Routing:
         assert new_state is not None
         await store.save(conn, new_state, dossier_code, events)
         await self._publish(conn, state, events, dossier_code, actor)
-        await store.sync_inbox(conn, new_state, dossier_code)
+        replaced = any(isinstance(e, REPLACING) for e in events)
+        await store.sync_inbox(conn, new_state, dossier_code, replaced=replaced)
         await self._track_external_waits(conn, new_state, events, now)
         await store.audit(
             conn,
@@ -111,6 +120,9 @@ class Routing:
         dossier_code: str,
         actor: Actor,
     ) -> None:
+        """The decision's contract events (and each assignment's level-queue copy) go to
+        the outbox in one statement with one relay wake-up, in the order they happened."""
+        rows: list[tuple[str, str, EventEnvelope]] = []
         folded = state
         for event in events:
             folded = evolve(folded, event)
@@ -119,21 +131,50 @@ class Routing:
                 continue
             event_type, payload = contract
             dossier_id = UUID(folded.dossier_id)
-            envelope = await self.rt.publish(
-                conn, "dossier.routing", event_type, dossier_id, payload, sequence=folded.version
-            )
+            envelope = self._envelope(event_type, dossier_id, payload, folded.version)
+            rows.append((self.rt.topic("dossier.routing"), str(dossier_id), envelope))
             if event_type == "step.assigned":
                 # The level queue, keyed by unit, for the inbox projector and agency systems.
-                await self.rt.publish(
-                    conn,
-                    f"queue.{payload['queue_level']}",
-                    event_type,
-                    dossier_id,
-                    payload,
-                    sequence=folded.version,
-                    causation_id=envelope.event_id,
-                    key=payload["unit_code"],
+                copy = self._envelope(
+                    event_type, dossier_id, payload, folded.version, caused_by=envelope.event_id
                 )
+                rows.append(
+                    (self.rt.topic(f"queue.{payload['queue_level']}"), payload["unit_code"], copy)
+                )
+        if not rows:
+            return
+        # One round trip: the rows, and the relay's wake-up (delivered at commit).
+        await conn.execute(
+            "WITH rows AS (INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
+            " SELECT t, k, e, y, v, $6::jsonb FROM unnest($1::text[], $2::text[], $3::uuid[],"
+            " $4::text[], $5::bytea[]) WITH ORDINALITY AS u(t, k, e, y, v, n) ORDER BY n"
+            " RETURNING id) SELECT pg_notify($7, '')",
+            [topic for topic, _, _ in rows],
+            [key for _, key, _ in rows],
+            [envelope.event_id for _, _, envelope in rows],
+            [envelope.event_type for _, _, envelope in rows],
+            [envelope.model_dump_json().encode() for _, _, envelope in rows],
+            json.dumps(current_trace_headers()),
+            outbox_channel(self.rt.schema),
+        )
+
+    def _envelope(
+        self,
+        event_type: str,
+        dossier_id: UUID,
+        payload: dict[str, Any],
+        sequence: int,
+        caused_by: UUID | None = None,
+    ) -> EventEnvelope:
+        return EventEnvelope(
+            event_type=event_type,
+            dossier_id=dossier_id,
+            sequence=sequence,
+            correlation_id=dossier_id,
+            causation_id=caused_by,
+            producer=self.rt.settings.service_name,
+            payload=payload,
+        )
 
     async def _track_external_waits(
         self, conn: DbConn, state: DossierState, events: list[ev.Event], now: datetime

@@ -12,6 +12,7 @@ from contracts.events import (
     ProcessingResumed,
     QueueLevel,
     StepAssigned,
+    StepClaimed,
     SupplementRequested,
 )
 from services.routing.domain import events as ev
@@ -44,20 +45,29 @@ def to_contract(
             allotment_hours=event.allotment_hours,
         ).model_dump(mode="json")
     if isinstance(event, ev.ExternalRequested):
-        run = state.steps[event.step_id]
+        # The agency's own queue (agency systems may read it instead of the callback).
+        level = ref.unit(event.unit_code).queue_level if event.unit_code in ref.units else None
         return "step.assigned", StepAssigned(
             **base,
             task_id=event.correlation_id,
             step_id=event.step_id,
             step_name=step_name(ref, state, event.step_id),
             unit_code=event.unit_code,
-            queue_level=QueueLevel((run.queue_level or "department").__str__()),
+            queue_level=QueueLevel(level.value if level else "department"),
             allotment_hours=event.allotment_hours,
+        ).model_dump(mode="json")
+    if isinstance(event, ev.TaskClaimed):
+        return "step.claimed", StepClaimed(
+            **base,
+            task_id=event.task_id,
+            step_id=event.step_id,
+            unit_code=event.unit_code,
+            actor=event.official_id,
         ).model_dump(mode="json")
     if isinstance(event, ev.HandedOff):
         return "step.handed_off", HandedOff(
             **base,
-            task_id=_task_of(state, event.from_step_id),
+            task_id=event.from_task_id or _task_of(state, event.from_step_id),
             step_id=event.from_step_id,
             from_unit=event.from_unit,
             to_unit=event.to_unit,

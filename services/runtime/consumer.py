@@ -25,9 +25,9 @@ from pydantic import ValidationError
 from contracts.envelope import EventEnvelope
 from contracts.topics import DLQ_SUFFIX
 from services.runtime.db import DbConn
-from services.runtime.metrics import CONSUMED, DEAD_LETTERED
+from services.runtime.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED
 from services.runtime.outbox import append_raw
-from services.runtime.telemetry import context_from_kafka_headers, tracer
+from services.runtime.telemetry import context_from_kafka_headers, dossier_attributes, tracer
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class ConsumerConfig:
     batch_max: int = 200
     max_attempts: int = 3
     retry_base_delay: float = 0.05
+    lag_interval: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,13 +80,35 @@ class IdempotentConsumer:
             **cfg.extra,
         )
         await self._consumer.start()
+        lag_due = 0.0
         try:
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=cfg.batch_max)
                 for tp, records in batches.items():
                     await self._handle_partition_batch(tp, records)
+                if time.monotonic() >= lag_due:
+                    await self.record_lag()
+                    lag_due = time.monotonic() + cfg.lag_interval
         finally:
             await self._consumer.stop()
+
+    async def record_lag(self) -> dict[TopicPartition, int]:
+        """Set ``consumer_lag`` for every assigned partition: high watermark - position."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        lags: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from this partition yet
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # partition revoked meanwhile; the next round sees it
+                continue
+            lags[tp] = max(highwater - position, 0)
+            CONSUMER_LAG.labels(self.config.name, tp.topic, str(tp.partition)).set(lags[tp])
+        return lags
 
     async def _handle_partition_batch(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
@@ -124,9 +147,9 @@ class IdempotentConsumer:
                 "messaging.system": "kafka",
                 "messaging.consumer.group.name": self.config.name,
                 "messaging.destination.name": record.topic,
-                "onestop.event_type": envelope.event_type,
-                "onestop.dossier_id": str(envelope.dossier_id),
-                "onestop.dossier_code": str(envelope.payload.get("dossier_code", "")),
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                **dossier_attributes(envelope.event_type, envelope.dossier_id, envelope.payload),
             },
         ) as span:
             await self._run_with_retries(conn, record, envelope, handler, span)

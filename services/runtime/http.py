@@ -2,49 +2,127 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.runtime.deadletters import ReplayError, list_dead_letters, replay
 from services.runtime.metrics import HTTP_LATENCY
-from services.runtime.telemetry import context_from_carrier, tracer
+from services.runtime.problems import ProblemError
+from services.runtime.telemetry import (
+    context_from_carrier,
+    load_trace,
+    submission_span,
+    tracer,
+    traces_of_dossier,
+)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
-CallNext = Callable[[Request], Awaitable[Response]]
+# Not traced: probes, scrapes, the trace reader itself and the console's static files.
+UNTRACED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/v1/traces", "/console/static")
+_TASK_ID = re.compile(r"^(?P<dossier>[0-9a-fA-F-]{36}):(?P<step>[^:]+):\d+$")
+
+
+async def _link_to_submission(app: Any, span: trace.Span, dossier_id: str) -> None:
+    """An operator's action on a dossier links to the trace its submission started."""
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is None:
+        return
+    try:
+        first = await submission_span(runtime.pool, dossier_id)
+    except Exception:  # a missing link must never fail the request
+        return
+    if first is None or first[0] == format(span.get_span_context().trace_id, "032x"):
+        return
+    span.set_attribute("onestop.submission_trace_id", first[0])
+    span.add_link(
+        trace.SpanContext(
+            trace_id=int(first[0], 16),
+            span_id=int(first[1], 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        ),
+        {"onestop.link": "submission"},
+    )
+
+
+def path_attributes(path_params: dict[str, Any]) -> dict[str, str]:
+    """What a request is about, from its path: a dossier, a task (dossier + step)."""
+    attributes: dict[str, str] = {}
+    task_id = str(path_params.get("task_id", ""))
+    if match := _TASK_ID.match(task_id):
+        attributes["onestop.task_id"] = task_id
+        attributes["onestop.dossier_id"] = match["dossier"].lower()
+        attributes["onestop.step"] = match["step"]
+    for name in ("dossier_id", "ref", "code"):
+        value = str(path_params.get(name, ""))
+        if not value:
+            continue
+        key = "onestop.dossier_id" if len(value) == 36 and value.count("-") == 4 else None
+        attributes[key or "onestop.dossier_code"] = value
+    return attributes
+
+
+class TracingMiddleware:
+    """One server span and one latency observation per request.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware
+    costs a task and a memory stream per request, which shows at portal load.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(UNTRACED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        status = 500  # unless the app starts a response
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        template = path
+        with tracer().start_as_current_span(
+            f"HTTP {method}",
+            context=context_from_carrier(carrier),
+            kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": method, "onestop.service": self.service},
+        ) as span:
+            try:
+                await self.app(scope, receive, record_status)
+            finally:
+                template = getattr(scope.get("route"), "path", path)
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                about = path_attributes(scope.get("path_params") or {})
+                for name, value in about.items():
+                    span.set_attribute(name, value)
+                if method != "GET" and "onestop.dossier_id" in about:
+                    await _link_to_submission(scope["app"], span, about["onestop.dossier_id"])
+                if status >= 500:
+                    span.set_status(trace.StatusCode.ERROR)
+        HTTP_LATENCY.labels(method, template, str(status)).observe(time.perf_counter() - started)
 
 
 def install_tracing_middleware(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def _trace(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if path in ("/healthz", "/readyz", "/metrics"):
-            return await call_next(request)
-        parent = context_from_carrier(dict(request.headers))
-        started = time.perf_counter()
-        with tracer().start_as_current_span(
-            f"HTTP {request.method}",
-            context=parent,
-            kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "onestop.service": service},
-        ) as span:
-            response = await call_next(request)
-            route = request.scope.get("route")
-            template = getattr(route, "path", path)
-            span.update_name(f"{request.method} {template}")
-            span.set_attribute("http.route", template)
-            span.set_attribute("http.response.status_code", response.status_code)
-            if response.status_code >= 500:
-                span.set_status(trace.StatusCode.ERROR)
-        HTTP_LATENCY.labels(request.method, template, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(TracingMiddleware, service=service)
 
 
 def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
@@ -72,5 +150,60 @@ def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     @router.get("/metrics", summary="Prometheus metrics.")
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+TraceId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{32}$", description="W3C trace id (hex).")]
+
+
+def traces_router() -> APIRouter:
+    """This service's recorded spans (``spans`` table): the console merges the four."""
+    router = APIRouter(prefix="/v1", tags=["ops"])
+
+    @router.get("/traces", summary="Traces whose spans name a dossier (id or code).")
+    async def traces(
+        request: Request,
+        dossier: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.-]+$")],
+    ) -> dict[str, Any]:
+        rt = request.app.state.runtime
+        return {
+            "service": rt.settings.service_name,
+            "traces": await traces_of_dossier(rt.pool, dossier),
+        }
+
+    @router.get("/traces/{trace_id}", summary="Every span this service recorded in a trace.")
+    async def one_trace(request: Request, trace_id: TraceId) -> dict[str, Any]:
+        rt = request.app.state.runtime
+        spans = await load_trace(rt.pool, trace_id)
+        return {"service": rt.settings.service_name, "trace_id": trace_id.lower(), "spans": spans}
+
+    @router.get("/dead-letters", summary="Records this service's consumers dead-lettered.")
+    async def dead_letters(
+        request: Request, x_service_token: Annotated[str, Header()]
+    ) -> dict[str, Any]:
+        rt = request.app.state.runtime
+        if x_service_token != rt.settings.service_token:
+            raise ProblemError(403, "Forbidden")
+        letters = await list_dead_letters(rt.pool)
+        return {"service": rt.settings.service_name, "dead_letters": letters}
+
+    @router.post(
+        "/dead-letters/{letter_id}/replay", summary="Hand a dead letter back to its consumer."
+    )
+    async def replay_dead_letter(
+        request: Request,
+        letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+        x_service_token: Annotated[str, Header()],
+    ) -> dict[str, Any]:
+        rt = request.app.state.runtime
+        if x_service_token != rt.settings.service_token:
+            raise ProblemError(403, "Forbidden")
+        try:
+            return await replay(rt.pool, rt.schema, rt.settings.kafka_bootstrap_servers, letter_id)
+        except LookupError as exc:
+            raise ProblemError(404, "Không tìm thấy bản ghi lỗi") from exc
+        except ReplayError as exc:
+            raise ProblemError(409, "Không thể phát lại", str(exc)) from exc
 
     return router

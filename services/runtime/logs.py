@@ -13,7 +13,10 @@ from opentelemetry import trace
 from services.runtime.settings import ServiceSettings
 
 _PHONE = re.compile(r"(?<!\d)(\+?84|0)(\d{2})\d{4,6}(\d{2})(?!\d)")
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+# The domain needs a dot and a top-level name, so ``template@1`` is not taken for an address.
+_EMAIL = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+)
 _CITIZEN_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
 
 

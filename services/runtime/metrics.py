@@ -1,8 +1,18 @@
-"""Prometheus metrics shared by every service (each process has its own registry)."""
+"""Prometheus metrics shared by every service (each process has its own registry).
+
+Besides the counters the runtime updates as it goes, a periodic job
+(:func:`refresh_domain_gauges`) computes gauges from the service's own tables: the
+runtime knows which service owns which table (``inbox`` in routing, ``deadlines`` in
+SLA, ``messages`` in notify) and fills the matching gauge when the table exists in the
+service's schema.
+"""
 
 from __future__ import annotations
 
+import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
+
+from services.runtime.db import DbConn
 
 HTTP_LATENCY = Histogram(
     "http_request_duration_seconds",
@@ -12,5 +22,69 @@ HTTP_LATENCY = Histogram(
 )
 CONSUMED = Counter("consumer_records_total", "Records consumed.", ["consumer", "topic"])
 DEAD_LETTERED = Counter("dead_letters_total", "Records sent to a DLQ.", ["consumer", "topic"])
+DEAD_LETTERS_PENDING = Gauge(
+    "dead_letters_pending", "Dead-lettered records not replayed yet.", ["consumer", "topic"]
+)
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Unpublished outbox rows.")
 OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished row.")
+CONSUMER_LAG = Gauge(
+    "consumer_lag",
+    "Records behind the partition's high watermark (highwater - position).",
+    ["consumer", "topic", "partition"],
+)
+INBOX_SIZE = Gauge("inbox_size", "Tasks in a unit's inbox by status.", ["unit", "status"])
+DEADLINES = Gauge(
+    "deadlines", "Deadlines by state (open, due_soon, overdue, paused).", ["kind", "state"]
+)
+NOTIFICATIONS = Gauge(
+    "notifications", "Messages to citizens by status and provider.", ["status", "provider"]
+)
+
+DOMAIN_QUERIES: dict[str, str] = {
+    "inbox": "SELECT unit_code, status, count(*) AS n FROM inbox"
+    " WHERE status <> 'done' GROUP BY 1, 2",
+    "deadlines": "SELECT kind, CASE"
+    " WHEN state = 'paused' THEN 'paused'"
+    " WHEN due_at < now() THEN 'overdue'"
+    " WHEN due_soon_at IS NOT NULL AND due_soon_at <= now() THEN 'due_soon'"
+    " ELSE 'open' END AS st, count(*) AS n FROM deadlines WHERE state <> 'closed' GROUP BY 1, 2",
+    "messages": "SELECT status, coalesce(provider, '') AS provider, count(*) AS n"
+    " FROM messages GROUP BY 1, 2",
+}
+
+
+async def _existing_tables(conn: DbConn) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = current_schema() AND table_name = ANY($1::text[])",
+        list(DOMAIN_QUERIES),
+    )
+    return {r["table_name"] for r in rows}
+
+
+def _replace(gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
+    """Set a labelled gauge to exactly these series (series that vanished go to 0)."""
+    for labels in list(gauge._metrics):  # prometheus_client has no public API
+        if labels not in values:
+            gauge.labels(*labels).set(0)
+    for labels, value in values.items():
+        gauge.labels(*labels).set(value)
+
+
+async def refresh_domain_gauges(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        tables = await _existing_tables(conn)
+        if "inbox" in tables:
+            rows = await conn.fetch(DOMAIN_QUERIES["inbox"])
+            _replace(INBOX_SIZE, {(r["unit_code"], r["status"]): r["n"] for r in rows})
+        if "deadlines" in tables:
+            rows = await conn.fetch(DOMAIN_QUERIES["deadlines"])
+            _replace(DEADLINES, {(r["kind"], r["st"]): r["n"] for r in rows})
+        if "messages" in tables:
+            rows = await conn.fetch(DOMAIN_QUERIES["messages"])
+            _replace(NOTIFICATIONS, {(r["status"], r["provider"]): r["n"] for r in rows})
+        rows = await conn.fetch(
+            "SELECT consumer, topic, count(*) AS n FROM dead_letters"
+            " WHERE replayed_at IS NULL GROUP BY 1, 2"
+        )
+        _replace(DEAD_LETTERS_PENDING, {(r["consumer"], r["topic"]): r["n"] for r in rows})

@@ -24,6 +24,7 @@ from services.runtime.db import DbConn
 from services.runtime.telemetry import (
     context_from_carrier,
     current_trace_headers,
+    dossier_attributes,
     to_kafka_headers,
     tracer,
 )
@@ -39,6 +40,17 @@ async def append_event(
     conn: DbConn, schema: str, topic: str, envelope: EventEnvelope, key: str | None = None
 ) -> None:
     """Add an event to the outbox inside the caller's transaction (keyed by dossier)."""
+    # The span that wrote the event (an HTTP request, a consumer) names the dossier too,
+    # so the console finds the trace from a dossier code.
+    # Attributes the span already has (a consumer's own event) are left as they are.
+    current = trace.get_current_span()
+    if current.is_recording():
+        known = getattr(current, "attributes", None) or {}
+        for name, value in dossier_attributes(
+            envelope.event_type, envelope.dossier_id, envelope.payload
+        ).items():
+            if name != "onestop.event_type" and name not in known:
+                current.set_attribute(name, value)
     await append_raw(
         conn,
         schema,
@@ -158,8 +170,7 @@ class OutboxRelay:
             attributes={
                 "messaging.system": "kafka",
                 "messaging.destination.name": row["topic"],
-                "onestop.event_type": row["event_type"],
-                "onestop.dossier_id": row["key"],
+                **_event_attributes(row),
             },
         ):
             headers = to_kafka_headers({**carrier, **current_trace_headers()})
@@ -167,6 +178,19 @@ class OutboxRelay:
                 row["topic"], value=bytes(row["value"]), key=row["key"].encode(), headers=headers
             )
             return future
+
+
+def _event_attributes(row: asyncpg.Record) -> dict[str, str | int]:
+    """Dossier, procedure, unit and step of an outbox row, read from its envelope."""
+    try:
+        envelope = json.loads(bytes(row["value"]))
+        payload = envelope.get("payload") or {}
+        dossier_id = envelope.get("dossier_id") or row["key"]
+    except (ValueError, AttributeError):  # a dead-lettered record's original bytes
+        payload, dossier_id = {}, row["key"]
+    if not isinstance(payload, dict):
+        payload = {}
+    return dossier_attributes(row["event_type"], dossier_id, payload)
 
 
 async def delete_published(pool: asyncpg.Pool, older_than_seconds: int = 3600) -> int:

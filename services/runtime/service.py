@@ -24,13 +24,18 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from contracts.envelope import EventEnvelope
 from services.runtime.consumer import ConsumerConfig, Handler, IdempotentConsumer
 from services.runtime.db import DbConn, create_pool, migrate
-from services.runtime.http import install_tracing_middleware, ops_router
+from services.runtime.http import install_tracing_middleware, ops_router, traces_router
 from services.runtime.logs import configure_logging
-from services.runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from services.runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, refresh_domain_gauges
 from services.runtime.outbox import OutboxRelay, append_event, delete_published
 from services.runtime.problems import install_problem_handlers
 from services.runtime.settings import ServiceSettings
-from services.runtime.telemetry import BufferingSpanExporter, run_span_flusher, setup_tracing
+from services.runtime.telemetry import (
+    BufferingSpanExporter,
+    delete_old_spans,
+    run_span_flusher,
+    setup_tracing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +154,12 @@ async def _watch_outbox(rt: Runtime) -> None:
         assert row is not None
         OUTBOX_BACKLOG.set(row["n"])
         OUTBOX_OLDEST_AGE.set(float(row["age"] or 0.0))
+        try:
+            await refresh_domain_gauges(rt.pool)
+        except asyncpg.PostgresError:  # a service changed its tables; the rest goes on
+            log.warning("domain gauges not refreshed", exc_info=True)
         await delete_published(rt.pool)
+        await delete_old_spans(rt.pool)
         await asyncio.sleep(5.0)
 
 
@@ -234,4 +244,5 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         await asyncio.wait_for(client.fetch_all_metadata(), timeout=2.0)
 
     app.include_router(ops_router({"postgres": check_db, "kafka": check_kafka}))
+    app.include_router(traces_router())
     return app

@@ -10,7 +10,7 @@ import asyncio
 import collections
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+from services.runtime.logs import mask_personal_data
 from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,54 @@ class BufferingSpanExporter(SpanExporter):
         return None
 
 
+# Payload fields that name what a hop is about (never who): copied onto spans.
+_PAYLOAD_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("dossier_code", "onestop.dossier_code"),
+    ("procedure_code", "onestop.procedure"),
+    ("unit_code", "onestop.unit"),
+    ("to_unit", "onestop.unit"),
+    ("receiving_unit", "onestop.unit"),
+    ("responsible_unit", "onestop.unit"),
+    ("from_unit", "onestop.from_unit"),
+    ("step_id", "onestop.step"),
+    ("task_id", "onestop.task_id"),
+    ("field_code", "onestop.field"),
+    ("kind", "onestop.deadline_kind"),
+    ("channel", "onestop.channel"),
+    ("status", "onestop.status"),
+)
+
+
+def dossier_attributes(
+    event_type: str, dossier_id: object, payload: Mapping[str, Any]
+) -> dict[str, str | int]:
+    """Span attributes for an event: dossier, procedure, unit, step, event type.
+
+    Only the fields listed above are read, so personal data in a payload (there should
+    be none; notify fetches contacts by reference) never reaches a span.
+    """
+    attributes: dict[str, str | int] = {
+        "onestop.event_type": event_type,
+        "onestop.dossier_id": str(dossier_id),
+    }
+    for field, name in _PAYLOAD_ATTRIBUTES:
+        value = payload.get(field)
+        if name in attributes or value is None or isinstance(value, dict | list):
+            continue
+        attributes[name] = value if isinstance(value, int) else str(value)[:200]
+    return attributes
+
+
+def safe_attribute(key: str, value: object) -> str | int | float | bool:
+    """Attribute as stored: scalars kept, free text masked (phones, e-mails, ID numbers)."""
+    if isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if key.endswith(("_id", ".id")):
+        return text  # identifiers (UUIDs, task ids) are not personal data
+    return mask_personal_data(text)
+
+
 def _ns_to_dt(ns: int | None) -> datetime:
     return datetime.fromtimestamp((ns or 0) / 1e9, tz=UTC)
 
@@ -55,10 +104,7 @@ def _span_row(span: ReadableSpan, service: str) -> tuple[Any, ...]:
     ctx = span.get_span_context()
     parent = span.parent.span_id if span.parent is not None else None
     assert ctx is not None
-    attributes = {
-        k: v if isinstance(v, str | int | float | bool) else str(v)
-        for k, v in (span.attributes or {}).items()
-    }
+    attributes = {k: safe_attribute(k, v) for k, v in (span.attributes or {}).items()}
     return (
         format(ctx.trace_id, "032x"),
         format(ctx.span_id, "016x"),
@@ -87,6 +133,12 @@ async def flush_spans(exporter: BufferingSpanExporter, pool: asyncpg.Pool, servi
     return len(rows)
 
 
+async def delete_old_spans(pool: asyncpg.Pool, older_than_days: int = 7) -> None:
+    await pool.execute(
+        "DELETE FROM spans WHERE start_time < now() - make_interval(days => $1)", older_than_days
+    )
+
+
 async def run_span_flusher(
     exporter: BufferingSpanExporter, pool: asyncpg.Pool, service: str, interval: float = 0.3
 ) -> None:
@@ -109,7 +161,9 @@ def setup_tracing(settings: ServiceSettings) -> BufferingSpanExporter | None:
 
         exporter = OTLPSpanExporter(endpoint=settings.otel_endpoint)
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    elif settings.otel_exporter == "postgres":
+    if settings.otel_exporter in ("postgres", "otlp"):
+        # Kept in the service's own table as well, so the operator console's waterfall
+        # works with or without a collector.
         buffer = BufferingSpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(buffer))
     trace.set_tracer_provider(provider)
@@ -137,3 +191,53 @@ def context_from_kafka_headers(headers: Sequence[tuple[str, bytes]] | None) -> o
 
 def context_from_carrier(carrier: dict[str, str]) -> otel_context.Context:
     return propagate.extract(carrier)
+
+
+SPAN_COLUMNS = (
+    "trace_id, span_id, parent_span_id, service, name, kind, start_time, end_time, status,"
+    " attributes"
+)
+
+
+def _span_dict(row: asyncpg.Record) -> dict[str, Any]:
+    span = dict(row)
+    attributes = span["attributes"]
+    span["attributes"] = json.loads(attributes) if isinstance(attributes, str) else attributes
+    span["duration_ms"] = (span["end_time"] - span["start_time"]).total_seconds() * 1000
+    return span
+
+
+async def load_trace(pool: asyncpg.Pool, trace_id: str, limit: int = 2000) -> list[dict[str, Any]]:
+    """The spans this service recorded for one trace, oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = $1 ORDER BY start_time LIMIT $2",
+        trace_id.lower(),
+        limit,
+    )
+    return [_span_dict(r) for r in rows]
+
+
+async def traces_of_dossier(pool: asyncpg.Pool, dossier: str) -> list[dict[str, Any]]:
+    """Traces whose spans name this dossier (by id or code): submission, then actions.
+
+    Read-only requests (GET) that merely looked at the dossier are left out.
+    """
+    rows = await pool.fetch(
+        "SELECT trace_id, min(start_time) AS started_at, count(*) AS spans FROM spans"
+        " WHERE (attributes ->> 'onestop.dossier_id' = $1"
+        " OR attributes ->> 'onestop.dossier_code' = $1)"
+        " AND (kind <> 'server' OR attributes ->> 'http.request.method' <> 'GET')"
+        " GROUP BY trace_id ORDER BY min(start_time) LIMIT 200",
+        dossier,
+    )
+    return [dict(r) for r in rows]
+
+
+async def submission_span(pool: asyncpg.Pool, dossier_id: str) -> tuple[str, str] | None:
+    """(trace id, span id) of the earliest span this service recorded for a dossier."""
+    row = await pool.fetchrow(
+        "SELECT trace_id, span_id FROM spans WHERE attributes ->> 'onestop.dossier_id' = $1"
+        " ORDER BY start_time LIMIT 1",
+        dossier_id,
+    )
+    return None if row is None else (row["trace_id"], row["span_id"])

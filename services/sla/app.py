@@ -1,34 +1,83 @@
-"""SLA service: deadlines, timers, the working calendar API."""
+"""SLA service: deadlines, timers, the working calendar API, apology letters, reports."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+from collections.abc import Callable, Coroutine
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from pydantic import Field
 
-from services.reference import load_unit_calendars
+from services.reference import load_unit_calendars, reference
 from services.runtime.consumer import ConsumerConfig
 from services.runtime.service import Runtime, ServiceSpec, create_app
 from services.runtime.settings import ServiceSettings
 from services.sla.adapters.calendars import CalendarBook
-from services.sla.entrypoints.http import router
-from services.sla.handlers import SlaHandlers
+from services.sla.entrypoints.http import letters, reports, router
+from services.sla.handlers import Directory, SlaHandlers, SlaPolicy
 
 
 class SlaSettings(ServiceSettings):
     service_name: str = "sla"
     port: int = 8003
-    timer_interval_seconds: float = 0.2
+    timer_interval_seconds: float = Field(default=0.2, gt=0)
+    timer_batch: int = Field(default=1000, ge=1)
+    #: Due-soon warning this many working hours before a deadline.
+    due_soon_hours: Decimal = Field(default=Decimal(8), ge=0)
+    #: A step still overdue this many working hours after its due instant is escalated.
+    escalate_after_hours: Decimal | None = Field(default=Decimal(8), ge=0)
+    #: The new appointment an apology proposes: this much working time after the old one.
+    apology_extension_hours: Decimal = Field(default=Decimal(16), gt=0)
+    #: Per-procedure cut-off (JSON, e.g. {"1.012603": "15:00"}); reference data wins.
+    procedure_cut_offs: dict[str, time] = Field(default_factory=dict)
+    default_cut_off: time | None = None
+    intake_url: str = "http://127.0.0.1:8001"
 
 
-async def on_start(rt: Runtime) -> None:
-    book = CalendarBook(load_unit_calendars(rt.settings.reference_profile))
-    async with rt.pool.acquire() as conn:
-        await book.reload(conn)
-    rt.state["calendars"] = book
-    rt.state["sla"] = SlaHandlers(rt, book)
+def directory(profile: str) -> tuple[Directory, dict[str, time]]:
+    ref = reference(profile)
+    cut_offs: dict[str, time] = {}
+    for code, procedure in ref.procedures.items():
+        value = getattr(procedure, "cut_off", None)  # read from reference data if present
+        if isinstance(value, time):
+            cut_offs[code] = value
+        elif isinstance(value, str) and value:
+            cut_offs[code] = time.fromisoformat(value)
+    units = list(ref.units)
+    return (
+        Directory(
+            unit_names={u.code: u.name for u in units},
+            unit_parents={u.code: u.parent for u in units},
+            procedure_names={code: p.name for code, p in ref.procedures.items()},
+        ),
+        cut_offs,
+    )
+
+
+def make_on_start(settings: SlaSettings) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+    async def on_start(rt: Runtime) -> None:
+        names, reference_cut_offs = directory(settings.reference_profile)
+        book = CalendarBook(
+            load_unit_calendars(settings.reference_profile),
+            cut_offs={**settings.procedure_cut_offs, **reference_cut_offs},
+            default_cut_off=settings.default_cut_off,
+        )
+        async with rt.pool.acquire() as conn:
+            await book.reload(conn)
+        rt.state["calendars"] = book
+        rt.state["intake_url"] = settings.intake_url
+        policy = SlaPolicy(
+            due_soon_hours=settings.due_soon_hours,
+            escalate_after_hours=settings.escalate_after_hours,
+            apology_extension_hours=settings.apology_extension_hours,
+            timer_batch=settings.timer_batch,
+        )
+        rt.state["sla"] = SlaHandlers(rt, book, policy, names)
+
+    return on_start
 
 
 def consumers(rt: Runtime) -> list[ConsumerConfig]:
@@ -41,6 +90,7 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
         "dossier.obligation_requested": h.on_paused,
         "dossier.processing_resumed": h.on_resumed,
         "dossier.result_ready": h.on_dossier_closed,
+        "dossier.returned": h.on_dossier_closed,
         "dossier.refused": h.on_dossier_closed,
         "dossier.stopped": h.on_dossier_closed,
         "dossier.withdrawn": h.on_dossier_closed,
@@ -51,13 +101,10 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
 def build_app(settings: SlaSettings | None = None) -> FastAPI:
     settings = settings or SlaSettings()
 
-    def jobs(rt: Runtime) -> list:  # type: ignore[type-arg]
+    def jobs(rt: Runtime) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         async def fire_timers() -> None:
             handlers: SlaHandlers = rt.state["sla"]
-            while True:
-                fired = await handlers.fire_due_timers(datetime.now(UTC))
-                if fired == 0:
-                    await asyncio.sleep(settings.timer_interval_seconds)
+            await handlers.run_timers(settings.timer_interval_seconds)
 
         return [fire_timers]
 
@@ -67,8 +114,8 @@ def build_app(settings: SlaSettings | None = None) -> FastAPI:
         description="Working-time deadlines, overdue and apology events, reports.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router],
+        routers=[router, letters, reports],
         jobs=jobs,
-        on_start=on_start,
+        on_start=make_on_start(settings),
     )
     return create_app(spec, settings)

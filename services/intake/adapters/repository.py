@@ -109,15 +109,59 @@ async def append_timeline(
 
 async def advance_status(
     conn: DbConn, dossier_id: UUID, status: int, version: int, current_unit: str | None
-) -> bool:
-    """Move the public status forward only: an older event never overwrites a newer one."""
-    result: str = await conn.execute(
-        "UPDATE dossiers SET status = $2, status_version = $3,"
-        " current_unit = COALESCE($4, current_unit)"
-        " WHERE id = $1 AND status_version < $3",
+) -> int | None:
+    """Move the public status forward only: an older event never overwrites a newer one.
+
+    Returns the status before the change, or None when the event was older.
+    """
+    previous: int | None = await conn.fetchval(
+        "WITH old AS (SELECT status FROM dossiers WHERE id = $1 FOR UPDATE)"
+        " UPDATE dossiers d SET status = $2, status_version = $3,"
+        " current_unit = COALESCE($4, d.current_unit)"
+        " FROM old WHERE d.id = $1 AND d.status_version < $3 RETURNING old.status",
         dossier_id,
         status,
         version,
         current_unit,
     )
-    return result.endswith(" 1")
+    return previous
+
+
+async def enqueue_status_callbacks(
+    conn: DbConn, dossier_id: UUID, version: int, body: dict[str, Any]
+) -> int:
+    """One delivery per active webhook of the portal the dossier came from."""
+    result: str = await conn.execute(
+        "INSERT INTO webhook_deliveries (webhook_id, dossier_id, version, body)"
+        " SELECT w.id, d.id, $2, $3::jsonb FROM dossiers d"
+        " JOIN webhooks w ON w.portal_id = d.portal_id AND w.active WHERE d.id = $1",
+        dossier_id,
+        version,
+        json.dumps(body, default=str, ensure_ascii=False),
+    )
+    return int(result.rsplit(maxsplit=1)[-1])
+
+
+async def load_dossier_for_update(conn: DbConn, code: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1 FOR UPDATE", code)
+    return dict(row) if row is not None else None
+
+
+async def record_action(
+    conn: DbConn, dossier_id: UUID, action: str, version: int, documents: list[dict[str, Any]]
+) -> None:
+    await conn.execute(
+        "UPDATE dossiers SET last_action = $2, last_action_version = $3,"
+        " documents = documents || $4::jsonb WHERE id = $1",
+        dossier_id,
+        action,
+        version,
+        json.dumps(documents),
+    )
+
+
+async def find_by_external_code(conn: DbConn, portal_id: str, code: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM dossiers WHERE portal_id = $1 AND external_code = $2", portal_id, code
+    )
+    return dict(row) if row is not None else None

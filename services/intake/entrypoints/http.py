@@ -1,31 +1,50 @@
-"""Intake's REST routes: parse, call a handler, serialise."""
+"""Intake's REST routes for portals and desks: parse, call a handler, serialise."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Path
+from fastapi.responses import HTMLResponse, JSONResponse
 
-from contracts.intake_api import DossierView, Receipt, SubmitDossier
+from contracts.intake_api import DossierView, Receipt, ReceiptForm, SubmitDossier
 from services.intake.adapters import repository as repo
+from services.intake.adapters.portals import Portal
 from services.intake.domain.rules import SubmissionRefused
+from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.handlers import IntakeContext, submit_with_race_retry
+from services.intake.receipt import receipt_form, receipt_html
+from services.intake.views import dossier_view
 from services.runtime.problems import PROBLEM_JSON, ProblemError
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 internal = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema=False)
 
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "RFC 9457 problem details"}
+
+def problem(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": {"type": "object"}}
+    if example is not None:
+        content["example"] = example
+    return {"content": {PROBLEM_JSON: content}, "description": description}
 
 
-def get_context(request: Request) -> IntakeContext:
-    ctx: IntakeContext = request.app.state.runtime.state["intake"]
-    return ctx
-
-
-ContextDep = Annotated[IntakeContext, Depends(get_context)]
+UNAUTHORISED = problem("Missing or unknown X-API-Key.")
+NOT_FOUND = problem(
+    "No such dossier for this portal.",
+    {"type": "about:blank", "title": "Không tìm thấy hồ sơ", "status": 404},
+)
+INVALID = problem("The body or parameters are invalid, or required documents are missing.")
+CodePath = Annotated[
+    str,
+    Path(
+        max_length=64,
+        pattern=r"^[A-Za-z0-9.\-]+$",
+        description="Dossier code (or id).",
+        examples=["000.01.01.H99-261122-0001"],
+    ),
+]
 
 
 @router.post(
@@ -33,47 +52,117 @@ ContextDep = Annotated[IntakeContext, Depends(get_context)]
     status_code=201,
     response_model=Receipt,
     summary="Receive a complete dossier and return its receipt (form 01).",
-    responses={409: PROBLEM, 422: PROBLEM},
+    description=(
+        "Checks that the procedure is received at the unit, that every required document is"
+        " present (else 422 with `missing_documents`, nothing stored), and issues the dossier"
+        " code `agency-YYMMDD-NNNN` and the appointment. Retry with the same"
+        " `Idempotency-Key` to get the same receipt."
+    ),
+    responses={
+        401: UNAUTHORISED,
+        403: problem("The key may not submit for this unit."),
+        409: problem("The Idempotency-Key was used with another body."),
+        413: problem("The body is over the size limit."),
+        422: problem(
+            "Incomplete or invalid dossier.",
+            {
+                "type": "about:blank",
+                "title": "Hồ sơ chưa đầy đủ",
+                "status": 422,
+                "detail": "Required documents are missing; nothing was received.",
+                "missing_documents": [{"type_code": "GCS", "name": "Giấy chứng sinh"}],
+            },
+        ),
+    },
 )
 async def submit(
     body: SubmitDossier,
     ctx: ContextDep,
+    portal: PortalDep,
     idempotency_key: Annotated[
-        str | None, Header(max_length=128, description="Retry-safe key chosen by the portal.")
+        str | None,
+        Header(
+            min_length=1,
+            max_length=128,
+            description="Retry-safe key chosen by the portal.",
+            examples=["igate-2026-000123"],
+        ),
     ] = None,
 ) -> JSONResponse:
+    status, payload = await submit_for_portal(ctx, portal, body, idempotency_key)
+    return JSONResponse(payload, status_code=status)
+
+
+async def submit_for_portal(
+    ctx: IntakeContext,
+    portal: Portal,
+    body: SubmitDossier,
+    idempotency_key: str | None,
+    external_code: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    if not portal.may_act_for(body.receiving_unit):
+        raise ProblemError(
+            403,
+            "Cổng không được phép nộp hồ sơ cho đơn vị này",
+            f"This key may not submit for unit {body.receiving_unit}.",
+        )
     try:
-        status, payload = await submit_with_race_retry(
-            ctx, body, portal_id="default", idempotency_key=idempotency_key, now=datetime.now(UTC)
+        return await submit_with_race_retry(
+            ctx,
+            body,
+            portal_id=portal.id,
+            idempotency_key=idempotency_key,
+            now=datetime.now(UTC),
+            external_code=external_code,
         )
     except SubmissionRefused as refused:
         raise ProblemError(422, refused.title, refused.detail, **refused.extra) from refused
-    return JSONResponse(payload, status_code=status)
+
+
+async def _portal_dossier(ctx: IntakeContext, portal: Portal, ref: str) -> dict[str, Any]:
+    async with ctx.runtime.pool.acquire() as conn:
+        row = await repo.load_dossier(conn, ref)
+    if row is None or not portal.may_act_for(row["receiving_unit"]):
+        raise ProblemError(404, "Không tìm thấy hồ sơ", "No such dossier for this portal.")
+    return row
 
 
 @router.get(
     "/dossiers/{ref}",
     response_model=DossierView,
-    summary="A dossier's status, current unit and timeline, by id or dossier code.",
-    responses={404: PROBLEM},
+    summary="A dossier's status, current unit, deadlines and timeline (times in +07:00).",
+    responses={401: UNAUTHORISED, 404: NOT_FOUND},
 )
-async def get_dossier(ref: str, ctx: ContextDep) -> dict[str, Any]:
+async def get_dossier(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict[str, Any]:
+    row = await _portal_dossier(ctx, portal, ref)
     async with ctx.runtime.pool.acquire() as conn:
-        row = await repo.load_dossier(conn, ref)
-        if row is None:
-            raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {ref}.")
         timeline = await repo.load_timeline(conn, row["id"])
-    return {
-        "id": row["id"],
-        "code": row["code"],
-        "status": row["status"],
-        "procedure_code": row["procedure_code"],
-        "receiving_unit": row["receiving_unit"],
-        "current_unit": row["current_unit"],
-        "received_at": row["received_at"],
-        "appointment_at": row["appointment_at"],
-        "timeline": timeline,
-    }
+    return dossier_view(ctx.catalog, row, timeline)
+
+
+@router.get(
+    "/dossiers/{ref}/receipt",
+    response_model=ReceiptForm,
+    summary="The receipt and appointment (form 01) as data.",
+    responses={401: UNAUTHORISED, 404: NOT_FOUND},
+)
+async def get_receipt(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict[str, Any]:
+    return receipt_form(ctx.catalog, await _portal_dossier(ctx, portal, ref))
+
+
+@router.get(
+    "/dossiers/{ref}/receipt.html",
+    response_class=HTMLResponse,
+    summary="The receipt and appointment (form 01) as a printable Vietnamese page.",
+    responses={
+        200: {"content": {"text/html": {"example": "<!doctype html>…"}}},
+        401: UNAUTHORISED,
+        404: NOT_FOUND,
+    },
+)
+async def get_receipt_html(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> HTMLResponse:
+    form = receipt_form(ctx.catalog, await _portal_dossier(ctx, portal, ref))
+    return HTMLResponse(receipt_html(form))
 
 
 @internal.get("/contacts/{contact_ref}")
@@ -87,8 +176,6 @@ async def contact(
         row = await repo.load_dossier(conn, contact_ref)
     if row is None:
         raise ProblemError(404, "Không tìm thấy hồ sơ")
-    import json
-
     applicant = json.loads(row["applicant"])
     return {
         "full_name": applicant["full_name"],

@@ -53,6 +53,8 @@ class FakeState:
     receipt_errors: int = 0
     non_zalo_phones: set[str] = field(default_factory=set)
     pending: set[asyncio.Task[None]] = field(default_factory=set)
+    # One client for every receipt: a client per receipt costs an SSL context each.
+    client: httpx.AsyncClient | None = None
 
     def apply(self, control: ControlRequest) -> None:
         self.mode, self.delay_ms, self.failure = control.mode, control.delay_ms, control.failure
@@ -95,20 +97,22 @@ class FakeState:
         task.add_done_callback(self.pending.discard)
 
     async def _deliver(self, url: str, calls: list[ReceiptCall]) -> None:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            for call in calls:
-                await asyncio.sleep(RECEIPT_SPACING_SECONDS)
-                try:
-                    if call.method == "GET":
-                        response = await client.get(url, params=call.params)
-                    else:
-                        response = await client.post(url, params=call.params, json=call.json)
-                    response.raise_for_status()
-                except httpx.HTTPError as exc:
-                    self.receipt_errors += 1
-                    log.warning("receipt to %s failed: %s", url, type(exc).__name__)
-                    continue
-                self.receipts_sent.append({"params": call.params, "json": call.json})
+        if self.client is None:
+            self.client = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=50))
+        client = self.client
+        for call in calls:
+            await asyncio.sleep(RECEIPT_SPACING_SECONDS)
+            try:
+                if call.method == "GET":
+                    response = await client.get(url, params=call.params)
+                else:
+                    response = await client.post(url, params=call.params, json=call.json)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                self.receipt_errors += 1
+                log.warning("receipt to %s failed: %s", url, type(exc).__name__)
+                continue
+            self.receipts_sent.append({"params": call.params, "json": call.json})
 
 
 def install_control(app: FastAPI, state: FakeState) -> None:

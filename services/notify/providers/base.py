@@ -23,6 +23,9 @@ class ProviderResult:
     recipient_rejected: bool = False
     # Zalo only: the number has no usable Zalo account, send the notice by SMS.
     fallback_to_sms: bool = False
+    # The request may have reached the gateway (timeout after sending): only that gateway,
+    # asked again with the same request id, can tell; another gateway would send a copy.
+    ambiguous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,13 @@ class SmsProvider(Protocol):
 def transport_failure(exc: httpx.HTTPError) -> ProviderResult:
     """Timeouts and connection errors: the gateway may or may not have the message,
     so the same request id is retried and the gateway's dedup resolves it."""
-    return ProviderResult(accepted=False, retryable=True, error=f"transport: {type(exc).__name__}")
+    never_arrived = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return ProviderResult(
+        accepted=False,
+        retryable=True,
+        error=f"transport: {type(exc).__name__}",
+        ambiguous=not never_arrived,
+    )
 
 
 def http_failure(response: httpx.Response) -> ProviderResult:

@@ -105,15 +105,21 @@ class WeightedFailover:
         phone: str,
         text: str,
         template_ids: Mapping[str, str] | None = None,
+        first: str | None = None,
     ) -> FailoverResult:
         """Try providers in order until one accepts.
 
         The same request id goes to every gateway; each dedupes only its own, so a
-        gateway that timed out but did send can cause one duplicate SMS.
+        gateway that timed out but did send can cause one duplicate SMS. ``first``
+        puts one provider at the head of the order: a message re-sent after a crash goes
+        back to the gateway that may already hold its request id.
         """
         attempts: list[Attempt] = []
         last = ProviderResult(accepted=False, retryable=True, error="no provider available")
-        for name in self.order(self._clock()):
+        order = self.order(self._clock())
+        if first is not None and first in self._providers:
+            order = [first, *(n for n in order if n != first)]
+        for name in order:
             started = self._clock()
             result = await self._providers[name].provider.send(
                 request_id, phone, text, (template_ids or {}).get(name)
@@ -130,4 +136,7 @@ class WeightedFailover:
                 return FailoverResult(result, name, tuple(attempts))
             if result.recipient_rejected:
                 break  # the number is the problem, not the gateway
+            if result.ambiguous:
+                # It may have been sent: retry later at this gateway, never elsewhere now.
+                return FailoverResult(result, None, tuple(attempts))
         return FailoverResult(last, None, tuple(attempts))

@@ -53,17 +53,15 @@ def _inbox_status(phase: StepPhase, claimed_by: str | None) -> str:
     return "waiting"
 
 
-async def sync_inbox(conn: DbConn, state: DossierState, dossier_code: str) -> None:
-    """Make every task row agree with the state (the queue projector only inserts)."""
-    for run in state.steps.values():
-        task_id = run.task_id or run.correlation_id
-        if task_id is None or run.unit_code is None:
-            continue
-        await conn.execute(
-            "INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
-            " unit_code, queue_level, status, claimed_by, allotment_hours, assigned_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
-            " ON CONFLICT (task_id) DO UPDATE SET status = $8, claimed_by = $9, updated_at = now()",
+async def sync_inbox(
+    conn: DbConn, state: DossierState, dossier_code: str, replaced: bool = True
+) -> None:
+    """Make every task row agree with the state (the queue projector only inserts).
+
+    One pipelined statement for all of the dossier's tasks; a row whose status and
+    claimant already agree is left alone (no write, no new row version)."""
+    rows = [
+        (
             task_id,
             UUID(state.dossier_id),
             dossier_code,
@@ -76,6 +74,26 @@ async def sync_inbox(conn: DbConn, state: DossierState, dossier_code: str) -> No
             run.allotment_hours,
             run.started_at or state.received_at,
         )
+        for run in state.steps.values()
+        if (task_id := run.task_id or run.correlation_id) is not None and run.unit_code is not None
+    ]
+    if rows:
+        await conn.executemany(
+            "INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
+            " unit_code, queue_level, status, claimed_by, allotment_hours, assigned_at)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+            " ON CONFLICT (task_id) DO UPDATE SET status = $8, claimed_by = $9, updated_at = now()"
+            " WHERE inbox.status IS DISTINCT FROM $8 OR inbox.claimed_by IS DISTINCT FROM $9",
+            rows,
+        )
+    # A task whose run was replaced (sent back by a return, or an agency request taken
+    # over by hand) is finished: it must not linger open in anyone's inbox.
+    await conn.execute(
+        "UPDATE inbox SET status = 'done', updated_at = now()"
+        " WHERE dossier_id = $1 AND status <> 'done' AND NOT (task_id = ANY($2::text[]))",
+        UUID(state.dossier_id),
+        [row[0] for row in rows],
+    )
     if state.is_terminal or int(state.status) in (5, 6):
         # Waiting for the citizen or closed: nothing stays open in any inbox.
         await conn.execute(

@@ -97,6 +97,9 @@ class HandedOff(_Event):
     type: Literal["HandedOff"] = "HandedOff"
     from_step_id: str
     from_unit: str
+    # The task (or agency correlation) that finished; a return resets the run, so the
+    # id must travel with the line itself. None only in histories written before it did.
+    from_task_id: str | None = None
     to_step_id: str | None
     to_unit: str
     allotment_hours: int

@@ -121,6 +121,7 @@ class Progress:
                 **self.stamp,
                 from_step_id=run.step_id,
                 from_unit=run.unit_code or "",
+                from_task_id=run.task_id or run.correlation_id,
                 to_step_id=to_step,
                 to_unit=to_unit,
                 allotment_hours=run.allotment_hours,

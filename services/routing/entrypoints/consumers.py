@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from contracts.envelope import EventEnvelope
+from services.routing.adapters import store
 from services.routing.domain import Channel, Rejected
 from services.routing.domain import commands as cmd
 from services.routing.handlers import Actor, Routing
@@ -39,7 +41,13 @@ class RoutingConsumers:
         )
 
     async def on_supplement(self, conn: DbConn, env: EventEnvelope) -> None:
-        docs = tuple(env.payload.get("documents") or ["bổ sung"])
+        docs = _document_codes(env.payload.get("documents"))
+        if not docs:
+            # Intake checked the papers against the request (its event carries only a
+            # count): the citizen brought what was asked for.
+            loaded = await store.load_for_update(conn, env.dossier_id)
+            pending = loaded[0].supplement if loaded is not None else None
+            docs = pending.missing_documents if pending is not None else ("bổ sung",)
         await self._citizen(conn, env, cmd.SupplementSubmitted(documents=docs))
 
     async def on_withdrawal(self, conn: DbConn, env: EventEnvelope) -> None:
@@ -94,6 +102,42 @@ class RoutingConsumers:
                 datetime.fromisoformat(p["due_at"]),
             )
 
+    async def on_deadline_alert(self, conn: DbConn, env: EventEnvelope) -> None:
+        """SLA's warnings and overdue notices go into the dossier's audit trail (and a
+        step that overran its allotment is flagged in its unit's inbox)."""
+        p = env.payload
+        if env.event_type == "step.overdue" and p.get("task_id"):
+            await conn.execute(
+                "UPDATE inbox SET overdue = true WHERE task_id = $1", str(p["task_id"])
+            )
+        if not await conn.fetchval(
+            "SELECT true FROM instances WHERE dossier_id = $1", env.dossier_id
+        ):
+            return  # not a dossier routing knows (another profile's, or not yet started)
+        await store.audit(
+            conn,
+            dossier_id=env.dossier_id,
+            task_id=p.get("task_id"),
+            actor="sla",
+            role="system",
+            unit_code=p.get("unit_code"),
+            action=env.event_type,
+            at=env.occurred_at,
+            details={
+                k: p[k]
+                for k in ("due_at", "deadline_id", "supervisor_unit", "overdue_working_hours")
+                if k in p
+            },
+        )
+
+
+def _document_codes(raw: Any) -> tuple[str, ...]:
+    """Type codes from a list of codes or of documents ({"type_code": ...})."""
+    if not isinstance(raw, list):
+        return ()
+    codes = [d.get("type_code") if isinstance(d, dict) else d for d in raw]
+    return tuple(str(c) for c in codes if c)
+
 
 def consumers(rt: Runtime) -> list[ConsumerConfig]:
     c: RoutingConsumers = rt.state["consumers"]
@@ -103,6 +147,10 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
         "dossier.withdrawal_requested": c.on_withdrawal,
         "dossier.obligation_paid": c.on_paid,
         "deadline.opened": c.on_deadline_opened,
+        "deadline.due_soon": c.on_deadline_alert,
+        "step.overdue": c.on_deadline_alert,
+        "dossier.overdue": c.on_deadline_alert,
+        "step.escalated": c.on_deadline_alert,
     }
     queues: dict[str, Handler] = {"step.assigned": c.on_queue_assignment}
     return [

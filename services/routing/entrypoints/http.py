@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -93,6 +94,7 @@ class InboxItem(BaseModel):
     claimed_by: str | None
     assigned_at: datetime
     due_at: datetime | None
+    overdue: bool = False
     dossier_version: int
 
 
@@ -103,7 +105,9 @@ async def inbox(
     unit: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[Literal["open", "claimed", "active", "waiting", "done"], Query()] = "active",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    procedure: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[dict[str, Any]]:
+    """Least remaining time first (SLA's step deadline); tasks without one yet last."""
     unit_code = unit or who.unit_code
     if not who.may_act_for(unit_code):
         raise ProblemError(403, "Không có quyền xem hộp hồ sơ của đơn vị khác")
@@ -112,10 +116,12 @@ async def inbox(
         "SELECT b.*, i.version AS dossier_version FROM inbox b"
         " JOIN instances i USING (dossier_id)"
         " WHERE b.unit_code = $1 AND b.status = ANY($2::text[])"
-        " ORDER BY b.due_at NULLS LAST, b.assigned_at LIMIT $3",
+        " AND ($4::text IS NULL OR b.procedure_code = $4)"
+        " ORDER BY b.due_at NULLS LAST, b.assigned_at, b.task_id LIMIT $3",
         unit_code,
         statuses,
         limit,
+        procedure,
     )
     return [dict(r) for r in rows]
 
@@ -185,9 +191,34 @@ async def _act_on_dossier(
     rt: Runtime = request.app.state.runtime
     routing: Routing = rt.state["routing"]
     async with rt.pool.acquire() as conn, conn.transaction():
+        await _may_see(conn, who, dossier_id)
         official = cmd.Official(user_id=who.user_id, unit_code=who.unit_code)
         state = await _handle(conn, routing, dossier_id, make(official), who, None)
     return _result(state)
+
+
+async def _may_see(conn: Any, who: Principal, dossier_id: UUID) -> None:
+    """Only the units a dossier passed through (and province supervisors) may see it or
+    act on it; the core then decides which of them may do what."""
+    row = await conn.fetchrow(
+        "SELECT state->>'receiving_unit' AS receiving FROM instances WHERE dossier_id = $1",
+        dossier_id,
+    )
+    if row is None:
+        raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {dossier_id}.")
+    if who.role == "province_supervisor" or row["receiving"] == who.unit_code:
+        return
+    handled = await conn.fetchval(
+        "SELECT true FROM inbox WHERE dossier_id = $1 AND unit_code = $2 LIMIT 1",
+        dossier_id,
+        who.unit_code,
+    )
+    if not handled:
+        raise ProblemError(
+            403,
+            "Không có quyền xem hoặc xử lý hồ sơ của đơn vị khác",
+            f"Dossier {dossier_id} has not passed through unit {who.unit_code}.",
+        )
 
 
 async def _handle(
@@ -325,7 +356,10 @@ async def agency_answer(
     if x_service_token != rt.settings.service_token:
         raise ProblemError(403, "Forbidden")
     routing: Routing = rt.state["routing"]
-    dossier_id = UUID(correlation_id.split(":", 1)[0])
+    try:
+        dossier_id = UUID(correlation_id.split(":", 1)[0])
+    except ValueError as bad:
+        raise ProblemError(404, "Không tìm thấy yêu cầu", f"No request {correlation_id}.") from bad
     async with rt.pool.acquire() as conn, conn.transaction():
         command = cmd.ExternalAnswered(
             correlation_id=correlation_id, outcome=body.outcome, note=body.note
@@ -344,14 +378,15 @@ async def agency_answer(
 @router.get("/dossiers/{dossier_id}/workflow", responses=ERRORS)
 async def workflow(dossier_id: UUID, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
     """The dossier's workflow state, who it waits on, and its audit trail."""
-    row = await rt.pool.fetchrow("SELECT * FROM instances WHERE dossier_id = $1", dossier_id)
-    if row is None:
-        raise ProblemError(404, "Không tìm thấy hồ sơ")
-    audit = await rt.pool.fetch(
-        "SELECT actor, role, unit_code, action, at, details FROM audit"
-        " WHERE dossier_id = $1 ORDER BY id",
-        dossier_id,
-    )
+    async with rt.pool.acquire() as conn:
+        await _may_see(conn, who, dossier_id)
+        row = await conn.fetchrow("SELECT * FROM instances WHERE dossier_id = $1", dossier_id)
+        audit = await conn.fetch(
+            "SELECT actor, role, unit_code, action, at, task_id, details FROM audit"
+            " WHERE dossier_id = $1 ORDER BY id",
+            dossier_id,
+        )
+    assert row is not None
     from services.routing.domain.state import DossierState
 
     state = DossierState.model_validate_json(row["state"])
@@ -362,6 +397,6 @@ async def workflow(dossier_id: UUID, rt: RuntimeDep, who: PrincipalDep) -> dict[
         "version": state.version,
         "steps": [r.model_dump(mode="json") for r in state.steps.values()],
         "waiting_on": [w.model_dump() for w in waiting_on(state)],
-        "audit": [dict(a) for a in audit],
+        "audit": [{**dict(a), "details": json.loads(a["details"])} for a in audit],
         "viewer": who.user_id,
     }

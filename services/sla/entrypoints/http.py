@@ -1,25 +1,44 @@
-"""SLA's REST routes: the working calendar as a service."""
+"""SLA's REST routes: the working calendar as a service, apology letters, reports."""
 
 from __future__ import annotations
 
+import hmac
+import json
+import logging
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+import httpx
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from services.runtime.auth import InvalidToken, Principal, verify_token
 from services.runtime.problems import ProblemError
+from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
-from services.workcal.calendar import CalendarError
+from services.sla.domain.apology import ApologyLetter, render_html
+from services.sla.domain.reports import DossierFacts, build_report, to_csv
+from services.workcal.calendar import VN_TZ, CalendarError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
+letters = APIRouter(prefix="/v1/apologies", tags=["apologies"])
+reports = APIRouter(prefix="/v1", tags=["reports"])
 
 
 class DueRequest(BaseModel):
     start: AwareDatetime = Field(examples=["2026-02-13T10:00:00+07:00"])
     working_hours: Decimal = Field(ge=0, le=100_000, examples=[24])
     unit_code: str | None = Field(default=None, max_length=32)
+    procedure_code: str | None = Field(
+        default=None,
+        max_length=32,
+        description="When given, `start` is a receipt time: the clock starts at the next"
+        " opening, or the next working day after the procedure's cut-off.",
+    )
 
 
 class DueResponse(BaseModel):
@@ -33,7 +52,7 @@ class ElapsedRequest(BaseModel):
 
 
 class ElapsedResponse(BaseModel):
-    working_hours: Decimal
+    working_hours: float = Field(description="Negative when `end` is before `start`.")
 
 
 class OverrideRequest(BaseModel):
@@ -43,38 +62,91 @@ class OverrideRequest(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
-def get_book(request: Request) -> CalendarBook:
-    book: CalendarBook = request.app.state.runtime.state["calendars"]
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_book(rt: RuntimeDep) -> CalendarBook:
+    book: CalendarBook = rt.state["calendars"]
+    async with rt.pool.acquire() as conn:
+        await book.refresh(conn)  # an override made through another instance applies now
     return book
 
 
 BookDep = Annotated[CalendarBook, Depends(get_book)]
 
 
+def caller(
+    rt: RuntimeDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_service_token: Annotated[str | None, Header()] = None,
+) -> Principal | None:
+    """An operator (bearer token) or another service (X-Service-Token, answers None)."""
+    if x_service_token is not None:
+        if not hmac.compare_digest(x_service_token, rt.settings.service_token):
+            raise ProblemError(403, "Forbidden")
+        return None
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ProblemError(401, "Chưa đăng nhập", "A bearer token is required.")
+    try:
+        return verify_token(rt.settings.service_token, authorization.removeprefix("Bearer "))
+    except InvalidToken as exc:
+        raise ProblemError(401, "Phiên đăng nhập không hợp lệ", str(exc)) from exc
+
+
+CallerDep = Annotated[Principal | None, Depends(caller)]
+
+
+def administrator(who: CallerDep) -> None:
+    """Calendar overrides are the province administrator's (or a service's) to make."""
+    if who is not None and who.role != "province_supervisor":
+        raise ProblemError(403, "Chỉ quản trị cấp tỉnh được điều chỉnh lịch làm việc")
+
+
+AdminDep = Annotated[None, Depends(administrator)]
+
+
+def _check_unit(book: CalendarBook, unit_code: str | None) -> None:
+    if unit_code is not None and unit_code != "*" and not book.known_unit(unit_code):
+        raise ProblemError(404, "Không có đơn vị này", f"Unknown unit {unit_code}.")
+
+
 @router.post("/due", response_model=DueResponse, summary="Add working hours to an instant.")
 async def due(body: DueRequest, book: BookDep) -> DueResponse:
+    _check_unit(book, body.unit_code)
+    calendar = book.for_unit(body.unit_code)
     try:
-        result = book.for_unit(body.unit_code).add_working_hours(body.start, body.working_hours)
+        start: datetime = body.start
+        if body.procedure_code is not None:
+            start = calendar.clock_start(start, book.cut_off(body.procedure_code))
+        result = calendar.add_working_hours(start, body.working_hours)
     except CalendarError as exc:
         raise ProblemError(422, "Không tính được hạn", str(exc)) from exc
-    return DueResponse(due=result)
+    return DueResponse(due=result.astimezone(VN_TZ))
 
 
 @router.post(
     "/elapsed", response_model=ElapsedResponse, summary="Working hours between two instants."
 )
 async def elapsed(body: ElapsedRequest, book: BookDep) -> ElapsedResponse:
+    _check_unit(book, body.unit_code)
     try:
         hours = book.for_unit(body.unit_code).working_hours_between(body.start, body.end)
     except CalendarError as exc:
         raise ProblemError(422, "Không tính được thời gian", str(exc)) from exc
-    return ElapsedResponse(working_hours=hours)
+    return ElapsedResponse(working_hours=float(hours))
 
 
 @router.put("/overrides", status_code=204, summary="Add or change an administrator override.")
-async def put_override(body: OverrideRequest, request: Request, book: BookDep) -> None:
-    rt = request.app.state.runtime
-    async with rt.pool.acquire() as conn:
+async def put_override(
+    body: OverrideRequest, rt: RuntimeDep, book: BookDep, _admin: AdminDep
+) -> None:
+    _check_unit(book, body.unit_code)
+    async with rt.pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "INSERT INTO calendar_overrides (unit_code, day, kind, note) VALUES ($1,$2,$3,$4)"
             " ON CONFLICT (unit_code, day) DO UPDATE SET kind = $3, note = $4",
@@ -83,4 +155,173 @@ async def put_override(body: OverrideRequest, request: Request, book: BookDep) -
             body.kind,
             body.note,
         )
+        await conn.execute("UPDATE calendar_version SET version = version + 1 WHERE id = 1")
+    async with rt.pool.acquire() as conn:
         await book.reload(conn)
+
+
+@router.delete("/overrides", status_code=204, summary="Remove an administrator override.")
+async def delete_override(
+    rt: RuntimeDep,
+    book: BookDep,
+    _admin: AdminDep,
+    day: Annotated[date, Query()],
+    unit_code: Annotated[str, Query(max_length=32)] = "*",
+) -> None:
+    async with rt.pool.acquire() as conn, conn.transaction():
+        result = await conn.execute(
+            "DELETE FROM calendar_overrides WHERE unit_code = $1 AND day = $2", unit_code, day
+        )
+        if result.endswith(" 0"):
+            raise ProblemError(404, "Không có ngày điều chỉnh này")
+        await conn.execute("UPDATE calendar_version SET version = version + 1 WHERE id = 1")
+    async with rt.pool.acquire() as conn:
+        await book.reload(conn)
+
+
+@router.get("/overrides", summary="The administrator's overrides.")
+async def list_overrides(rt: RuntimeDep) -> list[dict[str, Any]]:
+    rows = await rt.pool.fetch(
+        "SELECT unit_code, day, kind, note FROM calendar_overrides ORDER BY day, unit_code"
+    )
+    return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- letters
+
+
+async def _letter(rt: Runtime, letter_id: UUID) -> ApologyLetter:
+    raw = await rt.pool.fetchval("SELECT letter FROM apologies WHERE id = $1", letter_id)
+    if raw is None:
+        raise ProblemError(404, "Không tìm thấy văn bản xin lỗi", f"No letter {letter_id}.")
+    return ApologyLetter.model_validate_json(raw)
+
+
+async def _citizen_name(rt: Runtime, contact_ref: str | None) -> str | None:
+    url = str(rt.state.get("intake_url") or "")
+    if not contact_ref or not url:
+        return None
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            answer = await client.get(
+                f"{url}/internal/v1/contacts/{contact_ref}",
+                headers={"X-Service-Token": rt.settings.service_token},
+            )
+        answer.raise_for_status()
+        name = answer.json().get("full_name")
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("contact look-up for a letter failed: %s", type(exc).__name__)
+        return None
+    return str(name) if name else None
+
+
+@letters.get("/{letter_id}.html", response_class=HTMLResponse, summary="Printable form 04.")
+async def letter_html(letter_id: UUID, rt: RuntimeDep, _who: CallerDep) -> HTMLResponse:
+    """Carries the citizen's name (fetched from intake), so only operators may print it."""
+    letter = await _letter(rt, letter_id)
+    name = await _citizen_name(rt, letter.contact_ref)
+    headers = {} if name else {"X-Contact-Lookup": "unavailable"}
+    return HTMLResponse(render_html(letter, name), headers=headers)
+
+
+@letters.get("/{letter_id}", response_model=ApologyLetter, summary="Form 04 as data.")
+async def letter_json(letter_id: UUID, rt: RuntimeDep) -> ApologyLetter:
+    return await _letter(rt, letter_id)
+
+
+@letters.get("", response_model=list[ApologyLetter], summary="Letters of one dossier.")
+async def letters_of(
+    rt: RuntimeDep, dossier: Annotated[str, Query(max_length=64)]
+) -> list[ApologyLetter]:
+    rows = await rt.pool.fetch(
+        "SELECT letter FROM apologies WHERE letter->>'dossier_code' = $1"
+        " OR letter->>'dossier_id' = $1 ORDER BY created_at",
+        dossier,
+    )
+    return [ApologyLetter.model_validate_json(r["letter"]) for r in rows]
+
+
+@reports.get("/dossiers/{dossier_id}/deadlines", summary="A dossier's deadlines and extensions.")
+async def deadlines_of(dossier_id: UUID, rt: RuntimeDep) -> dict[str, Any]:
+    rows = await rt.pool.fetch(
+        "SELECT d.id, d.kind, d.task_id, d.unit_code, d.step_name, d.starts_at,"
+        " d.allotment_hours, d.due_at, d.due_soon_at, d.state, d.paused_at, d.closed_at,"
+        " d.outcome, d.escalate_at, t.next_fire_at, t.due_soon_fired, t.overdue_fired,"
+        " t.escalated FROM deadlines d LEFT JOIN timers t ON t.deadline_id = d.id"
+        " WHERE d.dossier_id = $1 ORDER BY d.created_at, d.kind",
+        dossier_id,
+    )
+    extensions = await rt.pool.fetch(
+        "SELECT old_appointment_at, new_appointment_at, letter_id, created_at FROM extensions"
+        " WHERE dossier_id = $1 ORDER BY id",
+        dossier_id,
+    )
+    dossier = await rt.pool.fetchrow(
+        "SELECT status, supplement_count, ended_at, end_status, outcome FROM dossiers"
+        " WHERE dossier_id = $1",
+        dossier_id,
+    )
+    if not rows and dossier is None:
+        raise ProblemError(404, "Không tìm thấy hồ sơ")
+    return {
+        "dossier_id": dossier_id,
+        "dossier": dict(dossier) if dossier is not None else None,
+        "deadlines": [dict(r) for r in rows],
+        "extensions": [dict(r) for r in extensions],
+    }
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@reports.get("/reports", summary="The figures a unit reports for a period (JSON or CSV).")
+async def report(
+    rt: RuntimeDep,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+    unit: Annotated[str | None, Query(max_length=32)] = None,
+    field: Annotated[str | None, Query(max_length=64)] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
+    if end <= start:
+        raise ProblemError(422, "Khoảng thời gian không hợp lệ", "`to` must be after `from`.")
+    rows = await rt.pool.fetch(
+        "SELECT x.dossier_id, x.receiving_unit, x.field_code, x.channel, x.received_at,"
+        " COALESCE(d.due_at, x.appointment_at) AS due_at, x.supplement_count, x.status,"
+        " x.ended_at, x.end_status, x.outcome, x.returned_at"
+        " FROM dossiers x LEFT JOIN deadlines d ON d.dossier_id = x.dossier_id"
+        " AND d.kind = 'dossier'"
+        " WHERE x.received_at IS NOT NULL AND x.received_at < $2"
+        " AND (x.ended_at IS NULL OR x.ended_at >= $1)"
+        " AND ($3::text IS NULL OR x.receiving_unit = $3)"
+        " AND ($4::text IS NULL OR x.field_code = $4)",
+        start,
+        end,
+        unit,
+        field,
+    )
+    facts = [
+        DossierFacts(
+            dossier_id=str(r["dossier_id"]),
+            unit_code=r["receiving_unit"],
+            field_code=r["field_code"] or "",
+            channel=r["channel"] or 0,
+            received_at=r["received_at"],
+            due_at=r["due_at"],
+            supplement_requests=r["supplement_count"],
+            status=r["status"],
+            ended_at=r["ended_at"],
+            end_status=r["end_status"],
+            outcome=r["outcome"],
+            returned=r["returned_at"] is not None,
+        )
+        for r in rows
+    ]
+    result = build_report(facts, start, end, unit, field)
+    if format == "csv":
+        return Response(
+            to_csv([result]),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="bao-cao.csv"'},
+        )
+    return Response(json.dumps(result.as_dict(), ensure_ascii=False), media_type="application/json")

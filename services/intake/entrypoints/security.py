@@ -1,0 +1,69 @@
+"""Who is calling: a portal by its API key, or an operator by the service token."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader
+
+from services.intake.adapters import portals
+from services.intake.adapters.portals import DEV_PORTAL_ID, Portal
+from services.intake.handlers import IntakeContext
+from services.runtime.problems import ProblemError
+
+CACHE_SECONDS = 30.0
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="The portal's API key (ask the province's operators for one).",
+)
+
+
+def get_context(request: Request) -> IntakeContext:
+    ctx: IntakeContext = request.app.state.runtime.state["intake"]
+    return ctx
+
+
+ContextDep = Annotated[IntakeContext, Depends(get_context)]
+
+
+async def current_portal(
+    ctx: ContextDep, api_key: Annotated[str | None, Security(api_key_header)] = None
+) -> Portal:
+    if not api_key:
+        if ctx.settings.allow_keyless_dev and not ctx.settings.is_production:
+            return Portal(id=DEV_PORTAL_ID, units=frozenset({portals.ALL_UNITS}))
+        raise ProblemError(401, "Thiếu khóa API", "Send the portal's key in X-API-Key.")
+    digest = portals.key_hash(api_key)
+    cached = ctx.portal_cache.get(digest)
+    now = time.monotonic()
+    if cached is None or cached[1] < now:
+        async with ctx.runtime.pool.acquire() as conn:
+            portal = await portals.portal_for_key(conn, api_key)
+        cached = (portal, now + CACHE_SECONDS)
+        if len(ctx.portal_cache) > 10_000:
+            ctx.portal_cache.clear()
+        ctx.portal_cache[digest] = cached
+    if cached[0] is None:
+        raise ProblemError(401, "Khóa API không hợp lệ", "The X-API-Key is unknown or revoked.")
+    return cached[0]
+
+
+PortalDep = Annotated[Portal, Depends(current_portal)]
+
+
+async def operator(
+    ctx: ContextDep,
+    x_service_token: Annotated[
+        str | None, Header(description="Operators' service token.", max_length=256)
+    ] = None,
+) -> None:
+    expected = ctx.runtime.settings.service_token
+    if not x_service_token or not hmac.compare_digest(x_service_token.encode(), expected.encode()):
+        raise ProblemError(403, "Không có quyền", "A valid X-Service-Token is required.")
+
+
+OperatorDep = Depends(operator)
