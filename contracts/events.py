@@ -106,6 +106,11 @@ class ObligationPaid(Payload):
 
 class RoutingPayload(Payload):
     dossier_code: str
+    procedure_code: str | None = Field(
+        default=None,
+        description="Mã TTHC, so a consumer can word its messages without other topics.",
+        examples=["1.001193"],
+    )
     status: DossierStatus = Field(description="The dossier's public status after this event.")
     at: datetime = Field(description="When the routing decision took effect.")
 

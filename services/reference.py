@@ -58,6 +58,7 @@ def intake_catalog(profile: str) -> Catalog:
             conditions=frozenset(proc.conditions),
             required_documents={d.code: d.name for d in proc.documents},
             active_levels=frozenset(level.value for level in proc.active_at),
+            cut_off=proc.cut_off,
             chain=(
                 ChainChoice(
                     options=tuple(o.code for o in proc.chain.options),

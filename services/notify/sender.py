@@ -96,9 +96,11 @@ async def claim(ctx: NotifyContext, now: datetime) -> list[dict[str, Any]]:
         recent: dict[tuple[str, str], list[datetime]] = defaultdict(list)
         if ctx.rate_limits:
             horizon = now - max(limit.per for limit in ctx.rate_limits)
+            # Messages still in flight count too: another batch may be sending them now.
             for r in await conn.fetch(
-                "SELECT contact_ref, channel, sent_at FROM messages"
-                " WHERE contact_ref = ANY($1::text[]) AND sent_at > $2",
+                "SELECT contact_ref, channel, COALESCE(sent_at, updated_at) AS sent_at"
+                " FROM messages WHERE contact_ref = ANY($1::text[])"
+                " AND (sent_at > $2 OR status = 'sending')",
                 refs,
                 horizon,
             ):

@@ -33,7 +33,12 @@ def to_contract(
 ) -> tuple[str, dict[str, Any]] | None:
     """(event_type, payload) for the dossier.routing topic, or None if internal only."""
     status = DossierStatus(int(state.status))
-    base: dict[str, Any] = {"dossier_code": dossier_code, "status": status, "at": event.at}
+    base: dict[str, Any] = {
+        "dossier_code": dossier_code,
+        "procedure_code": state.procedure_code,
+        "status": status,
+        "at": event.at,
+    }
     if isinstance(event, ev.StepAssigned):
         return "step.assigned", StepAssigned(
             **base,

@@ -84,6 +84,9 @@ def plausible(state: DossierState, ref: ReferenceData) -> list[cmd.Command]:
         found += [
             cmd.Claim(task_id=task, official=own, expected_version=state.version),
             cmd.Complete(task_id=task, official=own),
+            cmd.Forward(
+                task_id=task, official=own, to_official_id=official(run.unit_code, "b").user_id
+            ),
             cmd.RequestObligation(task_id=task, official=own, amount_vnd=2_000_000),
             cmd.RecordResult(task_id=task, official=own, papers=("KQ-01",)),
             cmd.RequestSupplement(

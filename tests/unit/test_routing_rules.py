@@ -276,3 +276,24 @@ def test_a_workflow_removed_from_the_reference_is_named_not_guessed(tmp_path: Pa
         expected_version=story.dossier.version,
     )
     assert "no longer in the reference data" in story.rejected(claim)
+
+
+def test_the_holder_forwards_a_task_to_the_unit_head_who_then_completes_it() -> None:
+    story = birth_story()
+    task = story.task("khai_sinh")
+    clerk, head = official(HERE.commune, "lan"), official(HERE.commune, "truong")
+    forward = cmd.Forward(task_id=task, official=clerk, to_official_id=head.user_id)
+    assert "must be claimed" in story.rejected(forward)
+    story.claim("khai_sinh", clerk)
+    outsider = official(HERE.other_commune, "x")
+    assert "belongs to" in story.rejected(
+        cmd.Forward(task_id=task, official=outsider, to_official_id=head.user_id)
+    )
+    assert "already held" in story.rejected(
+        cmd.Forward(task_id=task, official=clerk, to_official_id=clerk.user_id)
+    )
+    assert types(story.do(forward)) == ["TaskForwarded"]
+    assert story.run("khai_sinh").claimed_by == head.user_id
+    assert "claimed by truong@" in story.rejected(cmd.Complete(task_id=task, official=clerk))
+    story.do(cmd.Complete(task_id=task, official=head))
+    assert story.run("khai_sinh").phase is StepPhase.DONE

@@ -37,6 +37,16 @@ class Claim(FrozenModel):
     expected_version: int  # optimistic concurrency: the dossier version the official saw
 
 
+class Forward(FrozenModel):
+    """The official holding a task hands it to a colleague of the same unit
+    (e.g. to the unit head for signature); the dossier stays at the step."""
+
+    task_id: NonEmptyText
+    official: Official
+    to_official_id: NonEmptyText
+    note: str = ""
+
+
 class Complete(FrozenModel):
     task_id: NonEmptyText
     official: Official
@@ -118,6 +128,7 @@ class ExternalTimedOut(FrozenModel):
 Command = (
     Start
     | Claim
+    | Forward
     | Complete
     | RecordResult
     | ReturnTo

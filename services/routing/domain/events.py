@@ -78,6 +78,16 @@ class TaskClaimed(_Event):
     official_id: str
 
 
+class TaskForwarded(_Event):
+    type: Literal["TaskForwarded"] = "TaskForwarded"
+    task_id: str
+    step_id: str
+    unit_code: str
+    from_official_id: str
+    to_official_id: str
+    note: str = ""
+
+
 class StepCompleted(_Event):
     """A step is done, by an official (task_id) or by an agency system (correlation_id)."""
 
@@ -197,6 +207,7 @@ Event = Annotated[
     | ExternalAnswered
     | ExternalTimedOut
     | TaskClaimed
+    | TaskForwarded
     | StepCompleted
     | HandedOff
     | StepReturned

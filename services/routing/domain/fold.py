@@ -97,6 +97,9 @@ def _changes(state: DossierState, event: ev.Event) -> dict[str, Any]:
         case ev.TaskClaimed():
             run = state.steps[event.step_id].model_copy(update={"claimed_by": event.official_id})
             return {**_with_run(state, run), "status": _under_way(state)}
+        case ev.TaskForwarded():
+            run = state.steps[event.step_id].model_copy(update={"claimed_by": event.to_official_id})
+            return _with_run(state, run)
         case ev.StepCompleted():
             run = state.steps[event.step_id].model_copy(
                 update={"phase": StepPhase.DONE, "claimed_by": None}

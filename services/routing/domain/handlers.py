@@ -16,6 +16,8 @@ def handle(p: Progress, command: cmd.Command) -> None:
     match command:
         case cmd.Claim():
             _claim(p, command)
+        case cmd.Forward():
+            _forward(p, command)
         case cmd.Complete():
             _complete(p, command)
         case cmd.RequestObligation():
@@ -77,6 +79,24 @@ def _claim(p: Progress, c: cmd.Claim) -> None:
             step_id=run.step_id,
             unit_code=c.official.unit_code,
             official_id=c.official.user_id,
+        )
+    )
+
+
+def _forward(p: Progress, c: cmd.Forward) -> None:
+    _not_paused(p)
+    run = _task(p, c.task_id, c.official)  # only the holder may hand it on
+    if c.to_official_id == c.official.user_id:
+        raise Rejected(f"task {c.task_id} is already held by {c.official.user_id}")
+    p.emit(
+        ev.TaskForwarded(
+            **p.stamp,
+            task_id=c.task_id,
+            step_id=run.step_id,
+            unit_code=c.official.unit_code,
+            from_official_id=c.official.user_id,
+            to_official_id=c.to_official_id,
+            note=c.note,
         )
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, time
 from enum import StrEnum
 from itertools import combinations
 
@@ -99,6 +99,8 @@ class Procedure(FrozenModel):
     documents: tuple[Document, ...] = Field(min_length=1)  # thành phần hồ sơ
     fees: tuple[Fee, ...] = ()
     active_at: frozenset[UnitLevel] = Field(min_length=1)  # receiving-unit levels
+    # Received after this local time → the clock starts on the next working day.
+    cut_off: time | None = None
     chain: Chain | None = None
     workflows: tuple[Workflow, ...] = Field(min_length=1)
 

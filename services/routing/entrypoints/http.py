@@ -134,6 +134,11 @@ class CompleteBody(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
+class ForwardBody(BaseModel):
+    to_user: str = Field(min_length=1, max_length=100, examples=["lanhdao@000.01.01.H99"])
+    note: str = Field(default="", max_length=2000, examples=["Trình lãnh đạo ký"])
+
+
 class ReturnBody(BaseModel):
     target_step: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=2000)
@@ -260,6 +265,29 @@ async def complete(task_id: str, body: CompleteBody, request: Request, who: Prin
     """Finish the step; the dossier moves to the next unit(s) of the workflow."""
     return await _act_on_task(
         request, who, task_id, lambda o: cmd.Complete(task_id=task_id, official=o, note=body.note)
+    )
+
+
+@router.post("/tasks/{task_id}/forward", response_model=ActionResult, responses=ERRORS)
+async def forward(task_id: str, body: ForwardBody, request: Request, who: PrincipalDep) -> Any:
+    """Hand a claimed task to a colleague of the same unit (e.g. for the head's signature)."""
+    rt: Runtime = request.app.state.runtime
+    colleague = await rt.pool.fetchval(
+        "SELECT unit_code FROM officials WHERE username = $1", body.to_user
+    )
+    if colleague is None or colleague != who.unit_code:
+        raise ProblemError(
+            422,
+            "Người nhận không thuộc đơn vị",
+            f"{body.to_user} is not an official of unit {who.unit_code}.",
+        )
+    return await _act_on_task(
+        request,
+        who,
+        task_id,
+        lambda o: cmd.Forward(
+            task_id=task_id, official=o, to_official_id=body.to_user, note=body.note
+        ),
     )
 
 
