@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from services.routing.domain.state import DossierState
 from services.routing.translate import to_contract
 from services.runtime.auth import Principal
 from services.runtime.db import DbConn
-from services.runtime.outbox import outbox_channel
+from services.runtime.outbox import OutboxRecord, append_records
 from services.runtime.service import Runtime
 from services.runtime.telemetry import current_trace_headers
 
@@ -122,7 +121,7 @@ class Routing:
     ) -> None:
         """The decision's contract events (and each assignment's level-queue copy) go to
         the outbox in one statement with one relay wake-up, in the order they happened."""
-        rows: list[tuple[str, str, EventEnvelope]] = []
+        records: list[OutboxRecord] = []
         folded = state
         for event in events:
             folded = evolve(folded, event)
@@ -132,31 +131,15 @@ class Routing:
             event_type, payload = contract
             dossier_id = UUID(folded.dossier_id)
             envelope = self._envelope(event_type, dossier_id, payload, folded.version)
-            rows.append((self.rt.topic("dossier.routing"), str(dossier_id), envelope))
+            records.append(_record(self.rt.topic("dossier.routing"), str(dossier_id), envelope))
             if event_type == "step.assigned":
                 # The level queue, keyed by unit, for the inbox projector and agency systems.
                 copy = self._envelope(
                     event_type, dossier_id, payload, folded.version, caused_by=envelope.event_id
                 )
-                rows.append(
-                    (self.rt.topic(f"queue.{payload['queue_level']}"), payload["unit_code"], copy)
-                )
-        if not rows:
-            return
-        # One round trip: the rows, and the relay's wake-up (delivered at commit).
-        await conn.execute(
-            "WITH rows AS (INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
-            " SELECT t, k, e, y, v, $6::jsonb FROM unnest($1::text[], $2::text[], $3::uuid[],"
-            " $4::text[], $5::bytea[]) WITH ORDINALITY AS u(t, k, e, y, v, n) ORDER BY n"
-            " RETURNING id) SELECT pg_notify($7, '')",
-            [topic for topic, _, _ in rows],
-            [key for _, key, _ in rows],
-            [envelope.event_id for _, _, envelope in rows],
-            [envelope.event_type for _, _, envelope in rows],
-            [envelope.model_dump_json().encode() for _, _, envelope in rows],
-            json.dumps(current_trace_headers()),
-            outbox_channel(self.rt.schema),
-        )
+                queue = self.rt.topic(f"queue.{payload['queue_level']}")
+                records.append(_record(queue, payload["unit_code"], copy))
+        await append_records(conn, self.rt.schema, records, current_trace_headers())
 
     def _envelope(
         self,
@@ -217,6 +200,12 @@ class Routing:
                     row["correlation_id"],
                 )
         return len(rows)
+
+
+def _record(topic: str, key: str, envelope: EventEnvelope) -> OutboxRecord:
+    return OutboxRecord(
+        topic, key, envelope.event_id, envelope.event_type, envelope.model_dump_json().encode()
+    )
 
 
 def _command_details(command: Command) -> dict[str, Any]:

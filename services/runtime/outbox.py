@@ -12,8 +12,10 @@ import contextlib
 import json
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -63,6 +65,39 @@ async def append_event(
     )
 
 
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One record for Kafka, as the relay will send it."""
+
+    topic: str
+    key: str
+    event_id: UUID | str
+    event_type: str
+    value: bytes
+
+
+async def append_records(
+    conn: DbConn, schema: str, records: Sequence[OutboxRecord], headers: dict[str, str]
+) -> None:
+    """Add records to the outbox in the caller's transaction, in order, in one round trip
+    with the relay's wake-up (delivered at commit; wake-ups of one transaction collapse)."""
+    if not records:
+        return
+    await conn.execute(
+        "WITH added AS (INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
+        " SELECT t, k, e, y, v, $6::jsonb FROM unnest($1::text[], $2::text[], $3::uuid[],"
+        " $4::text[], $5::bytea[]) WITH ORDINALITY AS u(t, k, e, y, v, n) ORDER BY n"
+        " RETURNING id) SELECT pg_notify($7, '')",
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.event_id for r in records],
+        [r.event_type for r in records],
+        [r.value for r in records],
+        json.dumps(headers),
+        outbox_channel(schema),
+    )
+
+
 async def append_raw(
     conn: DbConn,
     schema: str,
@@ -74,18 +109,8 @@ async def append_raw(
     value: bytes,
     headers: dict[str, str],
 ) -> None:
-    await conn.execute(
-        "INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        topic,
-        key,
-        event_id,
-        event_type,
-        value,
-        json.dumps(headers),
-    )
-    # Delivered at commit; several in one transaction collapse into one wake-up.
-    await conn.execute("SELECT pg_notify($1, '')", outbox_channel(schema))
+    record = OutboxRecord(topic, key, event_id, event_type, value)
+    await append_records(conn, schema, [record], headers)
 
 
 FaultHook = Callable[[str], None]

@@ -24,7 +24,7 @@ from contracts.events import (
 )
 from services.runtime.consumer import INFRASTRUCTURE_ERRORS
 from services.runtime.db import DbConn
-from services.runtime.outbox import outbox_channel
+from services.runtime.outbox import OutboxRecord, append_records
 from services.runtime.service import Runtime
 from services.runtime.telemetry import current_trace_headers
 from services.sla.adapters.calendars import CalendarBook
@@ -541,20 +541,11 @@ class SlaHandlers:
 
     async def _publish_many(self, conn: DbConn, events: Sequence[Outgoing]) -> None:
         """Outbox rows for a whole batch in one statement, one wake-up for the relay."""
-        if not events:
-            return
-        await conn.execute(
-            "INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
-            " SELECT $1, k, e, t, v, $6::jsonb"
-            " FROM unnest($2::text[], $3::uuid[], $4::text[], $5::bytea[]) AS u(k, e, t, v)",
-            self.rt.topic("dossier.sla"),
-            [str(e.dossier_id) for e in events],
-            [e.event_id for e in events],
-            [e.event_type for e in events],
-            [e.body for e in events],
-            json.dumps(current_trace_headers()),
-        )
-        await conn.execute("SELECT pg_notify($1, '')", outbox_channel(self.rt.schema))
+        topic = self.rt.topic("dossier.sla")
+        records = [
+            OutboxRecord(topic, str(e.dossier_id), e.event_id, e.event_type, e.body) for e in events
+        ]
+        await append_records(conn, self.rt.schema, records, current_trace_headers())
 
     # ------------------------------------------------------------------ apologies
 
