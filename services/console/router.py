@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
-from services.runtime.auth import InvalidToken, Principal, verify_token
+from services.runtime.auth import Principal, principal_from_header
 from services.runtime.problems import ProblemError
 from services.runtime.telemetry import load_trace, traces_of_dossier
 
@@ -87,13 +87,7 @@ def _runtime(request: Request) -> Any:
 
 
 def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise ProblemError(401, "Chưa đăng nhập", "A bearer token is required.")
-    try:
-        secret = _runtime(request).settings.service_token
-        return verify_token(secret, authorization.removeprefix("Bearer "))
-    except InvalidToken as exc:
-        raise ProblemError(401, "Phiên đăng nhập không hợp lệ", str(exc)) from exc
+    return principal_from_header(_runtime(request).settings.service_token, authorization)
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from services.runtime.problems import ProblemError
+
 Role = Literal["official", "unit_head", "province_supervisor"]
 PBKDF2_ROUNDS = 120_000
 
@@ -83,3 +85,13 @@ def check_password(password: str, stored: str) -> bool:
         return False
     candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), _unb64(salt), int(rounds))
     return hmac.compare_digest(candidate, _unb64(digest))
+
+
+def principal_from_header(secret: str, authorization: str | None) -> Principal:
+    """The operator behind an ``Authorization: Bearer …`` header, or a 401 problem."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ProblemError(401, "Chưa đăng nhập", "A bearer token is required.")
+    try:
+        return verify_token(secret, authorization.removeprefix("Bearer "))
+    except InvalidToken as exc:
+        raise ProblemError(401, "Phiên đăng nhập không hợp lệ", str(exc)) from exc

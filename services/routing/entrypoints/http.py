@@ -16,11 +16,10 @@ from services.routing.domain import commands as cmd
 from services.routing.domain.state import waiting_on
 from services.routing.handlers import Actor, Routing, UnknownDossier
 from services.runtime.auth import (
-    InvalidToken,
     Principal,
     check_password,
     issue_token,
-    verify_token,
+    principal_from_header,
 )
 from services.runtime.problems import PROBLEM_JSON, ProblemError
 from services.runtime.service import Runtime
@@ -45,12 +44,7 @@ RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
 def principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise ProblemError(401, "Chưa đăng nhập", "A bearer token is required.")
-    try:
-        return verify_token(rt.settings.service_token, authorization.removeprefix("Bearer "))
-    except InvalidToken as exc:
-        raise ProblemError(401, "Phiên đăng nhập không hợp lệ", str(exc)) from exc
+    return principal_from_header(rt.settings.service_token, authorization)
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

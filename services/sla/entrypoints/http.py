@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.runtime.auth import InvalidToken, Principal, verify_token
+from services.runtime.auth import Principal, principal_from_header
 from services.runtime.problems import ProblemError
 from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
@@ -90,12 +90,7 @@ def caller(
         if not hmac.compare_digest(x_service_token, rt.settings.service_token):
             raise ProblemError(403, "Forbidden")
         return None
-    if not authorization or not authorization.startswith("Bearer "):
-        raise ProblemError(401, "Chưa đăng nhập", "A bearer token is required.")
-    try:
-        return verify_token(rt.settings.service_token, authorization.removeprefix("Bearer "))
-    except InvalidToken as exc:
-        raise ProblemError(401, "Phiên đăng nhập không hợp lệ", str(exc)) from exc
+    return principal_from_header(rt.settings.service_token, authorization)
 
 
 CallerDep = Annotated[Principal | None, Depends(caller)]
