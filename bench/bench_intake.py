@@ -29,7 +29,7 @@ import httpx
 
 from services.reference import intake_catalog
 from services.runtime.setup import ensure_topics
-from tests.support.infra import provision
+from tests.support.infra import isolated_env, provision
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.story import document
 
@@ -198,11 +198,7 @@ def run() -> dict[str, Any]:
     prefix = f"b{uuid.uuid4().hex[:8]}_"
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     env = {
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "TOPIC_PREFIX": prefix,
-        "SCHEMA_PREFIX": prefix,
-        "ENVIRONMENT": "test",
+        **isolated_env(infra, prefix),
         "WORKERS": WORKERS,
         "DB_POOL_MAX": os.environ.get("BENCH_INTAKE_POOL", "20"),
     }

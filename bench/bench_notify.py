@@ -27,7 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from services.runtime.setup import ensure_topics
-from tests.support.infra import provision
+from tests.support.infra import isolated_env, provision
 from tests.support.processes import ServiceProcess, free_port
 
 MESSAGES = int(os.environ.get("BENCH_NOTIFY_MESSAGES", "2000"))
@@ -135,11 +135,7 @@ def run() -> dict[str, Any]:
     contact_port, notify_port = free_port(), free_port()
     contacts = _contact_server(contact_port)
     env = {
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "TOPIC_PREFIX": prefix,
-        "SCHEMA_PREFIX": prefix,
-        "ENVIRONMENT": "test",
+        **isolated_env(infra, prefix),
         "QUIET_HOURS": "",
         "LOG_LEVEL": "WARNING",
         "OTEL_EXPORTER": "none",

@@ -41,7 +41,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts.envelope import EventEnvelope
 from contracts.events import Channel, DossierReceived
 from services.runtime.setup import ensure_topics
-from tests.support.infra import Infra, provision
+from tests.support.infra import Infra, isolated_env, provision
 from tests.support.officials import application
 from tests.support.processes import ServiceProcess, free_port
 
@@ -379,15 +379,7 @@ async def submission_to_inbox(infra: Infra, intake: str, schema: str) -> dict[st
 
 
 def _env(infra: Infra, prefix: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "TOPIC_PREFIX": prefix,
-        "SCHEMA_PREFIX": prefix,
-        "ENVIRONMENT": "test",
-        "QUIET_HOURS": "",
-        "LOG_LEVEL": "WARNING",
-    }
+    return isolated_env(infra, prefix, QUIET_HOURS="", LOG_LEVEL="WARNING")
 
 
 def _start(processes: list[ServiceProcess]) -> None:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from services.runtime.setup import ensure_topics
-from tests.support.infra import Infra, provision
+from tests.support.infra import Infra, isolated_env, provision
 from tests.support.processes import ServiceProcess, free_port
 
 
@@ -50,11 +50,7 @@ def system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
     }
     ports = {name: free_port() for name in ("intake", "routing", "sla", "notify")}
     env = {
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "TOPIC_PREFIX": prefix,
-        "SCHEMA_PREFIX": prefix,
-        "ENVIRONMENT": "test",
+        **isolated_env(infra, prefix),
         "QUIET_HOURS": "",  # tests run at any hour; quiet hours have their own unit tests
         "INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
         "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}",

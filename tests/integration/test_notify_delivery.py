@@ -31,7 +31,7 @@ from contracts.envelope import EventEnvelope
 from contracts.events import SPEC_BY_TYPE
 from services.runtime.setup import ensure_topics
 from tests.conftest import unique_prefix
-from tests.support.infra import Infra
+from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -207,11 +207,7 @@ def notify_processes(
     contacts.start()
     notify_port = free_port()
     env = {
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "TOPIC_PREFIX": prefix,
-        "SCHEMA_PREFIX": prefix,
-        "ENVIRONMENT": "test",
+        **isolated_env(infra, prefix),
         "QUIET_HOURS": "",
         "QUIET_HOURS_BY_UNIT": json.dumps({QUIET_UNIT: _quiet_hours_around_now()}),
         "INTAKE_URL": contacts.url,

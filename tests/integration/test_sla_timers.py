@@ -20,7 +20,7 @@ import pytest
 from services.runtime.settings import DEV_SECRET
 from services.runtime.setup import ensure_topics
 from tests.conftest import unique_prefix
-from tests.support.infra import Infra
+from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -43,11 +43,7 @@ async def two_instances(
     prefix = unique_prefix()
     await ensure_topics(infra.kafka_bootstrap, prefix)
     env = {
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "TOPIC_PREFIX": prefix,
-        "SCHEMA_PREFIX": prefix,
-        "ENVIRONMENT": "test",
+        **isolated_env(infra, prefix),
         "OTEL_EXPORTER": "none",
         "TIMER_BATCH": "20",  # many small batches, so both instances take part
     }

@@ -60,3 +60,16 @@ def provision() -> Infra:
         return _from_testcontainers()
     subprocess.run([str(REPO / "deploy" / "stack.sh"), "infra"], check=True, cwd=REPO)
     return Infra(database_url=db or DEFAULT_DB, kafka_bootstrap=kafka or DEFAULT_KAFKA)
+
+
+def isolated_env(infra: Infra, prefix: str, **extra: str) -> dict[str, str]:
+    """Environment for service processes that share the broker and database with others
+    but keep to their own topics and schemas (``prefix``)."""
+    return {
+        "DATABASE_URL": infra.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+        "TOPIC_PREFIX": prefix,
+        "SCHEMA_PREFIX": prefix,
+        "ENVIRONMENT": "test",
+        **extra,
+    }
