@@ -290,7 +290,15 @@ def received(code: str, person: Citizen, dossier_id: UUID) -> dict[str, Any]:
 
 
 def routing(code: str, status: int, **extra: Any) -> dict[str, Any]:
-    return {"dossier_code": code, "status": status, "at": datetime.now(UTC).isoformat(), **extra}
+    """A routing event as routing publishes it (with the procedure code: topics arrive in
+    no fixed order, so notify must not depend on having seen `dossier.received` first)."""
+    return {
+        "dossier_code": code,
+        "procedure_code": PROCEDURE,
+        "status": status,
+        "at": datetime.now(UTC).isoformat(),
+        **extra,
+    }
 
 
 def apology(code: str) -> dict[str, Any]:
