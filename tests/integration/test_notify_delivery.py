@@ -143,6 +143,11 @@ class Stack:
             producer="test",
             payload=payload,
         )
+        if event_type == "dossier.received" and payload["contact_ref"] in self.contacts.contacts:
+            # Intake answers a contact look-up by dossier id too: an event from another
+            # topic may reach notify before `dossier.received` and carry only the dossier.
+            person = self.contacts.contacts[payload["contact_ref"]]
+            self.contacts.contacts[str(dossier_id)] = person
         topic = self.prefix + SPEC_BY_TYPE[event_type].topic
         await self.producer.send_and_wait(
             topic, env.model_dump_json().encode(), key=str(dossier_id).encode()
