@@ -28,6 +28,7 @@ import asyncpg
 import httpx
 
 from services.reference import intake_catalog
+from services.runtime.credentials import dev_service_token
 from services.runtime.setup import ensure_topics
 from tests.support.infra import isolated_env, provision
 from tests.support.processes import ServiceProcess, free_port
@@ -37,7 +38,7 @@ RATE = int(os.environ.get("BENCH_INTAKE_RATE", "500"))
 SECONDS = float(os.environ.get("BENCH_INTAKE_SECONDS", "10"))
 FLOOD_SECONDS = float(os.environ.get("BENCH_INTAKE_FLOOD_SECONDS", "8"))
 WORKERS = os.environ.get("BENCH_INTAKE_WORKERS", "2")
-TOKEN = "dev-only-secret-change-me"
+TOKEN = dev_service_token("ops")
 MAX_IN_FLIGHT = 300
 
 

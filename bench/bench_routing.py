@@ -41,6 +41,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts.envelope import EventEnvelope
 from contracts.events import Channel, DossierReceived
 from services.runtime.setup import ensure_topics
+from tests.support.credentials import PORTAL
 from tests.support.infra import Infra, isolated_env, provision
 from tests.support.officials import application
 from tests.support.processes import ServiceProcess, free_port
@@ -334,7 +335,7 @@ async def submission_to_inbox(infra: Infra, intake: str, schema: str) -> dict[st
             # Citizens of several communes: each commune's daily sequence is one row lock.
             body = application("1.001193", COMMUNES[i % len(COMMUNES)], email=f"b{i}@example.vn")
             try:
-                response = await client.post(f"{intake}/v1/dossiers", json=body)
+                response = await client.post(f"{intake}/v1/dossiers", headers=PORTAL, json=body)
             except httpx.HTTPError as exc:
                 failures.append(repr(exc))
                 return

@@ -129,7 +129,14 @@ async def _fire(prefix: str, mode: str, seconds: float, ready: Any, go: Any) -> 
 
     settings = SlaSettings(database_url=DSN, schema_prefix=prefix, topic_prefix=prefix)
     pool = await create_pool(DSN, settings.db_schema, 1, 2)
-    rt = Runtime(settings=settings, pool=pool, producer=cast("Any", None), relay=cast("Any", None))
+    rt = Runtime(
+        settings=settings,
+        pool=pool,
+        producer=cast("Any", None),
+        relay=cast("Any", None),
+        auth=cast("Any", None),
+        credentials=cast("Any", None),
+    )
     book = CalendarBook(load_unit_calendars("three_level"))
     async with pool.acquire() as conn:
         await book.reload(conn)

@@ -110,10 +110,9 @@ def asyncapi() -> dict[str, Any]:
 
 
 def openapi_specs() -> dict[str, Any]:
-    from services.routing.app import build_app as routing_app
-
     from services.intake.app import build_app as intake_app
     from services.notify.app import build_app as notify_app
+    from services.routing.app import build_app as routing_app
     from services.sla.app import build_app as sla_app
 
     return {

@@ -56,6 +56,7 @@ def system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
         "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}",
         "ROUTING_URL": f"http://127.0.0.1:{ports['routing']}",
         "SLA_URL": f"http://127.0.0.1:{ports['sla']}",
+        "OIDC_JWKS_URL": f"http://127.0.0.1:{ports['routing']}/.well-known/jwks.json",
         **dev_ports,
     }
     dev = ServiceProcess("devservers", "services.notify.devservers", env, free_port())

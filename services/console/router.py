@@ -20,13 +20,13 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
-from services.runtime.auth import Principal, principal_from_header
+from services.runtime.auth import Principal, operator_principal
 from services.runtime.problems import ProblemError
 from services.runtime.telemetry import load_trace, traces_of_dossier
 
@@ -46,6 +46,7 @@ class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
     intake_url: str = "http://127.0.0.1:8001"
+    routing_url: str = "http://127.0.0.1:8002"
     sla_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
     console_http_timeout: float = 5.0
@@ -86,11 +87,12 @@ def _runtime(request: Request) -> Any:
     return request.app.state.runtime
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return principal_from_header(_runtime(request).settings.service_token, authorization)
+PrincipalDep = Annotated[Principal, Depends(operator_principal)]
 
 
-PrincipalDep = Annotated[Principal, Depends(principal)]
+def _service_headers(request: Request) -> dict[str, str]:
+    """Routing's own credential, sent only to the configured addresses."""
+    return {"X-Service-Token": _runtime(request).settings.own_service_token()}
 
 
 def settings_of(request: Request) -> ConsoleSettings:
@@ -110,11 +112,11 @@ async def call(
     *,
     json_body: Any = None,
     params: dict[str, str] | None = None,
-    internal: bool = False,
+    internal: bool = True,
 ) -> tuple[int, Any]:
     """Call another service; (0, reason) when it does not answer (the page degrades)."""
     cfg = settings_of(request)
-    headers = {"X-Service-Token": _runtime(request).settings.service_token} if internal else {}
+    headers = _service_headers(request) if internal else {}
     try:
         async with httpx.AsyncClient(timeout=cfg.console_http_timeout) as client:
             response = await client.request(
@@ -565,7 +567,8 @@ def metric_samples(text: str) -> list[dict[str, Any]]:
 
 async def _service_health(request: Request, service: str) -> dict[str, Any]:
     cfg = settings_of(request)
-    base = cfg.url(service) if service != "routing" else str(request.base_url).rstrip("/")
+    # Never an address from the request (its Host header is the caller's to choose).
+    base = cfg.url(service)
     out: dict[str, Any] = {"service": service, "url": base}
     try:
         async with httpx.AsyncClient(timeout=cfg.console_http_timeout) as client:
@@ -575,7 +578,7 @@ async def _service_health(request: Request, service: str) -> dict[str, Any]:
             out["metrics"] = metric_samples(metrics.text)
             letters = await client.get(
                 base + "/v1/dead-letters",
-                headers={"X-Service-Token": _runtime(request).settings.service_token},
+                headers=_service_headers(request),
             )
             body = letters.json() if letters.status_code == 200 else {}
             out["dead_letters"] = body.get("dead_letters", [])
@@ -601,11 +604,12 @@ async def replay_dead_letter(
     if service not in SERVICES:
         raise ProblemError(404, "Không có dịch vụ này")
     cfg = settings_of(request)
-    base = cfg.url(service) if service != "routing" else str(request.base_url).rstrip("/")
+    # Never an address from the request (its Host header is the caller's to choose).
+    base = cfg.url(service)
     async with httpx.AsyncClient(timeout=30.0) as client:
         answer = await client.post(
             f"{base}/v1/dead-letters/{letter_id}/replay",
-            headers={"X-Service-Token": _runtime(request).settings.service_token},
+            headers=_service_headers(request),
         )
     log.info(
         "dead letter %s/%s replay by %s: %s", service, letter_id, who.user_id, answer.status_code

@@ -2,8 +2,10 @@
 
 from services.intake.app import IntakeSettings, build_app
 from services.runtime.main import serve
+from services.runtime.settings import refuse_insecure
 
 settings = IntakeSettings()
+refuse_insecure(settings)
 if settings.workers == 1:
     serve(build_app(settings), settings)
 else:

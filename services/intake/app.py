@@ -8,16 +8,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.intake.adapters.portals import seed_dev_portal
+from services.intake.adapters.portals import dev_portal_exists, seed_dev_portal
 from services.intake.adapters.webhook_sender import run_sender
 from services.intake.config import IntakeSettings
-from services.intake.domain.rate_limit import TokenBuckets
 from services.intake.entrypoints import citizen, dvcqg, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.limits import BodySizeLimit
 from services.intake.handlers import IntakeContext
 from services.reference import intake_catalog
+from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceSpec, create_app
 
 __all__ = ["IntakeSettings", "build_app"]
@@ -35,9 +35,15 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
             settings=settings,
             lookups=TokenBuckets(settings.lookup_burst, settings.lookup_refill_per_second),
         )
-        if not settings.is_production:
-            async with rt.pool.acquire() as conn:
+        async with rt.pool.acquire() as conn:
+            if settings.is_development:
                 await seed_dev_portal(conn, settings.dev_api_key)
+            elif await dev_portal_exists(conn):
+                raise RuntimeError(
+                    "refusing to start: the development portal exists in intake.portals"
+                    " (delete it: DELETE FROM api_keys WHERE portal_id = 'dev';"
+                    " DELETE FROM portals WHERE id = 'dev')"
+                )
 
     def jobs(rt: Runtime) -> list[Job]:
         return [

@@ -14,15 +14,10 @@ class IntakeSettings(ServiceSettings):
     port: int = 8001
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes.")
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
-    # Outside production a dev portal (every unit) is seeded with this key, and requests
-    # without a key act as that portal so local scripts keep working.
+    # In development a dev portal (every unit) is seeded with this key; a request without
+    # a key is refused everywhere (401).
     dev_api_key: str = DEV_API_KEY
-    allow_keyless_dev: bool = True
     lookup_burst: int = Field(default=5, ge=1)
     lookup_refill_per_second: float = Field(default=0.1, gt=0)
     webhook_poll_seconds: float = Field(default=0.3, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
-
-    @property
-    def is_production(self) -> bool:
-        return self.environment == "production"

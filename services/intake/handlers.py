@@ -16,10 +16,10 @@ from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
 from services.intake.config import IntakeSettings
 from services.intake.domain.catalog import Catalog
-from services.intake.domain.rate_limit import TokenBuckets
 from services.intake.domain.rules import appointment, check_submission, dossier_code
 from services.intake.views import status_callback
 from services.runtime.problems import ProblemError
+from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime
 from services.workcal.calendar import WorkingCalendar
 

@@ -127,7 +127,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
     return NotifyContext(
         runtime=rt,
         procedure_names=names,
-        contacts=ContactDirectory(client(), cfg.intake_url, cfg.service_token),
+        contacts=ContactDirectory(client(), cfg.intake_url, cfg.own_service_token()),
         smtp=SmtpSender(
             cfg.smtp_host,
             cfg.smtp_port,

@@ -9,29 +9,102 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import Field
 
 from services.console import router as console_router
 from services.reference import reference
+from services.routing.adapters import accounts
 from services.routing.domain.reference import ReferenceData
+from services.routing.entrypoints import auth as auth_api
 from services.routing.entrypoints.consumers import RoutingConsumers, consumers
 from services.routing.entrypoints.http import router
 from services.routing.handlers import Routing
-from services.runtime.auth import hash_password
+from services.runtime.auth import OperatorAuth, hash_password
+from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceSpec, create_app
 from services.runtime.settings import ServiceSettings
+from services.runtime.tokens import (
+    RemoteJwks,
+    SigningKey,
+    StaticKeys,
+    TokenIssuer,
+    TokenVerifier,
+    public_jwks_from_pem,
+)
 
 
 class RoutingSettings(ServiceSettings):
     service_name: str = "routing"
     port: int = 8002
-    seed_demo_officials: bool = True
+    seed_demo_officials: bool = Field(
+        default=True, description="Development accounts (development only)."
+    )
     demo_password: str = "demo"
+    local_login_enabled: bool = Field(
+        default=True, description="Routing issues operator tokens; false with the IdP's."
+    )
+    jwt_signing_key_file: str = Field(
+        default="", description="PEM Ed25519 (or RSA ≥ 2048) private key of the issuer."
+    )
+    jwt_retired_public_keys_file: str = Field(
+        default="", description="PEM public keys still published while their tokens live."
+    )
+    access_token_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=8 * 3600, ge=600, le=7 * 86400)
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_refill_seconds: float = Field(default=60.0, gt=0)
+
+    def insecure_settings(self) -> list[str]:
+        problems = super().insecure_settings()
+        if self.is_development:
+            return problems
+        if self.local_login_enabled and not self.jwt_signing_key_file:
+            problems.append("JWT_SIGNING_KEY_FILE is not set (or LOCAL_LOGIN_ENABLED=false)")
+        if self.seed_demo_officials:
+            problems.append("SEED_DEMO_OFFICIALS must be false")
+        return problems
+
+
+async def signing_key(rt: Runtime, cfg: RoutingSettings) -> SigningKey:
+    if cfg.jwt_signing_key_file:
+        return SigningKey.from_pem(Path(cfg.jwt_signing_key_file).read_bytes())
+    fresh = SigningKey.generate()  # development: one key shared by every instance
+    async with rt.pool.acquire() as conn:
+        return SigningKey.from_pem(await accounts.dev_signing_key(conn, fresh.to_pem(), fresh.kid))
+
+
+async def set_up_identity(rt: Runtime, cfg: RoutingSettings) -> None:
+    """Routing issues tokens (unless the province's IdP does) and checks, on every request,
+    that the official behind a token still holds what it says."""
+    issuer: TokenIssuer | None = None
+    jwks: list[dict[str, Any]] = []
+    if cfg.local_login_enabled:
+        key = await signing_key(rt, cfg)
+        issuer = TokenIssuer(key, cfg.oidc_issuer, cfg.oidc_audience, cfg.access_token_ttl_seconds)
+        jwks.append(key.public_jwk())
+        if cfg.jwt_retired_public_keys_file:
+            jwks.extend(public_jwks_from_pem(Path(cfg.jwt_retired_public_keys_file).read_bytes()))
+    keys = StaticKeys(jwks) if issuer is not None else RemoteJwks(cfg.oidc_jwks_url)
+
+    async def check(verified: Any) -> None:
+        await auth_api.check_account(rt, verified)
+
+    rt.auth = OperatorAuth(TokenVerifier(keys, cfg.oidc_config()), check)
+    refill = 1.0 / cfg.login_refill_seconds
+    rt.state["identity"] = auth_api.Identity(
+        issuer=issuer,
+        jwks=jwks,
+        refresh_ttl_seconds=cfg.refresh_token_ttl_seconds,
+        failures_per_account=TokenBuckets(cfg.login_failures_per_account, refill),
+        failures_per_address=TokenBuckets(cfg.login_failures_per_address, refill),
+    )
 
 
 async def seed_demo_officials(rt: Runtime, password: str) -> None:
     """Development accounts: an official and a head per unit, and a province supervisor."""
     ref = reference(rt.settings.reference_profile)
-    hashed = hash_password(password)  # one hash for all: pbkdf2 is slow on purpose
+    hashed = hash_password(password)  # one hash for all: Argon2id is slow on purpose
     rows: list[tuple[str, str, str, str, str]] = [
         ("giamsat", hashed, "Giám sát cấp tỉnh", _province(ref), "province_supervisor")
     ]
@@ -41,8 +114,8 @@ async def seed_demo_officials(rt: Runtime, password: str) -> None:
             (f"lanhdao@{unit.code}", hashed, f"Lãnh đạo {unit.name}", unit.code, "unit_head")
         )
     await rt.pool.executemany(
-        "INSERT INTO officials (username, password_hash, full_name, unit_code, role)"
-        " VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING",
+        "INSERT INTO officials (username, password_hash, full_name, unit_code, role, demo)"
+        " VALUES ($1,$2,$3,$4,$5,true) ON CONFLICT (username) DO UPDATE SET demo = true",
         rows,
     )
 
@@ -58,8 +131,16 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         routing = Routing(rt, reference(cfg.reference_profile))
         rt.state["routing"] = routing
         rt.state["consumers"] = RoutingConsumers(routing)
-        if cfg.seed_demo_officials and cfg.environment != "production":
+        if cfg.is_development and cfg.seed_demo_officials:
             await seed_demo_officials(rt, cfg.demo_password)
+        elif not cfg.is_development:
+            async with rt.pool.acquire() as conn:
+                if await accounts.demo_accounts(conn):
+                    raise RuntimeError(
+                        "refusing to start: development accounts exist in routing.officials"
+                        " (DELETE FROM officials WHERE demo)"
+                    )
+        await set_up_identity(rt, cfg)
 
     def jobs(rt: Runtime) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         async def agency_timeouts() -> None:
@@ -68,7 +149,13 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
                 if await routing.time_out_silent_agencies(datetime.now(UTC)) == 0:
                     await asyncio.sleep(1.0)
 
-        return [agency_timeouts]
+        async def expired_tokens() -> None:
+            while True:
+                async with rt.pool.acquire() as conn:
+                    await accounts.delete_expired(conn)
+                await asyncio.sleep(300.0)
+
+        return [agency_timeouts, expired_tokens]
 
     spec = ServiceSpec(
         name="routing",
@@ -79,7 +166,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         ),
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, console_router],
+        routers=[auth_api.router, router, console_router],
         jobs=jobs,
         on_start=on_start,
     )

@@ -7,12 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.runtime.auth import service_caller
 from services.runtime.deadletters import ReplayError, list_dead_letters, replay
 from services.runtime.metrics import HTTP_LATENCY
 from services.runtime.problems import ProblemError
@@ -24,6 +25,8 @@ from services.runtime.telemetry import (
     traces_of_dossier,
 )
 
+# Dead letters are the operators' (and the console's, for the province supervisor).
+OPERATORS = ("ops", "routing")
 ReadinessCheck = Callable[[], Awaitable[None]]
 # Not traced: probes, scrapes, the trace reader itself and the console's static files.
 UNTRACED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/v1/traces", "/console/static")
@@ -180,11 +183,9 @@ def traces_router() -> APIRouter:
 
     @router.get("/dead-letters", summary="Records this service's consumers dead-lettered.")
     async def dead_letters(
-        request: Request, x_service_token: Annotated[str, Header()]
+        request: Request, _caller: Annotated[str, Depends(service_caller(*OPERATORS))]
     ) -> dict[str, Any]:
         rt = request.app.state.runtime
-        if x_service_token != rt.settings.service_token:
-            raise ProblemError(403, "Forbidden")
         letters = await list_dead_letters(rt.pool)
         return {"service": rt.settings.service_name, "dead_letters": letters}
 
@@ -194,11 +195,9 @@ def traces_router() -> APIRouter:
     async def replay_dead_letter(
         request: Request,
         letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-        x_service_token: Annotated[str, Header()],
+        _caller: Annotated[str, Depends(service_caller(*OPERATORS))],
     ) -> dict[str, Any]:
         rt = request.app.state.runtime
-        if x_service_token != rt.settings.service_token:
-            raise ProblemError(403, "Forbidden")
         try:
             return await replay(rt.pool, rt.schema, rt.settings.kafka_bootstrap_servers, letter_id)
         except LookupError as exc:

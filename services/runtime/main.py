@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import ServiceSettings, refuse_insecure
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     import uvicorn
+
+    refuse_insecure(settings)
 
     uvicorn.run(
         app,

@@ -22,7 +22,9 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from contracts.envelope import EventEnvelope
+from services.runtime.auth import OperatorAuth
 from services.runtime.consumer import ConsumerConfig, Handler, IdempotentConsumer
+from services.runtime.credentials import ServiceCredentials
 from services.runtime.db import DbConn, create_pool, migrate
 from services.runtime.http import install_tracing_middleware, ops_router, traces_router
 from services.runtime.logs import configure_logging
@@ -36,6 +38,7 @@ from services.runtime.telemetry import (
     run_span_flusher,
     setup_tracing,
 )
+from services.runtime.tokens import RemoteJwks, TokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ class Runtime:
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
     relay: OutboxRelay
+    # Operators by bearer JWT (the issuer's JWKS), services by their own credential.
+    auth: OperatorAuth
+    credentials: ServiceCredentials
     consumers: list[IdempotentConsumer] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -179,6 +185,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         # Process-wide set-up happens when the service starts, not when the app is built
         # (building it is also how the OpenAPI spec is exported).
         configure_logging(settings)
+        problems = settings.insecure_settings()
+        if problems:
+            raise RuntimeError("refusing to start: " + "; ".join(problems))
         span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
         pool = await create_pool(
             settings.database_url, settings.db_schema, settings.db_pool_min, settings.db_pool_max
@@ -187,7 +196,16 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             await migrate(conn, settings.db_schema, spec.migrations_dir)
         producer = await _start_producer(settings)
         relay = OutboxRelay(pool, settings.database_url, settings.db_schema, producer)
-        rt = Runtime(settings=settings, pool=pool, producer=producer, relay=relay)
+        rt = Runtime(
+            settings=settings,
+            pool=pool,
+            producer=producer,
+            relay=relay,
+            auth=OperatorAuth(
+                TokenVerifier(RemoteJwks(settings.oidc_jwks_url), settings.oidc_config())
+            ),
+            credentials=ServiceCredentials(settings.trusted_tokens()),
+        )
         holder["rt"] = rt
         app.state.runtime = rt
         if spec.on_start is not None:

@@ -1,20 +1,51 @@
-"""One settings object per service, all sharing this base (environment variables)."""
+"""One settings object per service, all sharing this base (environment variables).
+
+``ENVIRONMENT`` defaults to production; development is explicit. Outside development a
+service refuses to start while any secret setting holds a known default or a short value
+(:func:`insecure_settings` names each one).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import sys
+from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-secret-change-me"
+from services.runtime.credentials import (
+    dev_service_token,
+    dev_trusted_tokens,
+    parse_trusted_tokens,
+    token_digest,
+)
+from services.runtime.tokens import OidcConfig
+
+MIN_SECRET_LENGTH = 24
+# Passwords the project's own scripts and examples use: never acceptable in production.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"onestop", "postgres", "password", "secret", "changeme", "demo", "admin"}
+)
+
+
+def is_known_default(value: str) -> bool:
+    lowered = value.lower()
+    return (
+        lowered in KNOWN_DEFAULT_SECRETS
+        or lowered.startswith("dev-")
+        or lowered.endswith("change-me")
+        or "change-me" in lowered
+    )
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+    # Settings holding secrets; subclasses add their own (gateway keys, …).
+    secret_settings: ClassVar[tuple[str, ...]] = ("service_token",)
 
     service_name: str = "service"
-    environment: Literal["development", "test", "production"] = "development"
+    environment: Literal["development", "production"] = "production"
     database_url: str = "postgresql://onestop:onestop@127.0.0.1:55432/onestop"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Tests isolate themselves with prefixes; production leaves them empty.
@@ -33,14 +64,29 @@ class ServiceSettings(BaseSettings):
     consumer_batch_max: int = 200
     consumer_max_attempts: int = Field(default=3, ge=1)
     service_token: str = Field(
-        default=DEV_SECRET, description="Shared secret for service-to-service calls."
+        default="",
+        description="This service's own credential for calling the others (X-Service-Token);"
+        " development falls back to a public per-service value.",
     )
+    trusted_service_tokens: str = Field(
+        default="",
+        description="Callers this service accepts: 'name=sha256(token),…' for intake, routing,"
+        " sla, notify and ops; development falls back to the public development tokens.",
+    )
+    oidc_issuer: str = Field(default="onestop-routing", description="Accepted `iss`.")
+    oidc_audience: str = Field(default="onestop", description="Accepted `aud`.")
+    oidc_jwks_url: str = Field(
+        default="http://127.0.0.1:8002/.well-known/jwks.json",
+        description="Where the issuer's public keys are (routing's, or the province's IdP).",
+    )
+    oidc_algorithms: str = "EdDSA,RS256"
+    oidc_user_claim: str = "sub"
+    oidc_unit_claim: str = "unit"
+    oidc_role_claim: str = "role"
 
-    @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
-        if self.environment == "production" and self.service_token == DEV_SECRET:
-            raise ValueError("SERVICE_TOKEN must be set outside development")
-        return self
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
 
     @property
     def db_schema(self) -> str:
@@ -48,3 +94,73 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def oidc_config(self) -> OidcConfig:
+        return OidcConfig(
+            issuer=self.oidc_issuer,
+            audience=self.oidc_audience,
+            algorithms=tuple(a.strip() for a in self.oidc_algorithms.split(",") if a.strip()),
+            user_claim=self.oidc_user_claim,
+            unit_claim=self.oidc_unit_claim,
+            role_claim=self.oidc_role_claim,
+        )
+
+    def own_service_token(self) -> str:
+        if self.service_token:
+            return self.service_token
+        if self.is_development:
+            return dev_service_token(self.service_name)
+        return ""
+
+    def trusted_tokens(self) -> dict[str, str]:
+        if self.trusted_service_tokens:
+            return parse_trusted_tokens(self.trusted_service_tokens)
+        return dev_trusted_tokens() if self.is_development else {}
+
+    def insecure_settings(self) -> list[str]:
+        """What forbids starting outside development, one line per offending setting."""
+        if self.is_development:
+            return []
+        problems: list[str] = []
+        for name in self.secret_settings:
+            value = str(getattr(self, name))
+            env = name.upper()
+            if not value:
+                problems.append(f"{env} is not set")
+            elif is_known_default(value):
+                problems.append(f"{env} is a known default value")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(f"{env} is shorter than {MIN_SECRET_LENGTH} characters")
+        try:
+            trusted = parse_trusted_tokens(self.trusted_service_tokens)
+        except ValueError as exc:
+            problems.append(str(exc))
+            trusted = {}
+        if not trusted:
+            problems.append("TRUSTED_SERVICE_TOKENS is not set")
+        defaults = {token_digest(dev_service_token(n)) for n in (*trusted, "ops")}
+        known = sorted(name for name, digest in trusted.items() if digest in defaults)
+        if known:
+            problems.append(
+                f"TRUSTED_SERVICE_TOKENS accepts development tokens for {', '.join(known)}"
+            )
+        password = urlsplit(self.database_url).password or ""
+        # A client certificate (sslcert=) authenticates without a password.
+        if "sslcert=" not in self.database_url and (
+            is_known_default(password) or len(password) < 12
+        ):
+            problems.append("DATABASE_URL has a default or short password")
+        return problems
+
+
+def refuse_insecure(settings: ServiceSettings) -> None:
+    """Stop the process with a message naming each offending setting."""
+    problems = settings.insecure_settings()
+    if not problems:
+        return
+    lines = "\n".join(f"  - {p}" for p in problems)
+    sys.stderr.write(
+        f"{settings.service_name}: refusing to start with ENVIRONMENT={settings.environment}:\n"
+        f"{lines}\nSet real secrets, or ENVIRONMENT=development on a developer's machine.\n"
+    )
+    raise SystemExit(2)

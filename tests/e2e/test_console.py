@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.credentials import PORTAL
 from tests.support.infra import REPO
 from tests.support.processes import ServiceProcess
 from tests.support.story import COMMUNE, birth_registration, eventually, timeline_sources
@@ -54,7 +55,9 @@ def browser() -> Iterator[Browser]:
 
 def submit(system: dict[str, ServiceProcess], email: str) -> dict[str, str]:
     intake = system["intake"].url
-    response = httpx.post(f"{intake}/v1/dossiers", json=birth_registration(email=email), timeout=10)
+    response = httpx.post(
+        f"{intake}/v1/dossiers", headers=PORTAL, json=birth_registration(email=email), timeout=10
+    )
     assert response.status_code == 201, response.text
     receipt: dict[str, str] = response.json()
     eventually(lambda: "routing" in timeline_sources(intake, receipt["id"]))
@@ -106,7 +109,7 @@ def test_an_official_claims_and_completes_a_step_and_sees_the_dossier_move(
     intake = system["intake"].url
 
     def moved() -> bool:
-        view = httpx.get(f"{intake}/v1/dossiers/{code}", timeout=5).json()
+        view = httpx.get(f"{intake}/v1/dossiers/{code}", headers=PORTAL, timeout=5).json()
         kinds = {e["event_type"] for e in view["timeline"]}
         return "step.handed_off" in kinds and view["status"] != 2
 

@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from tests.support.credentials import OPS_TOKEN
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +23,7 @@ SPEC = Path(__file__).resolve().parents[2] / "contracts" / "openapi" / "intake.j
 OPS_ROUTES = ("/healthz", "/readyz", "/metrics")  # the shared runtime's; /metrics is text
 CREDENTIALS = {
     "X-API-Key": "dev-portal-key-change-me",
-    "X-Service-Token": "dev-only-secret-change-me",
+    "X-Service-Token": OPS_TOKEN,
 }
 OPERATIONS = [
     (method.upper(), path)

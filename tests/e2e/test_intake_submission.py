@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.credentials import OPS_TOKEN
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
 from tests.support.story import COMMUNE, birth_registration, document
@@ -25,7 +26,7 @@ def new_portal(intake: ServiceProcess, units: list[str]) -> dict[str, Any]:
     response = httpx.post(
         f"{intake.url}/v1/admin/portals",
         json={"name": "Cổng DVC thử nghiệm", "units": units},
-        headers={"X-Service-Token": "dev-only-secret-change-me"},
+        headers={"X-Service-Token": OPS_TOKEN},
         timeout=10,
     )
     assert response.status_code == 201, response.text

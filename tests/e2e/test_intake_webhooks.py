@@ -19,11 +19,12 @@ from starlette.routing import Route
 
 from services.intake.domain.webhooks import verify
 from tests.e2e.test_intake_submission import new_portal, submit
+from tests.support.credentials import OPS_TOKEN
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.story import COMMUNE, birth_registration, eventually
 
 pytestmark = pytest.mark.e2e
-OPERATOR = {"X-Service-Token": "dev-only-secret-change-me"}
+OPERATOR = {"X-Service-Token": OPS_TOKEN}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from tests.support.credentials import PORTAL
 from tests.support.processes import ServiceProcess
 from tests.support.story import COMMUNE, birth_registration, eventually
 
@@ -75,6 +76,7 @@ def submit(system: dict[str, ServiceProcess], tag: str) -> tuple[str, str, dict[
     applicant = _applicant(tag)
     r = httpx.post(
         f"{system['intake'].url}/v1/dossiers",
+        headers=PORTAL,
         json=birth_registration(applicant=applicant),
         timeout=10,
     )

@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.credentials import PORTAL
 from tests.support.infra import Infra
 from tests.support.officials import DONG_LAM, DONG_PHU, application, submit
 from tests.support.processes import ServiceProcess, free_port
@@ -148,9 +149,9 @@ def test_two_routing_instances_share_the_load_and_survive_one_being_killed(
             return all(
                 any(
                     (e["source"], e["event_type"]) == ("routing", "step.assigned")
-                    for e in httpx.get(f"{intake.url}/v1/dossiers/{i}", timeout=5).json()[
-                        "timeline"
-                    ]
+                    for e in httpx.get(
+                        f"{intake.url}/v1/dossiers/{i}", headers=PORTAL, timeout=5
+                    ).json()["timeline"]
                 )
                 for i in ids
             )

@@ -25,8 +25,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import EventEnvelope
-from services.runtime.auth import Principal, issue_token
-from services.runtime.settings import DEV_SECRET
+from tests.support.credentials import PORTAL, bearer
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
 from tests.support.story import birth_registration, eventually
@@ -34,13 +33,15 @@ from tests.support.story import birth_registration, eventually
 pytestmark = pytest.mark.e2e
 VN = "+07:00"
 QUIET_UNIT = "000.02.02.H99"  # a commune no other story submits to
-ADMIN = {
-    "Authorization": "Bearer "
-    + issue_token(DEV_SECRET, Principal("giamsat", "000.00.00.H99", "province_supervisor"))
-}
-OFFICIAL = {
-    "Authorization": "Bearer " + issue_token(DEV_SECRET, Principal("canbo", QUIET_UNIT, "official"))
-}
+
+
+def admin(system: dict[str, ServiceProcess]) -> dict[str, str]:
+    """The province supervisor, signed in at routing (the token issuer)."""
+    return bearer(system["routing"].url, "giamsat")
+
+
+def official(system: dict[str, ServiceProcess]) -> dict[str, str]:
+    return bearer(system["routing"].url, f"canbo@{QUIET_UNIT}")
 
 
 def post(sla: str, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -96,17 +97,21 @@ def test_an_override_applies_at_once_and_can_be_removed(system: dict[str, Servic
     refused = httpx.put(f"{sla}/v1/calendar/overrides", json=override, timeout=10)
     assert refused.status_code == 401
     not_admin = httpx.put(
-        f"{sla}/v1/calendar/overrides", json=override, headers=OFFICIAL, timeout=10
+        f"{sla}/v1/calendar/overrides", json=override, headers=official(system), timeout=10
     )
     assert not_admin.status_code == 403
-    answer = httpx.put(f"{sla}/v1/calendar/overrides", json=override, headers=ADMIN, timeout=10)
+    answer = httpx.put(
+        f"{sla}/v1/calendar/overrides", json=override, headers=admin(system), timeout=10
+    )
     assert answer.status_code == 204, answer.text
     try:
         assert due(sla, start, 8, QUIET_UNIT) == f"2027-03-02T09:00:00{VN}"
         assert due(sla, start, 8) == f"2027-03-01T09:00:00{VN}"  # other units unaffected
         # A make-up working Saturday for the unit, added by the administrator.
         saturday = {"day": "2027-02-27", "kind": "working_day", "unit_code": QUIET_UNIT}
-        made = httpx.put(f"{sla}/v1/calendar/overrides", json=saturday, headers=ADMIN, timeout=10)
+        made = httpx.put(
+            f"{sla}/v1/calendar/overrides", json=saturday, headers=admin(system), timeout=10
+        )
         assert made.is_success
         assert due(sla, start, 8, QUIET_UNIT) == f"2027-02-27T09:00:00{VN}"
     finally:
@@ -114,7 +119,7 @@ def test_an_override_applies_at_once_and_can_be_removed(system: dict[str, Servic
             httpx.delete(
                 f"{sla}/v1/calendar/overrides",
                 params={"day": day, "unit_code": QUIET_UNIT},
-                headers=ADMIN,
+                headers=admin(system),
                 timeout=10,
             )
     assert due(sla, start, 8, QUIET_UNIT) == f"2027-03-01T09:00:00{VN}"
@@ -340,7 +345,10 @@ def test_an_overrun_step_raises_the_alarm_and_the_unit_apologises_on_form_04(
 ) -> None:
     intake, sla = system["intake"].url, system["sla"].url
     receipt = httpx.post(
-        f"{intake}/v1/dossiers", json=birth_registration(email="apology@example.vn"), timeout=10
+        f"{intake}/v1/dossiers",
+        headers=PORTAL,
+        json=birth_registration(email="apology@example.vn"),
+        timeout=10,
     )
     assert receipt.status_code == 201, receipt.text
     dossier = UUID(receipt.json()["id"])
@@ -396,7 +404,9 @@ def test_an_overrun_step_raises_the_alarm_and_the_unit_apologises_on_form_04(
     as_data = httpx.get(f"{sla}/v1/apologies/{letter['id']}", timeout=5).json()
     assert as_data == letter
     assert httpx.get(f"{sla}/v1/apologies/{letter['id']}.html", timeout=10).status_code == 401
-    page = httpx.get(f"{sla}/v1/apologies/{letter['id']}.html", headers=OFFICIAL, timeout=10)
+    page = httpx.get(
+        f"{sla}/v1/apologies/{letter['id']}.html", headers=official(system), timeout=10
+    )
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "Kính gửi: Ông/Bà Nguyễn Thị Lan" in page.text  # fetched from intake at print

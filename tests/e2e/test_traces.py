@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.credentials import PORTAL
 from tests.support.processes import ServiceProcess
 from tests.support.story import COMMUNE, birth_registration, eventually
 
@@ -41,7 +42,7 @@ def test_one_submission_holds_the_spans_of_all_four_services_in_parent_child_ord
     response = httpx.post(
         f"{system['intake'].url}/v1/dossiers",
         json=birth_registration(email="traces@example.vn"),
-        headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+        headers={**PORTAL, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
         timeout=10,
     )
     assert response.status_code == 201, response.text
@@ -136,6 +137,7 @@ def test_the_console_merges_a_trace_and_finds_it_from_the_dossier(
 ) -> None:
     response = httpx.post(
         f"{system['intake'].url}/v1/dossiers",
+        headers=PORTAL,
         json=birth_registration(email="merge@example.vn"),
         timeout=10,
     )
@@ -174,6 +176,7 @@ def test_metrics_name_lag_backlog_inboxes_deadlines_and_notifications(
 ) -> None:
     httpx.post(
         f"{system['intake'].url}/v1/dossiers",
+        headers=PORTAL,
         json=birth_registration(email="metrics@example.vn"),
         timeout=10,
     )
@@ -200,7 +203,7 @@ def test_an_officials_action_is_its_own_trace_linked_to_the_submission(
     receipt = httpx.post(
         f"{system['intake'].url}/v1/dossiers",
         json=birth_registration(email="link@example.vn"),
-        headers={"traceparent": f"00-{submitted}-{secrets.token_hex(8)}-01"},
+        headers={**PORTAL, "traceparent": f"00-{submitted}-{secrets.token_hex(8)}-01"},
         timeout=10,
     ).json()
     routing = system["routing"].url

@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.credentials import PORTAL
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
 from tests.support.story import COMMUNE, birth_registration, eventually, timeline_sources
@@ -23,7 +24,10 @@ def test_a_dossier_submitted_online_is_received_routed_timed_and_announced(
 ) -> None:
     intake = system["intake"].url
     response = httpx.post(
-        f"{intake}/v1/dossiers", json=birth_registration(email="skeleton@example.vn"), timeout=10
+        f"{intake}/v1/dossiers",
+        headers=PORTAL,
+        json=birth_registration(email="skeleton@example.vn"),
+        timeout=10,
     )
     assert response.status_code == 201, response.text
     receipt = response.json()
@@ -31,7 +35,7 @@ def test_a_dossier_submitted_online_is_received_routed_timed_and_announced(
     assert receipt["status"] == 2
 
     eventually(lambda: timeline_sources(intake, receipt["id"]) >= set(SERVICES))
-    view = httpx.get(f"{intake}/v1/dossiers/{receipt['code']}", timeout=5).json()
+    view = httpx.get(f"{intake}/v1/dossiers/{receipt['code']}", headers=PORTAL, timeout=5).json()
     kinds = [(e["source"], e["event_type"]) for e in view["timeline"]]
     assert ("intake", "dossier.received") in kinds
     assert ("routing", "step.assigned") in kinds
@@ -57,7 +61,7 @@ def test_the_spans_of_one_submission_share_one_trace_across_all_four_services(
     response = httpx.post(
         f"{system['intake'].url}/v1/dossiers",
         json=birth_registration(email="trace@example.vn"),
-        headers={"traceparent": traceparent},
+        headers={**PORTAL, "traceparent": traceparent},
         timeout=10,
     )
     assert response.status_code == 201
@@ -109,6 +113,7 @@ def test_an_intake_killed_between_commit_and_publish_still_delivers_the_dossier_
     try:
         receipt = httpx.post(
             f"{intake.url}/v1/dossiers",
+            headers=PORTAL,
             json=birth_registration(email="crash@example.vn"),
             timeout=10,
         ).json()

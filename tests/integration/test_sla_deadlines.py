@@ -96,7 +96,14 @@ async def start_sla(infra: Infra, prefix: str, **policy: Any) -> tuple[Sla, asyn
     async with pool.acquire() as conn:
         await migrate(conn, schema, MIGRATIONS)
     settings = SlaSettings(schema_prefix=prefix, topic_prefix=prefix)
-    rt = Runtime(settings=settings, pool=pool, producer=cast("Any", None), relay=cast("Any", None))
+    rt = Runtime(
+        settings=settings,
+        pool=pool,
+        producer=cast("Any", None),
+        relay=cast("Any", None),
+        auth=cast("Any", None),
+        credentials=cast("Any", None),
+    )
     names, _ = directory("three_level")
     book = CalendarBook(load_unit_calendars("three_level"))
     async with pool.acquire() as conn:

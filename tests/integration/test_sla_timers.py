@@ -17,9 +17,9 @@ import asyncpg
 import httpx
 import pytest
 
-from services.runtime.settings import DEV_SECRET
 from services.runtime.setup import ensure_topics
 from tests.conftest import unique_prefix
+from tests.support.credentials import OPS_TOKEN
 from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
 
@@ -195,7 +195,7 @@ async def test_an_override_made_through_one_instance_is_applied_by_the_other_at_
         put = await client.put(
             f"{a.url}/v1/calendar/overrides",
             json=override,
-            headers={"X-Service-Token": DEV_SECRET},
+            headers={"X-Service-Token": OPS_TOKEN},
         )
         assert put.status_code == 204
         after = await client.post(f"{b.url}/v1/calendar/due", json=body)

@@ -70,6 +70,6 @@ def isolated_env(infra: Infra, prefix: str, **extra: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
         "TOPIC_PREFIX": prefix,
         "SCHEMA_PREFIX": prefix,
-        "ENVIRONMENT": "test",
+        "ENVIRONMENT": "development",
         **extra,
     }

@@ -10,7 +10,6 @@ one, else as the ``dossier.intake`` event intake would publish.
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,11 +22,12 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import EventEnvelope
 from contracts.events import ObligationPaid, SupplementSubmitted, WithdrawalRequested
 from services.routing.domain.status import LEGAL_MOVES, DossierStatus, is_legal_move
+from tests.support.credentials import AGENCY_TOKEN, PORTAL, access_token
 from tests.support.processes import ServiceProcess
 from tests.support.story import document, eventually
 
 PASSWORD = "demo"
-SERVICE_TOKEN = "dev-only-secret-change-me"
+SERVICE_TOKEN = AGENCY_TOKEN  # agency systems answer with their own credential
 TIMEOUT = 10.0
 
 # Three-level reference province "Hà Sơn": district Đông Hà and its units.
@@ -98,27 +98,21 @@ def application(
 
 def submit(intake: str, body: dict[str, Any]) -> dict[str, Any]:
     """The portal hands in a complete dossier; answers the receipt (form 01)."""
-    response = httpx.post(f"{intake}/v1/dossiers", json=body, timeout=TIMEOUT)
+    response = httpx.post(f"{intake}/v1/dossiers", headers=PORTAL, json=body, timeout=TIMEOUT)
     assert response.status_code == 201, response.text
     receipt: dict[str, Any] = response.json()
     return receipt
 
 
 def public_view(intake: str, dossier: str) -> dict[str, Any]:
-    view: dict[str, Any] = httpx.get(f"{intake}/v1/dossiers/{dossier}", timeout=TIMEOUT).json()
+    view: dict[str, Any] = httpx.get(
+        f"{intake}/v1/dossiers/{dossier}", headers=PORTAL, timeout=TIMEOUT
+    ).json()
     return view
 
 
-@functools.cache
 def _token(routing: str, username: str) -> str:
-    response = httpx.post(
-        f"{routing}/v1/auth/login",
-        json={"username": username, "password": PASSWORD},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
+    return access_token(routing, username, PASSWORD)
 
 
 @dataclass
@@ -274,7 +268,7 @@ class Citizen:
         if path is None:
             return False
         url = self.intake.url + path.split("{", 1)[0] + receipt["code"] + path.split("}", 1)[1]
-        response = httpx.post(url, json=body, timeout=TIMEOUT)
+        response = httpx.post(url, json=body, headers=PORTAL, timeout=TIMEOUT)
         assert response.status_code < 300, response.text
         return True
 

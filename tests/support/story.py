@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.credentials import PORTAL
+
 T = TypeVar("T")
 
 COMMUNE = "000.01.01.H99"  # UBND xã Đông Lâm (three-level reference province "Hà Sơn")
@@ -59,5 +61,5 @@ def eventually(probe: Callable[[], T | None], timeout: float = 30.0, every: floa
 
 
 def timeline_sources(base_url: str, dossier: str) -> set[str]:
-    view = httpx.get(f"{base_url}/v1/dossiers/{dossier}", timeout=5).json()
+    view = httpx.get(f"{base_url}/v1/dossiers/{dossier}", headers=PORTAL, timeout=5).json()
     return {entry["source"] for entry in view["timeline"]}

@@ -1,25 +1,47 @@
-"""Operator tokens carry unit and role; a forged or stale one is refused."""
+"""Operator tokens: EdDSA JWTs naming official, unit and role; forged, stale, re-signed or
+mis-addressed ones are refused. Passwords: Argon2id, salted, legacy hashes still checked."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import time
+from typing import Any
+
+import jwt
 import pytest
 
-from services.runtime.auth import (
+from services.runtime.auth import check_password, hash_password, needs_rehash
+from services.runtime.credentials import ServiceCredentials, token_digest
+from services.runtime.principal import Principal
+from services.runtime.tokens import (
     InvalidToken,
-    Principal,
-    check_password,
-    hash_password,
-    issue_token,
-    verify_token,
+    OidcConfig,
+    SigningKey,
+    StaticKeys,
+    TokenIssuer,
+    TokenVerifier,
+    jwk_thumbprint,
 )
 
-SECRET = "test-secret"
+ISSUER, AUDIENCE = "onestop-routing", "onestop"
 COMMUNE_OFFICIAL = Principal(user_id="canbo@X01", unit_code="X01", role="official")
+KEY = SigningKey.generate()
+ISSUING = TokenIssuer(KEY, ISSUER, AUDIENCE, ttl_seconds=600)
+VERIFIER = TokenVerifier(StaticKeys([KEY.public_jwk()]), OidcConfig(ISSUER, AUDIENCE))
 
 
-def test_a_token_names_the_official_their_unit_and_role() -> None:
-    token = issue_token(SECRET, COMMUNE_OFFICIAL)
-    assert verify_token(SECRET, token) == COMMUNE_OFFICIAL
+async def test_a_token_names_the_official_their_unit_and_role() -> None:
+    issued = ISSUING.issue(COMMUNE_OFFICIAL)
+    verified = await VERIFIER.verify(issued.token)
+    assert verified.principal == COMMUNE_OFFICIAL
+    assert verified.jti == issued.jti
+    header = jwt.get_unverified_header(issued.token)
+    assert header == {"alg": "EdDSA", "kid": KEY.kid, "typ": "JWT"}
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    assert {"iss", "aud", "iat", "exp", "jti", "sub"} <= claims.keys()
+    assert claims["exp"] - claims["iat"] == 600
 
 
 def test_an_official_acts_only_for_their_own_unit_a_supervisor_for_all() -> None:
@@ -29,25 +51,120 @@ def test_an_official_acts_only_for_their_own_unit_a_supervisor_for_all() -> None
     assert supervisor.may_act_for("X02")
 
 
-def test_a_token_changed_to_another_unit_is_refused() -> None:
-    body, signature = issue_token(SECRET, COMMUNE_OFFICIAL).split(".")
-    other = issue_token(SECRET, Principal("canbo@X02", "X02", "official")).split(".")[0]
+def _b64(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+async def test_a_token_changed_to_another_unit_or_role_is_refused() -> None:
+    header, _, signature = ISSUING.issue(COMMUNE_OFFICIAL).token.split(".")
+    claims = jwt.decode(ISSUING.issue(COMMUNE_OFFICIAL).token, options={"verify_signature": False})
+    forged = _b64({**claims, "unit": "X02", "role": "province_supervisor"})
     with pytest.raises(InvalidToken):
-        verify_token(SECRET, f"{other}.{signature}")
+        await VERIFIER.verify(f"{header}.{forged}.{signature}")
+
+
+async def test_a_token_signed_by_another_key_or_with_a_symmetric_or_no_algorithm_is_refused() -> (
+    None
+):
+    other = TokenIssuer(SigningKey.generate(), ISSUER, AUDIENCE, 600)
     with pytest.raises(InvalidToken):
-        verify_token("another-secret", f"{body}.{signature}")
-
-
-def test_an_expired_or_malformed_token_is_refused() -> None:
-    with pytest.raises(InvalidToken, match="expired"):
-        verify_token(SECRET, issue_token(SECRET, COMMUNE_OFFICIAL, ttl_seconds=-1))
+        await VERIFIER.verify(other.issue(COMMUNE_OFFICIAL).token)
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "giamsat", "iat": now, "exp": now + 60}
+    claims |= {"unit": "P", "role": "province_supervisor"}
+    # The old scheme: HMAC with a shared (public default) secret.
+    hs = jwt.encode(
+        claims, "dev-only-secret-change-me", algorithm="HS256", headers={"kid": KEY.kid}
+    )
+    with pytest.raises(InvalidToken, match="algorithm"):
+        await VERIFIER.verify(hs)
+    unsigned = f"{_b64({'alg': 'none', 'kid': KEY.kid})}.{_b64(claims)}."
     with pytest.raises(InvalidToken):
-        verify_token(SECRET, "not-a-token")
+        await VERIFIER.verify(unsigned)
 
 
-def test_passwords_are_stored_salted_and_checked() -> None:
+async def test_an_expired_mis_addressed_or_malformed_token_is_refused() -> None:
+    stale = ISSUING.issue(COMMUNE_OFFICIAL, now=time.time() - 3600).token
+    with pytest.raises(InvalidToken, match="Expired"):
+        await VERIFIER.verify(stale)
+    elsewhere = TokenIssuer(KEY, "https://someone-else", AUDIENCE, 600).issue(COMMUNE_OFFICIAL)
+    with pytest.raises(InvalidToken, match="Issuer"):
+        await VERIFIER.verify(elsewhere.token)
+    other_audience = TokenIssuer(KEY, ISSUER, "another-app", 600).issue(COMMUNE_OFFICIAL)
+    with pytest.raises(InvalidToken, match="Audience"):
+        await VERIFIER.verify(other_audience.token)
+    with pytest.raises(InvalidToken):
+        await VERIFIER.verify("not-a-token")
+
+
+async def test_an_identity_providers_token_maps_by_configured_claims() -> None:
+    """A Keycloak-style token: username in preferred_username, roles in realm_access."""
+    idp_key = SigningKey.generate()
+    config = OidcConfig(
+        "https://sso.example/realms/onestop",
+        "onestop",
+        user_claim="preferred_username",
+        unit_claim="unit_code",
+        role_claim="realm_access.roles",
+    )
+    verifier = TokenVerifier(StaticKeys([idp_key.public_jwk()]), config)
+    now = int(time.time())
+    token = idp_key.sign(
+        {
+            "iss": config.issuer,
+            "aud": "onestop",
+            "sub": "4b1c…",
+            "iat": now,
+            "exp": now + 300,
+            "preferred_username": "lanhdao@X01",
+            "unit_code": "X01",
+            "realm_access": {"roles": ["offline_access", "official", "unit_head"]},
+        }
+    )
+    verified = await verifier.verify(token)
+    assert verified.principal == Principal("lanhdao@X01", "X01", "unit_head")
+
+
+def test_the_key_id_is_the_rfc7638_thumbprint() -> None:
+    jwk = KEY.public_jwk()
+    assert jwk["kid"] == jwk_thumbprint(jwk) == KEY.kid
+    assert "d" not in jwk  # never the private part
+    assert SigningKey.from_pem(KEY.to_pem()).kid == KEY.kid
+
+
+def test_passwords_are_argon2id_salted_and_checked() -> None:
     stored = hash_password("demo")
+    assert stored.startswith("$argon2id$")
     assert "demo" not in stored
     assert stored != hash_password("demo")  # a new salt each time
     assert check_password("demo", stored)
     assert not check_password("Demo", stored)
+    assert not check_password("demo", None)  # unknown account: same work, then no
+    assert not needs_rehash(stored)
+
+
+def test_a_legacy_pbkdf2_hash_still_checks_and_asks_for_a_rehash() -> None:
+    salt = b"0123456789abcdef"
+    digest = hashlib.pbkdf2_hmac("sha256", b"demo", salt, 1000)
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    legacy = f"pbkdf2$1000${b64(salt)}${b64(digest)}"
+    assert check_password("demo", legacy)
+    assert not check_password("other", legacy)
+    assert needs_rehash(legacy)
+
+
+def test_a_service_is_known_by_its_own_credential_only() -> None:
+    credentials = ServiceCredentials(
+        {"notify": token_digest("notify-secret-xyz"), "ops": token_digest("ops-secret-xyz")}
+    )
+    assert credentials.identify("notify-secret-xyz") == "notify"
+    assert credentials.identify("ops-secret-xyz") == "ops"
+    assert credentials.identify("routing-secret") is None
+    assert credentials.identify("") is None
+    assert credentials.require("ops-secret-xyz", ["ops"]) == "ops"
+    with pytest.raises(Exception, match="X-Service-Token"):
+        credentials.require("notify-secret-xyz", ["ops"])  # known, but not allowed here

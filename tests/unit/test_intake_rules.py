@@ -8,9 +8,9 @@ import pytest
 
 from contracts.events import DossierStatus
 from services.intake.domain import webhooks as wh
-from services.intake.domain.rate_limit import TokenBuckets, retry_after_header
 from services.intake.domain.rules import dossier_code
 from services.intake.domain.status import action_allowed
+from services.runtime.ratelimit import TokenBuckets, retry_after_header
 
 
 def test_the_signature_covers_timestamp_and_body() -> None:

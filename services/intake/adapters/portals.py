@@ -42,6 +42,13 @@ async def seed_dev_portal(conn: DbConn, api_key: str) -> None:
     )
 
 
+async def dev_portal_exists(conn: DbConn) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM portals WHERE id = $1)", DEV_PORTAL_ID
+    )
+    return found
+
+
 async def create_portal(conn: DbConn, name: str, units: list[str]) -> tuple[str, str]:
     portal_id = f"p-{secrets.token_hex(6)}"
     api_key = f"ok_{secrets.token_urlsafe(32)}"

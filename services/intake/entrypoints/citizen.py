@@ -17,11 +17,11 @@ from contracts.intake_api import (
     WithdrawalBody,
 )
 from services.intake.actions import take_action
-from services.intake.domain.rate_limit import retry_after_header
 from services.intake.entrypoints.http import NOT_FOUND, UNAUTHORISED, CodePath, problem
 from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.views import citizen_view
 from services.runtime.problems import ProblemError, problem_response
+from services.runtime.ratelimit import retry_after_header
 
 router = APIRouter(prefix="/v1", tags=["citizens"])
 TOO_MANY = problem(

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from contracts.intake_api import DossierView, Receipt, ReceiptForm, SubmitDossier
@@ -17,6 +17,7 @@ from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.handlers import IntakeContext, submit_with_race_retry
 from services.intake.receipt import receipt_form, receipt_html
 from services.intake.views import dossier_view
+from services.runtime.auth import service_caller
 from services.runtime.problems import PROBLEM_JSON, ProblemError
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -167,11 +168,12 @@ async def get_receipt_html(ref: CodePath, ctx: ContextDep, portal: PortalDep) ->
 
 @internal.get("/contacts/{contact_ref}")
 async def contact(
-    contact_ref: str, ctx: ContextDep, x_service_token: Annotated[str, Header()]
+    contact_ref: str,
+    ctx: ContextDep,
+    _caller: Annotated[str, Depends(service_caller("notify", "sla"))],
 ) -> dict[str, Any]:
-    """Contact details for notify, fetched by reference so events carry no personal data."""
-    if x_service_token != ctx.runtime.settings.service_token:
-        raise ProblemError(403, "Forbidden")
+    """Contact details for notify (and SLA's letters), fetched by reference so events carry
+    no personal data; only those two services' credentials are accepted."""
     async with ctx.runtime.pool.acquire() as conn:
         row = await repo.load_dossier(conn, contact_ref)
     if row is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Annotated
 
@@ -10,7 +9,7 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
 from services.intake.adapters import portals
-from services.intake.adapters.portals import DEV_PORTAL_ID, Portal
+from services.intake.adapters.portals import Portal
 from services.intake.handlers import IntakeContext
 from services.runtime.problems import ProblemError
 
@@ -30,12 +29,20 @@ def get_context(request: Request) -> IntakeContext:
 ContextDep = Annotated[IntakeContext, Depends(get_context)]
 
 
+# The console (routing's credential) reads dossiers for operators it has authorised.
+CONSOLE_PORTAL = Portal(id="service:routing", units=frozenset({portals.ALL_UNITS}))
+
+
 async def current_portal(
-    ctx: ContextDep, api_key: Annotated[str | None, Security(api_key_header)] = None
+    request: Request,
+    ctx: ContextDep,
+    api_key: Annotated[str | None, Security(api_key_header)] = None,
+    x_service_token: Annotated[str | None, Header(max_length=512, include_in_schema=False)] = None,
 ) -> Portal:
+    if not api_key and x_service_token and request.method == "GET":
+        ctx.runtime.credentials.require(x_service_token, ("routing",))
+        return CONSOLE_PORTAL
     if not api_key:
-        if ctx.settings.allow_keyless_dev and not ctx.settings.is_production:
-            return Portal(id=DEV_PORTAL_ID, units=frozenset({portals.ALL_UNITS}))
         raise ProblemError(401, "Thiếu khóa API", "Send the portal's key in X-API-Key.")
     digest = portals.key_hash(api_key)
     cached = ctx.portal_cache.get(digest)
@@ -58,12 +65,10 @@ PortalDep = Annotated[Portal, Depends(current_portal)]
 async def operator(
     ctx: ContextDep,
     x_service_token: Annotated[
-        str | None, Header(description="Operators' service token.", max_length=256)
+        str | None, Header(description="The operators' own credential.", max_length=512)
     ] = None,
 ) -> None:
-    expected = ctx.runtime.settings.service_token
-    if not x_service_token or not hmac.compare_digest(x_service_token.encode(), expected.encode()):
-        raise ProblemError(403, "Không có quyền", "A valid X-Service-Token is required.")
+    ctx.runtime.credentials.require(x_service_token, ("ops",))
 
 
 OperatorDep = Depends(operator)

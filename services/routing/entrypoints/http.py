@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from services.routing.adapters import store
@@ -15,12 +15,7 @@ from services.routing.domain import Rejected
 from services.routing.domain import commands as cmd
 from services.routing.domain.state import waiting_on
 from services.routing.handlers import Actor, Routing, UnknownDossier
-from services.runtime.auth import (
-    Principal,
-    check_password,
-    issue_token,
-    principal_from_header,
-)
+from services.runtime.auth import OperatorDep, Principal, service_caller
 from services.runtime.problems import PROBLEM_JSON, ProblemError
 from services.runtime.service import Runtime
 
@@ -43,38 +38,7 @@ def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-def principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return principal_from_header(rt.settings.service_token, authorization)
-
-
-PrincipalDep = Annotated[Principal, Depends(principal)]
-
-
-class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=100, examples=["canbo.x01"])
-    password: str = Field(min_length=1, max_length=200)
-
-
-class Token(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"
-    unit_code: str
-    role: str
-    full_name: str
-
-
-@router.post("/auth/login", response_model=Token, responses=ERRORS, summary="Operator login.")
-async def login(body: Login, rt: RuntimeDep) -> Token:
-    row = await rt.pool.fetchrow("SELECT * FROM officials WHERE username = $1", body.username)
-    if row is None or not check_password(body.password, row["password_hash"]):
-        raise ProblemError(401, "Sai tên đăng nhập hoặc mật khẩu")
-    who = Principal(user_id=row["username"], unit_code=row["unit_code"], role=row["role"])
-    return Token(
-        access_token=issue_token(rt.settings.service_token, who),
-        unit_code=row["unit_code"],
-        role=row["role"],
-        full_name=row["full_name"],
-    )
+PrincipalDep = OperatorDep
 
 
 class InboxItem(BaseModel):
@@ -372,11 +336,10 @@ async def agency_answer(
     correlation_id: str,
     body: AgencyAnswer,
     rt: RuntimeDep,
-    x_service_token: Annotated[str, Header()],
+    _caller: Annotated[str, Depends(service_caller("agency"))],
 ) -> Any:
-    """An agency system (police, social insurance, ...) answers its step."""
-    if x_service_token != rt.settings.service_token:
-        raise ProblemError(403, "Forbidden")
+    """An agency system (police, social insurance, ...) answers its step, with its own
+    credential in ``X-Service-Token``."""
     routing: Routing = rt.state["routing"]
     try:
         dossier_id = UUID(correlation_id.split(":", 1)[0])

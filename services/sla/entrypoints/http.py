@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from datetime import date, datetime
@@ -15,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.runtime.auth import Principal, principal_from_header
+from services.runtime.auth import Principal
 from services.runtime.problems import ProblemError
 from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
@@ -80,17 +79,17 @@ async def get_book(rt: RuntimeDep) -> CalendarBook:
 BookDep = Annotated[CalendarBook, Depends(get_book)]
 
 
-def caller(
+async def caller(
     rt: RuntimeDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_service_token: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header(max_length=8192)] = None,
+    x_service_token: Annotated[str | None, Header(max_length=512)] = None,
 ) -> Principal | None:
-    """An operator (bearer token) or another service (X-Service-Token, answers None)."""
+    """An operator (bearer token) or the console / operators' scripts (their own
+    credential in X-Service-Token, answers None)."""
     if x_service_token is not None:
-        if not hmac.compare_digest(x_service_token, rt.settings.service_token):
-            raise ProblemError(403, "Forbidden")
+        rt.credentials.require(x_service_token, ("routing", "ops"))
         return None
-    return principal_from_header(rt.settings.service_token, authorization)
+    return await rt.auth.principal(authorization)
 
 
 CallerDep = Annotated[Principal | None, Depends(caller)]
@@ -200,7 +199,7 @@ async def _citizen_name(rt: Runtime, contact_ref: str | None) -> str | None:
         async with httpx.AsyncClient(timeout=5.0) as client:
             answer = await client.get(
                 f"{url}/internal/v1/contacts/{contact_ref}",
-                headers={"X-Service-Token": rt.settings.service_token},
+                headers={"X-Service-Token": rt.settings.own_service_token()},
             )
         answer.raise_for_status()
         name = answer.json().get("full_name")

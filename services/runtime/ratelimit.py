@@ -1,4 +1,4 @@
-"""In-process token buckets (citizen look-ups): a burst, then a steady refill."""
+"""In-process token buckets (citizen look-ups, operator logins): a burst, then a steady refill."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ class TokenBuckets:
             return 0.0
         self._remember(key, (tokens, now))
         return (1.0 - tokens) / self.refill_per_second
+
+    def wait(self, key: str, now: float) -> float:
+        """Seconds until ``key`` has a token (0.0: it has one now), spending nothing."""
+        tokens, last = self._buckets.get(key, (float(self.capacity), now))
+        tokens = min(float(self.capacity), tokens + (now - last) * self.refill_per_second)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.refill_per_second
 
     def _remember(self, key: str, value: tuple[float, float]) -> None:
         if len(self._buckets) >= self.max_keys and key not in self._buckets:
