@@ -249,7 +249,14 @@ class PortalCreated(BaseModel):
 
 class WebhookCreate(Strict):
     url: str = Field(
-        pattern=r"^https?://[^\s]+$", max_length=500, examples=["https://portal.example.vn/cb"]
+        min_length=1,
+        max_length=500,
+        description=(
+            "An http or https URL whose host resolves to public addresses only (no loopback,"
+            " private, link-local, CGNAT, multicast or reserved ones); checked here and again"
+            " at every delivery. Redirects are not followed."
+        ),
+        examples=["https://portal.example.vn/cb"],
     )
     max_attempts: int = Field(default=8, ge=1, le=20, description="Then the delivery is dead.")
     backoff_seconds: float = Field(

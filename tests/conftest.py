@@ -52,6 +52,9 @@ def system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
     env = {
         **isolated_env(infra, prefix),
         "QUIET_HOURS": "",  # tests run at any hour; quiet hours have their own unit tests
+        # The tests' callback receivers listen on 127.0.0.1, which intake refuses by default
+        # (SSRF); let exactly that address through. The refusal has its own tests.
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         "INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
         "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}",
         "ROUTING_URL": f"http://127.0.0.1:{ports['routing']}",

@@ -48,7 +48,10 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     def jobs(rt: Runtime) -> list[Job]:
         return [
             lambda: run_sender(
-                rt.pool, settings.webhook_poll_seconds, settings.webhook_timeout_seconds
+                rt.pool,
+                settings.webhook_poll_seconds,
+                settings.webhook_timeout_seconds,
+                settings.webhook_policy,
             )
         ]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
+from services.intake.domain.callback_targets import NetworkPolicy, parse_networks
 from services.runtime.settings import ServiceSettings
 
 DEV_API_KEY = "dev-portal-key-change-me"
@@ -21,3 +22,36 @@ class IntakeSettings(ServiceSettings):
     lookup_refill_per_second: float = Field(default=0.1, gt=0)
     webhook_poll_seconds: float = Field(default=0.3, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Callback URLs must resolve to public addresses (no SSRF into the province's network).
+    webhook_allow_private_networks: bool = Field(
+        default=False,
+        description="Let callbacks reach loopback, private, link-local, CGNAT and reserved"
+        " addresses (tests and development on one machine; refused in production).",
+    )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs callbacks may reach although not public,"
+        " e.g. a portal inside the province's network: 10.20.0.0/16.",
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        parse_networks(value)  # a malformed CIDR stops the service at start
+        return value
+
+    @model_validator(mode="after")
+    def _no_private_callbacks_in_production(self) -> IntakeSettings:
+        if not self.is_development and self.webhook_allow_private_networks:
+            raise ValueError(
+                "WEBHOOK_ALLOW_PRIVATE_NETWORKS is for development; in production list the"
+                " networks in WEBHOOK_ALLOWED_NETWORKS"
+            )
+        return self
+
+    @property
+    def webhook_policy(self) -> NetworkPolicy:
+        return NetworkPolicy(
+            allow_private=self.webhook_allow_private_networks,
+            allowed_networks=parse_networks(self.webhook_allowed_networks),
+        )

@@ -31,6 +31,21 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 # Not traced: probes, scrapes, the trace reader itself and the console's static files.
 UNTRACED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/v1/traces", "/console/static")
 _TASK_ID = re.compile(r"^(?P<dossier>[0-9a-fA-F-]{36}):(?P<step>[^:]+):\d+$")
+# Metric labels and span names come from route templates only: a raw path or method
+# chosen by the client would make one time series (and one span name) per request.
+UNMATCHED_ROUTE = "<unmatched>"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "_OTHER"  # OpenTelemetry's name for a method outside the known set
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/v1/dossiers/{ref}``), or a fixed label."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 async def _link_to_submission(app: Any, span: trace.Span, dossier_id: str) -> None:
@@ -89,7 +104,7 @@ class TracingMiddleware:
         if scope["type"] != "http" or path.startswith(UNTRACED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        method: str = scope["method"]
+        method = method_label(scope["method"])
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         status = 500  # unless the app starts a response
 
@@ -100,7 +115,7 @@ class TracingMiddleware:
             await send(message)
 
         started = time.perf_counter()
-        template = path
+        template = UNMATCHED_ROUTE
         with tracer().start_as_current_span(
             f"HTTP {method}",
             context=context_from_carrier(carrier),
@@ -110,7 +125,7 @@ class TracingMiddleware:
             try:
                 await self.app(scope, receive, record_status)
             finally:
-                template = getattr(scope.get("route"), "path", path)
+                template = route_template(scope)
                 span.update_name(f"{method} {template}")
                 span.set_attribute("http.route", template)
                 span.set_attribute("http.response.status_code", status)

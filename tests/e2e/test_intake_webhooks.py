@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -18,8 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.intake.domain.webhooks import verify
+from services.runtime.setup import ensure_topics
 from tests.e2e.test_intake_submission import new_portal, submit
 from tests.support.credentials import OPS_TOKEN
+from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.story import COMMUNE, birth_registration, eventually
 
@@ -35,6 +40,7 @@ class Receiver:
     received: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
     failing_status: int = 503
+    redirect_to: str | None = None  # answer 302 with this Location
 
     @property
     def url(self) -> str:
@@ -43,6 +49,8 @@ class Receiver:
     async def callback(self, request: Request) -> Response:
         raw = await request.body()
         self.received.append({"headers": dict(request.headers), "raw": raw})
+        if self.redirect_to is not None:
+            return Response(status_code=302, headers={"Location": self.redirect_to})
         if self.fail_next != 0:
             self.fail_next -= 1
             return Response(status_code=self.failing_status, headers={"Retry-After": "0"})
@@ -52,8 +60,7 @@ class Receiver:
         return [r for r in self.received if json.loads(r["raw"])["dossier_code"] == code]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def serve() -> Iterator[Receiver]:
     rec = Receiver(port=free_port())
     app = Starlette(routes=[Route("/callback", rec.callback, methods=["POST"])])
     server = uvicorn.Server(uvicorn.Config(app, port=rec.port, log_level="warning"))
@@ -65,6 +72,32 @@ def receiver() -> Iterator[Receiver]:
     yield rec
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve()
+
+
+@pytest.fixture
+def inside_service() -> Iterator[Receiver]:
+    """Something inside the network a callback must never reach."""
+    yield from serve()
+
+
+@pytest.fixture(scope="module")
+def guarded_intake(infra: Infra) -> Iterator[ServiceProcess]:
+    """Intake with the default callback policy (the shared system lets 127.0.0.1 through
+    for its receivers), on its own topics and schema so its sender touches nothing else."""
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
+    intake = ServiceProcess("intake", "services.intake", isolated_env(infra, prefix), free_port())
+    intake.start()
+    try:
+        intake.wait_ready()
+        yield intake
+    finally:
+        intake.stop()
 
 
 def register(intake: ServiceProcess, key: str, url: str, **policy: Any) -> dict[str, Any]:
@@ -198,3 +231,72 @@ def test_a_client_error_is_not_retried_and_only_operators_see_deliveries(
         timeout=5,
     )
     assert denied_key.status_code == 403
+
+
+def count_webhooks(infra: Infra, intake: ServiceProcess, portal_id: str) -> int:
+    async def count() -> int:
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            schema = f"{intake.env['SCHEMA_PREFIX']}intake"
+            return int(
+                await conn.fetchval(
+                    f"SELECT count(*) FROM {schema}.webhooks WHERE portal_id = $1", portal_id
+                )
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
+def test_a_portal_cannot_point_callbacks_inside_the_network(
+    infra: Infra, guarded_intake: ServiceProcess, inside_service: Receiver
+) -> None:
+    portal = new_portal(guarded_intake, [COMMUNE])
+    attempts = [
+        inside_service.url,  # http://127.0.0.1:<port>/callback
+        f"http://localhost:{inside_service.port}/callback",  # a name resolving to loopback
+        f"http://127.0.0.1:{guarded_intake.port}/v1/admin/portals",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://10.0.0.1/",
+        "http://192.168.1.1/",
+        "http://100.64.0.1/",
+        "http://0.0.0.0:5432/",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:6379/_FLUSHALL",
+    ]
+    for url in attempts:
+        response = httpx.post(
+            f"{guarded_intake.url}/v1/webhooks",
+            json={"url": url},
+            headers={"X-API-Key": portal["api_key"]},
+            timeout=10,
+        )
+        assert response.status_code == 422, (url, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        refused = response.json()
+        assert refused["title"] == f"Địa chỉ gọi lại không được chấp nhận: url = {url}"
+        assert (refused["field"], refused["value"]) == ("url", url)
+        assert "secret" not in refused
+    assert count_webhooks(infra, guarded_intake, portal["portal_id"]) == 0
+    assert inside_service.received == []
+
+
+def test_a_redirect_is_not_followed_and_the_delivery_is_dead(
+    system: dict[str, ServiceProcess], receiver: Receiver, inside_service: Receiver
+) -> None:
+    intake = system["intake"]
+    portal = new_portal(intake, [COMMUNE])
+    receiver.redirect_to = inside_service.url
+    hook = register(intake, portal["api_key"], receiver.url, max_attempts=5, backoff_seconds=0.2)
+    code = submit(intake, portal["api_key"], birth_registration()).json()["code"]
+    dead = eventually(
+        lambda: [d for d in deliveries(intake, "dead") if d["webhook_id"] == hook["id"]]
+    )
+    assert all(d["attempts"] == 1 for d in dead)
+    assert all(d["last_error"] == "HTTP 302: redirects are not followed" for d in dead)
+    calls = [r["headers"]["x-onestop-delivery"] for r in receiver.for_dossier(code)]
+    assert all(calls.count(str(d["id"])) == 1 for d in dead)
+    assert inside_service.received == []

@@ -1,7 +1,10 @@
 """Background job: send due webhook deliveries, back off on failure, dead-letter at last.
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and a lease, so several intake workers
-never send the same delivery at once, and a crash mid-send only delays it.
+never send the same delivery at once, and a crash mid-send only delays it. Deliveries go
+through :func:`callback_client`: each connection is vetted against the network policy at
+connect time (a host that now resolves inside is refused, and the delivery is dead at
+once), and a redirect is never followed (a 3xx is a failed delivery).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from datetime import timedelta
 import asyncpg
 import httpx
 
+from services.intake.adapters.callback_network import DestinationRefused, callback_client
 from services.intake.domain import webhooks as wh
+from services.intake.domain.callback_targets import NetworkPolicy, RefusedTarget, parse_callback_url
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -33,6 +38,10 @@ class Outcome:
 async def send_one(
     client: httpx.AsyncClient, url: str, secret: str, delivery_id: int, body: bytes
 ) -> Outcome:
+    try:
+        parse_callback_url(url)  # stored before the checks existed, perhaps
+    except RefusedTarget as refused:
+        return Outcome(False, False, f"refused: {refused.reason}")
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
@@ -42,10 +51,14 @@ async def send_one(
     }
     try:
         response = await client.post(url, content=body, headers=headers)
+    except DestinationRefused as exc:
+        return Outcome(False, False, f"refused: {exc}")
     except httpx.HTTPError as exc:
         return Outcome(False, True, f"network: {type(exc).__name__}")
     if response.status_code < 300:
         return Outcome(True, False, None)
+    if 300 <= response.status_code < 400:
+        return Outcome(False, False, f"HTTP {response.status_code}: redirects are not followed")
     retry_after = _seconds(response.headers.get("Retry-After"))
     return Outcome(
         False, wh.is_retryable(response.status_code), f"HTTP {response.status_code}", retry_after
@@ -90,7 +103,11 @@ async def record_outcome(pool: asyncpg.Pool, row: asyncpg.Record, outcome: Outco
 
 
 async def run_sender(
-    pool: asyncpg.Pool, poll_seconds: float, timeout_seconds: float, concurrency: int = 64
+    pool: asyncpg.Pool,
+    poll_seconds: float,
+    timeout_seconds: float,
+    policy: NetworkPolicy,
+    concurrency: int = 64,
 ) -> None:
     """Each delivery is sent on its own: a slow or dead portal never holds up the others."""
     slots = asyncio.Semaphore(concurrency)
@@ -104,7 +121,7 @@ async def run_sender(
         finally:
             slots.release()
 
-    async with httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False) as client:
+    async with callback_client(policy, timeout_seconds) as client:
         while True:
             rows = await claim_due(pool, lease_seconds=timeout_seconds + 30)
             for row in rows:

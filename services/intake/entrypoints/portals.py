@@ -15,6 +15,7 @@ from contracts.intake_api import (
     WebhookDelivery,
 )
 from services.intake.adapters import portals
+from services.intake.adapters.callback_network import registration_refusal
 from services.intake.entrypoints.http import UNAUTHORISED, problem
 from services.intake.entrypoints.security import ContextDep, OperatorDep, PortalDep
 from services.runtime.problems import ProblemError
@@ -51,12 +52,29 @@ async def create_portal(body: PortalCreate, ctx: ContextDep) -> dict[str, Any]:
         " `X-Onestop-Delivery`. Answer 2xx to acknowledge; 5xx, 429 and network errors are"
         " retried with doubling delays, then the delivery is dead until an operator replays"
         " it. Deliveries may arrive out of order: keep the highest `version` per dossier."
+        " The URL must be http(s) and its host must resolve to public addresses only;"
+        " redirects are not followed (a 3xx is a failed delivery)."
     ),
-    responses={401: UNAUTHORISED},
+    responses={
+        401: UNAUTHORISED,
+        422: problem("Invalid body, or a callback URL that may not be called (not public)."),
+    },
 )
 async def register_webhook(
     body: WebhookCreate, ctx: ContextDep, portal: PortalDep
 ) -> dict[str, Any]:
+    settings = ctx.settings
+    refusal = await registration_refusal(
+        body.url, settings.webhook_policy, resolve_seconds=settings.webhook_timeout_seconds
+    )
+    if refusal is not None:
+        raise ProblemError(
+            422,
+            f"Địa chỉ gọi lại không được chấp nhận: url = {body.url}",
+            f"Callback URLs must be http(s) and reach public addresses only: {refusal}.",
+            field="url",
+            value=body.url,
+        )
     async with ctx.runtime.pool.acquire() as conn:
         webhook_id, secret = await portals.create_webhook(
             conn, portal.id, body.url, body.max_attempts, body.backoff_seconds
