@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from contracts.envelope import EventEnvelope
-from services.runtime.consumer import ConsumerConfig, Handler, IdempotentConsumer
+from services.runtime.consumer import BatchHandler, ConsumerConfig, Handler, IdempotentConsumer
 from services.runtime.db import DbConn, create_pool, migrate
 from services.runtime.http import install_tracing_middleware, ops_router, traces_router
 from services.runtime.logs import configure_logging
@@ -85,7 +85,11 @@ class Runtime:
         return envelope
 
     def consumer(
-        self, name: str, topics: list[str], handlers: Mapping[str, Handler]
+        self,
+        name: str,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        batch_handlers: Mapping[str, BatchHandler[Any]] | None = None,
     ) -> ConsumerConfig:
         return ConsumerConfig(
             name=f"{self.settings.topic_prefix}{name}",
@@ -95,6 +99,7 @@ class Runtime:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             batch_max=self.settings.consumer_batch_max,
             max_attempts=self.settings.consumer_max_attempts,
+            batch_handlers=batch_handlers or {},
         )
 
 
@@ -149,7 +154,7 @@ async def _watch_outbox(rt: Runtime) -> None:
     while True:
         row = await rt.pool.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
-            " FROM outbox WHERE published_at IS NULL"
+            " FROM outbox WHERE published_at IS NULL AND failed_at IS NULL"
         )
         assert row is not None
         OUTBOX_BACKLOG.set(row["n"])
