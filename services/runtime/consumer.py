@@ -1,9 +1,22 @@
 """Idempotent, batched Kafka consumer.
 
-Per partition batch: one PostgreSQL transaction; each record in its own savepoint with
-the dedupe row (consumer, event_id) and the handler's state change and outbox writes.
-Offsets are committed after the transaction. A record that keeps failing goes to
-``<topic>.dlq`` (through the outbox, in the same transaction) and the partition moves on.
+Batch first, per partition batch: every record is parsed once; the events not seen
+before are found with one dedupe statement (``INSERT … SELECT unnest(…) ON CONFLICT DO
+NOTHING RETURNING event_id`` into ``processed_events``); their handlers run; one commit.
+Offsets are committed after the transaction.
+
+Only when that transaction fails because of a record (not of the infrastructure) is the
+batch handled again one record at a time, each in a transaction of its own (so even an
+error at commit, e.g. a deferred constraint, stays with its record): the record that
+keeps failing (``max_attempts``) goes to ``<topic>.dlq`` with a ``dead_letters`` row that
+keeps its key, bytes and headers; the others commit. If the dead letter itself cannot be
+written, the record is *parked*: logged at error with its coordinates, counted in
+``consumer_parked_total``, kept in :attr:`IdempotentConsumer.parked` and, in one more
+transaction, in the ``parked_records`` table; the partition moves on.
+
+Handlers are ``handler(conn, envelope)`` per record, or a :class:`BatchHandler` that
+takes consecutive events of its types in one call, each with its payload parsed into the
+handler's model (:class:`Envelope`), for set-based writes.
 """
 
 from __future__ import annotations
@@ -12,26 +25,67 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-from uuid import uuid4
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid4
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from opentelemetry import trace
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts.envelope import EventEnvelope
 from contracts.topics import DLQ_SUFFIX
 from services.runtime.db import DbConn
-from services.runtime.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED
+from services.runtime.metrics import (
+    CONSUMED,
+    CONSUMER_LAG,
+    DEAD_LETTERED,
+    ISOLATED_BATCHES,
+    PARKED,
+)
 from services.runtime.outbox import append_raw
 from services.runtime.telemetry import context_from_kafka_headers, dossier_attributes, tracer
 
 log = logging.getLogger(__name__)
 
+P = TypeVar("P", bound=BaseModel)
+
 Handler = Callable[[DbConn, EventEnvelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Envelope(Generic[P]):
+    """An event as a batch handler receives it: the envelope and its payload, parsed."""
+
+    event: EventEnvelope
+    payload: P
+
+    @property
+    def event_id(self) -> UUID:
+        return self.event.event_id
+
+    @property
+    def dossier_id(self) -> UUID:
+        return self.event.dossier_id
+
+
+@dataclass(frozen=True)
+class BatchHandler(Generic[P]):
+    """Handles a run of consecutive events of its types in one call.
+
+    ``payload`` is the model every event's payload is parsed into before the call; a
+    payload that does not fit it is dead-lettered as malformed. A batch handler is also
+    called with a single event when its batch is handled record by record.
+    """
+
+    payload: type[P]
+    handle: Callable[[DbConn, Sequence[Envelope[P]]], Awaitable[None]]
+
+
 # Errors of the infrastructure, not of the record: the batch is retried, never dead-lettered.
 INFRASTRUCTURE_ERRORS = (
     OSError,
@@ -39,6 +93,15 @@ INFRASTRUCTURE_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
+)
+
+_DEDUPE_MANY = (
+    "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
+_DEDUPE_ONE = (
+    "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)"
+    " ON CONFLICT DO NOTHING RETURNING true"
 )
 
 
@@ -54,6 +117,40 @@ class ConsumerConfig:
     retry_base_delay: float = 0.05
     lag_interval: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
+    batch_handlers: Mapping[str, BatchHandler[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        both = set(self.handlers) & set(self.batch_handlers)
+        if both:
+            raise ValueError(f"event types with two handlers: {sorted(both)}")
+
+
+@dataclass(frozen=True)
+class ParkedRecord:
+    """Where to find a record that is neither handled nor dead-lettered."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    event_id: UUID | None
+    error: str
+    cause: str
+
+
+@dataclass
+class _Item:
+    """One record of a batch, parsed once."""
+
+    record: ConsumerRecord[bytes, bytes]
+    envelope: EventEnvelope | None = None
+    typed: Envelope[Any] | None = None  # set when a batch handler takes the event
+    error: str | None = None  # malformed: dead-lettered at once
+
+    @property
+    def event_id(self) -> UUID:
+        assert self.envelope is not None
+        return self.envelope.event_id
 
 
 class IdempotentConsumer:
@@ -62,6 +159,9 @@ class IdempotentConsumer:
         self._pool = pool
         self._consumer: AIOKafkaConsumer | None = None
         self.processed = 0
+        self.isolated_batches = 0
+        # The last parked records, also when the parked_records table could not be written.
+        self.parked: deque[ParkedRecord] = deque(maxlen=100)
 
     @property
     def kafka(self) -> AIOKafkaConsumer | None:
@@ -114,90 +214,170 @@ class IdempotentConsumer:
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
         assert self._consumer is not None
+        items = [self._parse(record) for record in records]
         delay = 0.2
+        one_by_one = False
         while True:
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    for record in records:
-                        await self._handle_record(conn, record)
+                async with self._pool.acquire() as conn:
+                    if one_by_one:
+                        await self._handle_one_by_one(conn, items)
+                    else:
+                        async with conn.transaction():
+                            await self._handle_batch(conn, items)
                 break
             except INFRASTRUCTURE_ERRORS:
                 log.warning("batch on %s failed; retrying", tp, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            except Exception:
+                if one_by_one:
+                    raise  # a record's errors are handled there; this is a bug of ours
+                log.warning("batch on %s failed on a record; one by one now", tp, exc_info=True)
+                ISOLATED_BATCHES.labels(self.config.name, tp.topic).inc()
+                self.isolated_batches += 1
+                one_by_one = True
         await self._consumer.commit({tp: records[-1].offset + 1})
         self.processed += len(records)
         CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
 
-    async def _handle_record(self, conn: DbConn, record: ConsumerRecord[bytes, bytes]) -> None:
+    def _parse(self, record: ConsumerRecord[bytes, bytes]) -> _Item:
         try:
             envelope = EventEnvelope.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            await self._dead_letter(conn, record, f"malformed envelope: {exc}", attempts=1)
+            return _Item(record, error=f"malformed envelope: {exc}")
+        batch = self.config.batch_handlers.get(envelope.event_type)
+        if batch is None:
+            return _Item(record, envelope)
+        try:
+            payload = batch.payload.model_validate(envelope.payload)
+        except ValidationError as exc:
+            return _Item(record, envelope, error=f"malformed payload: {exc}")
+        return _Item(record, envelope, typed=Envelope(envelope, payload))
+
+    def _wanted(self, item: _Item) -> bool:
+        """A well-formed event this consumer has a handler for."""
+        if item.envelope is None or item.error is not None:
+            return False
+        return item.typed is not None or item.envelope.event_type in self.config.handlers
+
+    # ------------------------------------------------------------------ batch first
+
+    async def _handle_batch(self, conn: DbConn, items: list[_Item]) -> None:
+        """The whole batch in the caller's transaction; any record's error fails it."""
+        for item in items:
+            if item.error is not None:
+                await self._dead_letter(conn, item, item.error, attempts=1)
+        wanted = [item for item in items if self._wanted(item)]
+        if not wanted:
             return
-        handler = self.config.handlers.get(envelope.event_type)
-        if handler is None:
-            return  # not an event this consumer cares about
-        parent = context_from_kafka_headers(record.headers)
-        with tracer().start_as_current_span(
-            f"{record.topic} process",
-            context=parent,
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.consumer.group.name": self.config.name,
-                "messaging.destination.name": record.topic,
-                "messaging.destination.partition.id": str(record.partition),
-                "messaging.kafka.offset": record.offset,
-                **dossier_attributes(envelope.event_type, envelope.dossier_id, envelope.payload),
-            },
-        ) as span:
-            await self._run_with_retries(conn, record, envelope, handler, span)
+        ids = list(dict.fromkeys(item.event_id for item in wanted))
+        rows = await conn.fetch(_DEDUPE_MANY, self.config.name, ids)
+        fresh_ids = {row["event_id"] for row in rows}
+        fresh: list[_Item] = []
+        for item in wanted:
+            if item.event_id in fresh_ids:
+                fresh_ids.discard(item.event_id)  # a second copy in the batch is a duplicate
+                fresh.append(item)
+            else:
+                with self._span(item) as span:
+                    span.set_attribute("onestop.duplicate", True)
+        for run in self._runs(fresh):
+            if run[0].typed is None:
+                with self._span(run[0]):
+                    await self._call(conn, run)
+            else:
+                await self._call_traced(conn, run)
 
-    async def _run_with_retries(
-        self,
-        conn: DbConn,
-        record: ConsumerRecord[bytes, bytes],
-        envelope: EventEnvelope,
-        handler: Handler,
-        span: trace.Span,
-    ) -> None:
-        for attempt in range(1, self.config.max_attempts + 1):
-            try:
-                async with conn.transaction():  # a savepoint inside the batch transaction
-                    first_time = await conn.fetchval(
-                        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)"
-                        " ON CONFLICT DO NOTHING RETURNING true",
-                        self.config.name,
-                        envelope.event_id,
-                    )
-                    if not first_time:
-                        span.set_attribute("onestop.duplicate", True)
-                        return
-                    await handler(conn, envelope)
-                return
-            except INFRASTRUCTURE_ERRORS:
-                raise
-            except Exception as exc:
+    def _runs(self, items: list[_Item]) -> Iterator[list[_Item]]:
+        """Consecutive events of one batch handler together; every other event alone."""
+        run: list[_Item] = []
+        for item in items:
+            if run and (item.typed is None or self._batch_of(item) is not self._batch_of(run[0])):
+                yield run
+                run = []
+            run.append(item)
+            if item.typed is None:
+                yield run
+                run = []
+        if run:
+            yield run
+
+    def _batch_of(self, item: _Item) -> BatchHandler[Any] | None:
+        assert item.envelope is not None
+        return self.config.batch_handlers.get(item.envelope.event_type)
+
+    async def _call(self, conn: DbConn, run: list[_Item]) -> None:
+        first = run[0]
+        assert first.envelope is not None
+        batch = self._batch_of(first)
+        if batch is None:
+            await self.config.handlers[first.envelope.event_type](conn, first.envelope)
+        else:
+            await batch.handle(conn, [item.typed for item in run if item.typed is not None])
+
+    async def _call_traced(self, conn: DbConn, run: list[_Item]) -> None:
+        """A batch handler's call: each event keeps its own span (in its own trace)."""
+        spans = [self._start_span(item) for item in run]
+        try:
+            await self._call(conn, run)
+        except Exception as exc:
+            for span in spans:
                 span.record_exception(exc)
-                if attempt == self.config.max_attempts:
-                    await self._dead_letter(conn, record, repr(exc), attempts=attempt)
-                    await conn.execute(
-                        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)"
-                        " ON CONFLICT DO NOTHING",
-                        self.config.name,
-                        envelope.event_id,
-                    )
-                    return
-                await asyncio.sleep(self.config.retry_base_delay * 2 ** (attempt - 1))
+                span.set_status(trace.Status(trace.StatusCode.ERROR, repr(exc)[:200]))
+            raise
+        finally:
+            for span in spans:
+                span.end()
 
-    async def _dead_letter(
-        self,
-        conn: DbConn,
-        record: ConsumerRecord[bytes, bytes],
-        error: str,
-        attempts: int,
+    # ------------------------------------------------------------------ one by one
+
+    async def _handle_one_by_one(self, conn: DbConn, items: list[_Item]) -> None:
+        """Each record in a transaction of its own, so only the faulty one is set aside."""
+        for item in items:
+            if item.error is not None:
+                await self._dead_letter_or_park(conn, item, item.error, attempts=1)
+            elif self._wanted(item):
+                await self._handle_alone(conn, item)
+
+    async def _handle_alone(self, conn: DbConn, item: _Item) -> None:
+        error = ""
+        with self._span(item) as span:
+            for attempt in range(1, self.config.max_attempts + 1):
+                try:
+                    async with conn.transaction():
+                        if not await conn.fetchval(_DEDUPE_ONE, self.config.name, item.event_id):
+                            span.set_attribute("onestop.duplicate", True)
+                            return
+                        await self._call(conn, [item])
+                    return
+                except INFRASTRUCTURE_ERRORS:
+                    raise
+                except Exception as exc:
+                    span.record_exception(exc)
+                    error = repr(exc)
+                    if attempt < self.config.max_attempts:
+                        await asyncio.sleep(self.config.retry_base_delay * 2 ** (attempt - 1))
+        await self._dead_letter_or_park(conn, item, error, attempts=self.config.max_attempts)
+
+    async def _dead_letter_or_park(
+        self, conn: DbConn, item: _Item, error: str, attempts: int
     ) -> None:
+        try:
+            async with conn.transaction():
+                await self._dead_letter(conn, item, error, attempts)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            await self._park(conn, item, error, exc)
+
+    # ------------------------------------------------------------------ dead letters
+
+    async def _dead_letter(self, conn: DbConn, item: _Item, error: str, attempts: int) -> None:
+        """The ``dead_letters`` row (with the record), its ``<topic>.dlq`` copy through the
+        outbox and, for an event, the dedupe row (replay deletes it), in ``conn``'s
+        transaction."""
+        record = item.record
         log.error(
             "dead-lettering %s[%s]@%s after %s attempt(s): %s",
             record.topic,
@@ -207,36 +387,131 @@ class IdempotentConsumer:
             error[:500],
         )
         DEAD_LETTERED.labels(self.config.name, record.topic).inc()
+        original = decode_headers(record.headers)
+        key = None if record.key is None else record.key.decode(errors="replace")
         await conn.execute(
-            'INSERT INTO dead_letters (consumer, topic, partition, "offset", error, attempts)'
-            " VALUES ($1, $2, $3, $4, $5, $6)",
+            'INSERT INTO dead_letters (consumer, topic, partition, "offset", error, attempts,'
+            " key, value, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
             self.config.name,
             record.topic,
             record.partition,
             record.offset,
             error[:4000],
             attempts,
+            key,
+            record.value,
+            json.dumps(original),
         )
-        headers = {k: v.decode(errors="replace") for k, v in (record.headers or [])}
-        headers.update(
-            {
-                "dlq.consumer": self.config.name,
-                "dlq.error": error[:1000],
-                "dlq.attempts": str(attempts),
-                "dlq.source": f"{record.topic}/{record.partition}/{record.offset}",
-                "dlq.at": str(time.time()),
-            }
-        )
+        headers = {
+            **original,
+            "dlq.consumer": self.config.name,
+            "dlq.error": error[:1000],
+            "dlq.attempts": str(attempts),
+            "dlq.source": f"{record.topic}/{record.partition}/{record.offset}",
+            "dlq.at": str(time.time()),
+        }
         await append_raw(
             conn,
             self.config.schema,
             topic=record.topic + DLQ_SUFFIX,
-            key=(record.key or b"").decode(errors="replace"),
+            key=key or "",
             event_id=str(uuid4()),
             event_type="dead_letter",
             value=record.value or b"",
             headers=headers,
         )
+        if item.envelope is not None:
+            await conn.execute(
+                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                self.config.name,
+                item.envelope.event_id,
+            )
+
+    async def _park(self, conn: DbConn, item: _Item, error: str, cause: Exception) -> None:
+        """Set a record aside whose dead letter could not be written, so its batch commits.
+
+        Found again from: the error log line (coordinates, key, event id), the
+        ``consumer_parked_total`` counter, :attr:`parked`, and the ``parked_records``
+        row written here in a transaction of its own (the record stays in Kafka too,
+        for the retention period). No dedupe row: a later copy is handled again."""
+        record = item.record
+        key = None if record.key is None else record.key.decode(errors="replace")
+        parked = ParkedRecord(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=key,
+            event_id=item.envelope.event_id if item.envelope is not None else None,
+            error=error[:4000],
+            cause=repr(cause)[:4000],
+        )
+        self.parked.append(parked)
+        PARKED.labels(self.config.name, record.topic).inc()
+        log.error(
+            "PARKED %s[%s]@%s (key %s, event %s): its dead letter could not be written (%s);"
+            " the record failed with: %s",
+            parked.topic,
+            parked.partition,
+            parked.offset,
+            parked.key,
+            parked.event_id,
+            parked.cause[:500],
+            parked.error[:500],
+        )
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    'INSERT INTO parked_records (consumer, topic, partition, "offset", key,'
+                    " value, headers, error) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)"
+                    ' ON CONFLICT (consumer, topic, partition, "offset") DO UPDATE'
+                    " SET error = EXCLUDED.error, parked_at = now(), resolved_at = NULL",
+                    self.config.name,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    key,
+                    record.value,
+                    json.dumps(decode_headers(record.headers)),
+                    f"{parked.error}\n(dead letter not written: {parked.cause})"[:4000],
+                )
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception:
+            log.exception(
+                "parked record %s[%s]@%s is kept only in this log and in memory",
+                parked.topic,
+                parked.partition,
+                parked.offset,
+            )
+
+    # ------------------------------------------------------------------ tracing
+
+    def _start_span(self, item: _Item) -> trace.Span:
+        record = item.record
+        attributes: dict[str, Any] = {
+            "messaging.system": "kafka",
+            "messaging.consumer.group.name": self.config.name,
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+        }
+        if item.envelope is not None:
+            env = item.envelope
+            attributes.update(dossier_attributes(env.event_type, env.dossier_id, env.payload))
+        return tracer().start_span(
+            f"{record.topic} process",
+            context=context_from_kafka_headers(record.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes=attributes,
+        )
+
+    @contextmanager
+    def _span(self, item: _Item) -> Iterator[trace.Span]:
+        """A record's ``"{topic} process"`` span, current while its handler runs."""
+        span = self._start_span(item)
+        with trace.use_span(span, end_on_exit=True):
+            yield span
 
 
 def decode_headers(headers: Any) -> dict[str, str]:

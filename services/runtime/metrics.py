@@ -25,6 +25,22 @@ DEAD_LETTERED = Counter("dead_letters_total", "Records sent to a DLQ.", ["consum
 DEAD_LETTERS_PENDING = Gauge(
     "dead_letters_pending", "Dead-lettered records not replayed yet.", ["consumer", "topic"]
 )
+PARKED = Counter(
+    "consumer_parked_total",
+    "Records set aside because their dead letter could not be written (alert on any).",
+    ["consumer", "topic"],
+)
+PARKED_PENDING = Gauge(
+    "parked_records_pending", "Parked records not resolved yet.", ["consumer", "topic"]
+)
+ISOLATED_BATCHES = Counter(
+    "consumer_isolated_batches_total",
+    "Batches that failed on a record and were handled again record by record.",
+    ["consumer", "topic"],
+)
+OUTBOX_FAILED = Counter(
+    "outbox_failed_total", "Outbox rows set aside because they can never be published.", ["topic"]
+)
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Unpublished outbox rows.")
 OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished row.")
 CONSUMER_LAG = Gauge(
@@ -88,3 +104,8 @@ async def refresh_domain_gauges(pool: asyncpg.Pool) -> None:
             " WHERE replayed_at IS NULL GROUP BY 1, 2"
         )
         _replace(DEAD_LETTERS_PENDING, {(r["consumer"], r["topic"]): r["n"] for r in rows})
+        rows = await conn.fetch(
+            "SELECT consumer, topic, count(*) AS n FROM parked_records"
+            " WHERE resolved_at IS NULL GROUP BY 1, 2"
+        )
+        _replace(PARKED_PENDING, {(r["consumer"], r["topic"]): r["n"] for r in rows})

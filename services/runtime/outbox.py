@@ -2,7 +2,10 @@
 
 The relay wakes on LISTEN/NOTIFY (no polling delay), publishes with an idempotent
 producer (acks=all) and marks rows published only after the broker acknowledged them.
-A crash between the two re-publishes the rows; consumers dedupe on event_id.
+A crash between the two re-publishes the rows; consumers dedupe on event_id. A row that
+can never be published (too large, unserialisable headers) is set aside (``failed_at``,
+``error`` and a ``dead_letters`` row) and the rows behind it go on. Only the holder of
+the schema's advisory lock publishes, and it stops as soon as it loses it.
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from opentelemetry import trace
 
 from contracts.envelope import EventEnvelope
 from services.runtime.db import DbConn
+from services.runtime.metrics import OUTBOX_FAILED
 from services.runtime.telemetry import (
     context_from_carrier,
     current_trace_headers,
@@ -115,8 +126,51 @@ async def append_raw(
 
 FaultHook = Callable[[str], None]
 
+# The ``dead_letters.consumer`` of an outbox row the relay set aside.
+RELAY_DEAD_LETTER_CONSUMER = "outbox-relay"
+
+
+class UnpublishableRecord(Exception):
+    """An outbox row that can never be sent as it is (e.g. its headers)."""
+
+
+# Errors of one record that no retry cures (the broker's or producer's limits, a bad topic).
+UNPUBLISHABLE_ERRORS: tuple[type[Exception], ...] = (
+    UnpublishableRecord,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+)
+# Is the relay's advisory lock (key $1) held by backend $2? Asked from the batch's own
+# connection: the server's answer, whatever the relay process believes.
+_LOCK_HELD = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND classid = 0 AND objid = $1::bigint::oid AND objsubid = 1 AND pid = $2)"
+)
+
+
+class LockLost(Exception):
+    """The connection holding the relay's advisory lock is gone: stop publishing."""
+
+
+class RelayLockBusy(Exception):
+    """Another relay holds the schema's lock."""
+
 
 class OutboxRelay:
+    """Publishes a schema's outbox rows in id order, one relay at a time.
+
+    The single-writer advisory lock lives on the relay's listener connection. Its loss
+    (a termination callback, or a periodic check of that connection) stops publishing at
+    once; besides, each batch asks the server whether the lock holder still holds it,
+    before sending and after the acknowledgements. Rows are locked ``FOR UPDATE`` (never
+    ``SKIP LOCKED``), so a relay that takes over waits for a batch still in flight and
+    publishes only what comes after it.
+    """
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -125,6 +179,7 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         batch_size: int = 500,
         fault_hook: FaultHook | None = None,
+        lock_poll_interval: float = 1.0,
     ) -> None:
         self._pool = pool
         self._dsn = dsn
@@ -132,32 +187,117 @@ class OutboxRelay:
         self._producer = producer
         self._batch_size = batch_size
         self._fault_hook = fault_hook
+        self._lock_poll = lock_poll_interval
+        self._lock_key = zlib.crc32(f"outbox:{schema}".encode())
         self._wake = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._holder: asyncpg.Connection | None = None
+        self._holder_pid: int | None = None
         self.published = 0
+        self.failed = 0
+
+    @property
+    def holds_lock(self) -> bool:
+        holder = self._holder
+        return holder is not None and not holder.is_closed() and not self._lost.is_set()
+
+    @property
+    def lock_holder_pid(self) -> int | None:
+        """The backend of the connection holding this relay's lock, if it holds it."""
+        return self._holder_pid if self.holds_lock else None
 
     async def run(self) -> None:
-        """Publish forever. Only one relay per schema is active (advisory lock) so that
-        one dossier's events leave in the order they were written."""
+        """Publish forever while holding the schema's advisory lock, so that exactly one
+        relay publishes and one dossier's events leave in the order they were written.
+        After losing the lock, wait a little (a standby relay takes over) and compete
+        for it again."""
+        while True:
+            try:
+                await self._publish_while_holding_lock()
+            except LockLost as exc:
+                log.warning("outbox relay of %s lost its lock (%s); stopped", self._schema, exc)
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox relay of %s lost PostgreSQL (%r); stopped", self._schema, exc)
+            await asyncio.sleep(3 * self._lock_poll)
+
+    async def _publish_while_holding_lock(self) -> None:
         listener: asyncpg.Connection = await asyncpg.connect(self._dsn)
+        watch: asyncio.Task[None] | None = None
         try:
+            while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                await asyncio.sleep(self._lock_poll)
+            self._lost.clear()
+            listener.add_termination_listener(self._on_terminated)
             await listener.add_listener(outbox_channel(self._schema), self._on_notify)
-            lock_key = zlib.crc32(f"outbox:{self._schema}".encode())
-            while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
-                await asyncio.sleep(1.0)
+            self._holder, self._holder_pid = listener, listener.get_server_pid()
+            log.info("outbox relay of %s holds the lock (pid %s)", self._schema, self._holder_pid)
+            watch = asyncio.create_task(self._watch_holder(listener))
             while True:
+                if not self.holds_lock:
+                    raise LockLost("lock connection closed")
                 self._wake.clear()
                 await self.drain()
                 # The timeout only covers a lost notification (e.g. across a reconnect).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
         finally:
+            self._holder = self._holder_pid = None
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await listener.close()
 
     def _on_notify(self, *_args: Any) -> None:
         self._wake.set()
 
+    def _on_terminated(self, *_args: Any) -> None:
+        self._lost.set()
+        self._wake.set()
+
+    async def _watch_holder(self, listener: asyncpg.Connection) -> None:
+        """Notice a lock connection that died silently (no termination callback)."""
+        pid = listener.get_server_pid()
+        while not self._lost.is_set():
+            await asyncio.sleep(self._lock_poll)
+            try:
+                held = await asyncio.wait_for(
+                    listener.fetchval(_LOCK_HELD, self._lock_key, pid),
+                    timeout=max(2.0, 2 * self._lock_poll),
+                )
+            except Exception:  # any failure: the lock is not known to be held
+                log.warning("outbox relay lock check of %s failed", self._schema, exc_info=True)
+                held = False
+            if not held:
+                self._on_terminated()
+
     async def drain(self) -> int:
+        """Publish every pending row. Under :meth:`run` the relay's lock covers it; called
+        on its own (tools, tests) it takes the lock for the pass (waiting a few seconds at
+        most, then :class:`RelayLockBusy`)."""
+        if self._holder is not None:
+            return await self._drain()
+        conn: asyncpg.Connection = await asyncpg.connect(self._dsn)
+        try:
+            for _ in range(50):
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise RelayLockBusy(f"another relay publishes the outbox of {self._schema}")
+            self._lost.clear()
+            self._holder, self._holder_pid = conn, conn.get_server_pid()
+            try:
+                return await self._drain()
+            finally:
+                self._holder = self._holder_pid = None
+                with contextlib.suppress(Exception):
+                    await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _drain(self) -> int:
         total = 0
         while True:
             sent = await self._publish_batch()
@@ -165,28 +305,107 @@ class OutboxRelay:
             if sent < self._batch_size:
                 return total
 
+    async def _holds_lock(self, conn: DbConn) -> bool:
+        if self._holder_pid is None or not self.holds_lock:
+            return False
+        return bool(await conn.fetchval(_LOCK_HELD, self._lock_key, self._holder_pid))
+
     async def _publish_batch(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._holds_lock(conn):
+                raise LockLost("not held before a batch")
             rows = await conn.fetch(
                 "SELECT id, topic, key, event_type, value, headers FROM outbox"
-                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " WHERE published_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1"
+                " FOR UPDATE",
                 self._batch_size,
             )
             if not rows:
                 return 0
-            deliveries = [await self._send(row) for row in rows]
-            await asyncio.gather(*deliveries)
+            sent, failed = await self._send_all(rows)
             if self._fault_hook is not None:
                 self._fault_hook("after_send_before_mark")
+            # Lost meanwhile: the rows were acknowledged, so mark them anyway (a successor
+            # waits on these row locks and would only send them twice), then stop.
+            still_held = await self._holds_lock(conn)
             await conn.execute(
                 "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
+                sent,
             )
-        self.published += len(rows)
+            for row, error in failed:
+                await self._set_aside(conn, row, error)
+        self.published += len(sent)
+        if not still_held:
+            raise LockLost("lost during a batch")
         return len(rows)
 
+    async def _send_all(
+        self, rows: Sequence[asyncpg.Record]
+    ) -> tuple[list[int], list[tuple[asyncpg.Record, str]]]:
+        """Send the rows, await every acknowledgement together; return the ids sent and
+        the rows that can never be sent. Any other error fails the whole batch."""
+        sent: list[int] = []
+        failed: list[tuple[asyncpg.Record, str]] = []
+        pending: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        for row in rows:
+            try:
+                pending.append((row, await self._send(row)))
+            except UNPUBLISHABLE_ERRORS as exc:
+                failed.append((row, repr(exc)))
+        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        refused: list[asyncpg.Record] = []
+        for (row, _), result in zip(pending, results, strict=True):
+            if isinstance(result, UNPUBLISHABLE_ERRORS):
+                refused.append(row)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                sent.append(row["id"])
+        # The broker refuses a whole producer batch for one record (e.g. larger than the
+        # topic's max.message.bytes): send those rows alone to find the one at fault.
+        for row in refused:
+            try:
+                await (await self._send(row))
+                sent.append(row["id"])
+            except UNPUBLISHABLE_ERRORS as exc:
+                failed.append((row, repr(exc)))
+        return sent, failed
+
+    async def _set_aside(self, conn: DbConn, row: asyncpg.Record, error: str) -> None:
+        """Mark a row failed and record it as a dead letter, so the rows behind it go on."""
+        log.error(
+            "outbox row %s (%s to %s) can never be published, set aside: %s",
+            row["id"],
+            row["event_type"],
+            row["topic"],
+            error[:500],
+        )
+        OUTBOX_FAILED.labels(row["topic"]).inc()
+        self.failed += 1
+        await conn.execute(
+            "UPDATE outbox SET failed_at = clock_timestamp(), error = $2 WHERE id = $1",
+            row["id"],
+            error[:4000],
+        )
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    'INSERT INTO dead_letters (consumer, topic, partition, "offset", error,'
+                    " attempts, key, value, headers, outbox_id)"
+                    " VALUES ($1, $2, NULL, NULL, $3, 1, $4, $5, $6::jsonb, $7)",
+                    RELAY_DEAD_LETTER_CONSUMER,
+                    row["topic"],
+                    error[:4000],
+                    row["key"],
+                    row["value"],
+                    row["headers"],
+                    row["id"],
+                )
+        except asyncpg.PostgresError:
+            log.exception("no dead letter for outbox row %s; it keeps failed_at", row["id"])
+
     async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
-        carrier: dict[str, str] = json.loads(row["headers"])
+        carrier = _carrier(row)
         parent = context_from_carrier(carrier)
         with tracer().start_as_current_span(
             f"{row['topic']} send",
@@ -203,6 +422,16 @@ class OutboxRelay:
                 row["topic"], value=bytes(row["value"]), key=row["key"].encode(), headers=headers
             )
             return future
+
+
+def _carrier(row: asyncpg.Record) -> dict[str, str]:
+    """The row's headers: a JSON object of strings, or the row can never be sent."""
+    carrier = json.loads(row["headers"])
+    if not isinstance(carrier, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in carrier.items()
+    ):
+        raise UnpublishableRecord(f"headers are not an object of strings: {row['headers'][:200]}")
+    return carrier
 
 
 def _event_attributes(row: asyncpg.Record) -> dict[str, str | int]:

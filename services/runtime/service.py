@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from contracts.envelope import EventEnvelope
 from services.runtime.auth import OperatorAuth
-from services.runtime.consumer import ConsumerConfig, Handler, IdempotentConsumer
+from services.runtime.consumer import BatchHandler, ConsumerConfig, Handler, IdempotentConsumer
 from services.runtime.credentials import ServiceCredentials
 from services.runtime.db import DbConn, create_pool, migrate
 from services.runtime.http import install_tracing_middleware, ops_router, traces_router
@@ -91,7 +91,11 @@ class Runtime:
         return envelope
 
     def consumer(
-        self, name: str, topics: list[str], handlers: Mapping[str, Handler]
+        self,
+        name: str,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        batch_handlers: Mapping[str, BatchHandler[Any]] | None = None,
     ) -> ConsumerConfig:
         return ConsumerConfig(
             name=f"{self.settings.topic_prefix}{name}",
@@ -101,6 +105,7 @@ class Runtime:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             batch_max=self.settings.consumer_batch_max,
             max_attempts=self.settings.consumer_max_attempts,
+            batch_handlers=batch_handlers or {},
         )
 
 
@@ -155,7 +160,7 @@ async def _watch_outbox(rt: Runtime) -> None:
     while True:
         row = await rt.pool.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
-            " FROM outbox WHERE published_at IS NULL"
+            " FROM outbox WHERE published_at IS NULL AND failed_at IS NULL"
         )
         assert row is not None
         OUTBOX_BACKLOG.set(row["n"])
