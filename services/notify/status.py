@@ -117,33 +117,38 @@ async def apply_receipt(
     """
     async with rt.pool.acquire() as conn:
         found = await _receipt_message(conn, receipt, message_id)
-        why = _why_ignored(found, receipt)
+    why = _why_ignored(found, receipt)
+    if why is not None:
+        log.warning("receipt from %s ignored: %s", receipt.provider, why)
+        return ReceiptResult(ignored=why)
+    assert found is not None
+    current = DeliveryStatus(found["status"])
+    if confirm is not None and next_status(current, receipt.status) is not current:
+        # Asked without holding a connection: the gateway may take its time.
+        confirmed = await confirm(str(found["provider_message_id"]))
+        if confirmed is None:
+            log.warning("receipt from %s not confirmed by its status query", receipt.provider)
+            return ReceiptResult(ignored="not confirmed by the gateway")
+        receipt = replace(confirmed, request_id=receipt.request_id)
+    async with rt.pool.acquire() as conn, conn.transaction():
+        locked = await _receipt_message(conn, receipt, found["id"], lock=True)
+        why = _why_ignored(locked, receipt)
         if why is not None:
-            log.warning("receipt from %s ignored: %s", receipt.provider, why)
             return ReceiptResult(ignored=why)
-        assert found is not None
-        current = DeliveryStatus(found["status"])
-        if confirm is not None and next_status(current, receipt.status) is not current:
-            confirmed = await confirm(str(found["provider_message_id"]))
-            if confirmed is None:
-                log.warning("receipt from %s not confirmed by its status query", receipt.provider)
-                return ReceiptResult(ignored="not confirmed by the gateway")
-            receipt = replace(confirmed, request_id=receipt.request_id)
-        async with conn.transaction():
-            locked = await _receipt_message(conn, receipt, found["id"], lock=True)
-            why = _why_ignored(locked, receipt)
-            if why is not None:
-                return ReceiptResult(ignored=why)
-            detail = f"receipt {receipt.provider}" + (f": {receipt.error}" if receipt.error else "")
-            status = await apply_status(
-                conn,
-                rt,
-                found["id"],
-                receipt.status,
-                detail,
-                provider_message_id=receipt.provider_message_id,
-            )
-            return ReceiptResult(status=status)
+        assert locked is not None
+        current = DeliveryStatus(locked["status"])
+        if next_status(current, receipt.status) is current:
+            return ReceiptResult()  # late or repeated: nothing to write
+        detail = f"receipt {receipt.provider}" + (f": {receipt.error}" if receipt.error else "")
+        status = await apply_status(
+            conn,
+            rt,
+            found["id"],
+            receipt.status,
+            detail,
+            provider_message_id=receipt.provider_message_id,
+        )
+        return ReceiptResult(status=status)
 
 
 async def _receipt_message(
