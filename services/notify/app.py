@@ -10,11 +10,19 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender
+from services.notify.dev_defaults import (
+    DEV_RECEIPT_TOKEN_SECRET,
+    DEV_VIETTEL_RECEIPT_TOKEN,
+    DEV_ZALO_APP_ID,
+    DEV_ZALO_OA_SECRET_KEY,
+)
+from services.notify.domain.receipt_auth import parse_networks
+from services.notify.entrypoints import receipts
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
     CITIZEN_EVENTS,
@@ -76,6 +84,40 @@ class NotifySettings(ServiceSettings):
     quiet_hours: str = "22:00-07:00"
     # Per unit overrides, e.g. {"000.01.01.H99": "21:00-07:30"}; "" disables for a unit.
     quiet_hours_by_unit: dict[str, str] = Field(default_factory=dict)
+    # --- delivery receipts (services/notify/entrypoints/receipts.py) ---
+    # Key of the per-message token in the CallbackUrl given to eSMS (eSMS signs nothing).
+    receipt_token_secret: str = DEV_RECEIPT_TOKEN_SECRET
+    # Zalo signs webhooks with the app id and the OA secret key (not the app secret).
+    zalo_app_id: str = DEV_ZALO_APP_ID
+    zalo_oa_secret_key: str = DEV_ZALO_OA_SECRET_KEY
+    zalo_webhook_max_age_seconds: float = Field(default=300.0, gt=0)
+    # Viettel documents no receipts; a report channel agreed per contract presents this
+    # bearer token. Empty: the endpoint refuses every report (the send result counts).
+    viettel_receipt_token: str = DEV_VIETTEL_RECEIPT_TOKEN
+    # Where each gateway's receipts may come from, as CIDRs (JSON list); empty: anywhere.
+    esms_receipt_cidrs: list[str] = Field(default_factory=list)
+    viettel_receipt_cidrs: list[str] = Field(default_factory=list)
+    zalo_receipt_cidrs: list[str] = Field(default_factory=list)
+
+    @field_validator("esms_receipt_cidrs", "viettel_receipt_cidrs", "zalo_receipt_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # a typo must stop the service, not open the endpoint
+        return value
+
+    def receipt_config(self) -> receipts.ReceiptConfig:
+        return receipts.ReceiptConfig(
+            token_secret=self.receipt_token_secret,
+            zalo_app_id=self.zalo_app_id,
+            zalo_oa_secret_key=self.zalo_oa_secret_key,
+            zalo_max_age_seconds=self.zalo_webhook_max_age_seconds,
+            viettel_token=self.viettel_receipt_token,
+            networks={
+                "esms": parse_networks(self.esms_receipt_cidrs),
+                "viettel": parse_networks(self.viettel_receipt_cidrs),
+                "zalo": parse_networks(self.zalo_receipt_cidrs),
+            },
+        )
 
 
 def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
@@ -97,6 +139,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
             secret_key=cfg.esms_secret_key,
             brandname=cfg.sms_brandname,
             callback_url=cfg.notify_url.rstrip("/") + "/v1/callbacks/esms",
+            callback_secret=cfg.receipt_token_secret,
         ),
     )
     viettel = ViettelSoapProvider(
@@ -137,6 +180,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
         ),
         sms=sms,
         zalo=zalo,
+        esms=esms,
         unit_names=_unit_names(cfg.reference_profile),
         document_names={
             c: {d.code: d.name for d in p.documents} for c, p in ref.procedures.items()
@@ -164,6 +208,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         # One line per gateway request is noise (and cost) at thousands of messages.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         rt.state["notify"] = build_context(rt, cfg)
+        rt.state["receipts"] = cfg.receipt_config()
 
     def consumers(rt: Runtime) -> list[ConsumerConfig]:
         ctx: NotifyContext = rt.state["notify"]
@@ -192,7 +237,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         description="SMS, Zalo and email messages to citizens, with delivery tracking.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router],
+        routers=[router, receipts.router],
         jobs=jobs,
         on_start=on_start,
     )

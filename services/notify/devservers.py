@@ -16,6 +16,11 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from pydantic_settings import BaseSettings
 
+from services.notify.dev_defaults import (
+    DEV_VIETTEL_RECEIPT_TOKEN,
+    DEV_ZALO_APP_ID,
+    DEV_ZALO_OA_SECRET_KEY,
+)
 from services.notify.fakes import esms_app, viettel_app, zalo_app
 
 
@@ -28,6 +33,10 @@ class DevSettings(BaseSettings):
     zalo_port: int = 9103
     # The fakes send delivery receipts to notify's callback endpoints.
     notify_url: str = "http://127.0.0.1:8004"
+    # The same variables notify reads: the stand-ins authenticate their receipts with them.
+    zalo_app_id: str = DEV_ZALO_APP_ID
+    zalo_oa_secret_key: str = DEV_ZALO_OA_SECRET_KEY
+    viettel_receipt_token: str = DEV_VIETTEL_RECEIPT_TOKEN
 
 
 class MailBox:
@@ -76,8 +85,20 @@ async def main() -> None:
     apps = [
         (mail_app(box), cfg.port),
         (esms_app.create_app(callback_url=f"{callbacks}/esms"), cfg.esms_port),
-        (viettel_app.create_app(callback_url=f"{callbacks}/viettel"), cfg.viettel_port),
-        (zalo_app.create_app(callback_url=f"{callbacks}/zalo"), cfg.zalo_port),
+        (
+            viettel_app.create_app(
+                callback_url=f"{callbacks}/viettel", receipt_token=cfg.viettel_receipt_token
+            ),
+            cfg.viettel_port,
+        ),
+        (
+            zalo_app.create_app(
+                callback_url=f"{callbacks}/zalo",
+                app_id=cfg.zalo_app_id,
+                oa_secret_key=cfg.zalo_oa_secret_key,
+            ),
+            cfg.zalo_port,
+        ),
     ]
     servers = [
         uvicorn.Server(

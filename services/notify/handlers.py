@@ -22,6 +22,7 @@ from services.notify.adapters.email import SmtpSender
 from services.notify.domain.quiet_hours import DEFAULT_QUIET_WINDOW, VN_TZ, quiet_hours_defer
 from services.notify.domain.rate_limit import DEFAULT_LIMITS, RateLimit
 from services.notify.domain.templates import RenderedMessage, render
+from services.notify.providers.esms import EsmsProvider
 from services.notify.providers.failover import WeightedFailover
 from services.notify.providers.zalo_zns import ZaloZnsProvider
 from services.runtime.db import DbConn
@@ -54,6 +55,7 @@ class NotifyContext:
     smtp: SmtpSender
     sms: WeightedFailover
     zalo: ZaloZnsProvider | None = None
+    esms: EsmsProvider | None = None  # also inside `sms`; here for its status query
     unit_names: dict[str, str] = field(default_factory=dict)
     # Procedure code → document type code → name: routing names missing papers by code.
     document_names: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -9,11 +9,16 @@ whatever the arrival order. Each real change appends a history row and publishes
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from asyncpg import Record
+
 from contracts.events import NotificationStatusChanged
 from services.notify.domain.lifecycle import DeliveryStatus, next_status
+from services.notify.domain.receipt_auth import Ignore, MessageFacts, receipt_target
 from services.notify.providers.base import DeliveryReceipt
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime
@@ -86,31 +91,101 @@ async def apply_status(
     return new
 
 
-async def apply_receipt(rt: Runtime, receipt: DeliveryReceipt) -> DeliveryStatus | None:
-    """A gateway's delivery report; unknown messages are acknowledged and ignored."""
+@dataclass(frozen=True, slots=True)
+class ReceiptResult:
+    status: DeliveryStatus | None = None  # the new status; None when nothing changed
+    ignored: str | None = None  # why the receipt was not applied at all
+
+
+Confirm = Callable[[str], Awaitable[DeliveryReceipt | None]]
+
+
+async def apply_receipt(
+    rt: Runtime,
+    receipt: DeliveryReceipt,
+    *,
+    message_id: UUID | None = None,
+    confirm: Confirm | None = None,
+) -> ReceiptResult:
+    """An authenticated gateway's delivery report.
+
+    It may only move a message handed to that gateway under the message id it names
+    (`receipt_target`); anything else is ignored and changes nothing. `message_id` is
+    the message the callback URL is bound to (eSMS); otherwise the message is found by
+    (provider, provider message id). With `confirm`, a report that would change the
+    status is checked with the gateway first and the gateway's answer is what counts.
+    """
+    async with rt.pool.acquire() as conn:
+        found = await _receipt_message(conn, receipt, message_id)
+    why = _why_ignored(found, receipt)
+    if why is not None:
+        log.warning("receipt from %s ignored: %s", receipt.provider, why)
+        return ReceiptResult(ignored=why)
+    assert found is not None
+    current = DeliveryStatus(found["status"])
+    if confirm is not None and next_status(current, receipt.status) is not current:
+        # Asked without holding a connection: the gateway may take its time.
+        confirmed = await confirm(str(found["provider_message_id"]))
+        if confirmed is None:
+            log.warning("receipt from %s not confirmed by its status query", receipt.provider)
+            return ReceiptResult(ignored="not confirmed by the gateway")
+        receipt = replace(confirmed, request_id=receipt.request_id)
     async with rt.pool.acquire() as conn, conn.transaction():
-        message_id: UUID | None = None
-        if receipt.request_id:
-            try:
-                message_id = UUID(receipt.request_id)
-            except ValueError:
-                message_id = None
-        if message_id is None and receipt.provider_message_id:
-            found = await conn.fetchval(
-                "SELECT id FROM messages WHERE provider = $1 AND provider_message_id = $2",
-                receipt.provider,
-                receipt.provider_message_id,
-            )
-            message_id = found
-        if message_id is None:
-            log.warning("receipt from %s for an unknown message", receipt.provider)
-            return None
+        locked = await _receipt_message(conn, receipt, found["id"], lock=True)
+        why = _why_ignored(locked, receipt)
+        if why is not None:
+            return ReceiptResult(ignored=why)
+        assert locked is not None
+        current = DeliveryStatus(locked["status"])
+        if next_status(current, receipt.status) is current:
+            return ReceiptResult()  # late or repeated: nothing to write
         detail = f"receipt {receipt.provider}" + (f": {receipt.error}" if receipt.error else "")
-        return await apply_status(
+        status = await apply_status(
             conn,
             rt,
-            message_id,
+            found["id"],
             receipt.status,
             detail,
             provider_message_id=receipt.provider_message_id,
         )
+        return ReceiptResult(status=status)
+
+
+async def _receipt_message(
+    conn: DbConn, receipt: DeliveryReceipt, message_id: UUID | None, *, lock: bool = False
+) -> Record | None:
+    columns = "id, status, channel, provider, provider_message_id, sent_at"
+    suffix = " FOR UPDATE" if lock else ""
+    if message_id is not None:
+        row: Record | None = await conn.fetchrow(
+            f"SELECT {columns} FROM messages WHERE id = $1{suffix}", message_id
+        )
+        return row
+    if not receipt.provider_message_id:
+        return None
+    return await conn.fetchrow(
+        f"SELECT {columns} FROM messages WHERE provider = $1 AND provider_message_id = $2"
+        f" ORDER BY created_at LIMIT 1{suffix}",
+        receipt.provider,
+        receipt.provider_message_id,
+    )
+
+
+def _why_ignored(row: Record | None, receipt: DeliveryReceipt) -> str | None:
+    facts = (
+        None
+        if row is None
+        else MessageFacts(
+            channel=row["channel"],
+            provider=row["provider"],
+            provider_message_id=row["provider_message_id"],
+            sent=row["sent_at"] is not None,
+        )
+    )
+    why = receipt_target(facts, receipt.provider, receipt.provider_message_id)
+    if why is not None:
+        return why.value
+    assert row is not None
+    if receipt.request_id is not None and receipt.request_id != str(row["id"]):
+        return Ignore.OTHER_ID.value  # the gateway echoes our request id: it must agree
+    return None

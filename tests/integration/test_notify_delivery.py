@@ -29,6 +29,7 @@ from fastapi import FastAPI, HTTPException
 
 from contracts.envelope import EventEnvelope
 from contracts.events import SPEC_BY_TYPE
+from services.notify.dev_defaults import DEV_VIETTEL_RECEIPT_TOKEN
 from services.runtime.setup import ensure_topics
 from tests.conftest import unique_prefix
 from tests.support.infra import Infra, isolated_env
@@ -503,12 +504,14 @@ async def test_duplicated_and_reordered_receipts_leave_the_right_final_status(
     )
     assert later["status"] == "delivered"
 
-    # A late "accepted" and a failure report after delivery change nothing.
+    # A late "accepted" and a failure report after delivery change nothing (the reports
+    # authenticate as the agreed Viettel report channel does).
     async with httpx.AsyncClient() as client:
         for status in ("ACCEPTD", "DELIVRD", "UNDELIV", "ACCEPTD"):
             r = await client.post(
                 f"{stack.notify.url}/v1/callbacks/viettel",
                 json={"RequestID": str(sms["id"]), "ReceiverID": person.msisdn, "Status": status},
+                headers={"Authorization": f"Bearer {DEV_VIETTEL_RECEIPT_TOKEN}"},
                 timeout=5,
             )
             assert r.status_code == 200

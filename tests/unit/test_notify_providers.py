@@ -11,8 +11,14 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.notify.dev_defaults import (
+    DEV_VIETTEL_RECEIPT_TOKEN,
+    DEV_ZALO_APP_ID,
+    DEV_ZALO_OA_SECRET_KEY,
+)
 from services.notify.domain import catalog
 from services.notify.domain.lifecycle import DeliveryStatus, next_status
+from services.notify.domain.receipt_auth import receipt_token, zalo_signature_ok
 from services.notify.domain.templates import render
 from services.notify.fakes import esms_app, receipt_sink, viettel_app, zalo_app
 from services.notify.fakes.serving import serve
@@ -186,6 +192,30 @@ async def test_esms_reordered_receipts_still_end_delivered(stack: Stack) -> None
     assert settle(found) is DeliveryStatus.DELIVERED
 
 
+async def test_esms_receipt_url_is_bound_to_the_message_and_the_status_query_confirms(
+    stack: Stack,
+) -> None:
+    provider = esms_provider(stack, callback_secret="receipt-secret")
+    result = await provider.send("req-q", PHONE, TEXT, None)
+    assert result.accepted and result.provider_message_id
+    token = receipt_token("receipt-secret", "esms", "req-q")
+    [sent] = await messages(stack, stack.esms)
+    assert sent["CallbackUrl"] == f"{stack.receipts_url}/req-q/{token}"
+    paths = {r["path"] for r in await receipts(stack, 2)}
+    assert paths == {f"/receipts/req-q/{token}"}
+
+    confirmed = await provider.query_status(result.provider_message_id)
+    assert confirmed is not None and confirmed.status is DeliveryStatus.DELIVERED
+    assert confirmed.provider_message_id == result.provider_message_id
+    await control(stack, stack.esms, query_status=esms.SEND_STATUS_AT_CARRIER)
+    pending = await provider.query_status(result.provider_message_id)
+    assert pending is not None and pending.status is DeliveryStatus.SENT
+    # An id eSMS does not know, or wrong credentials, confirm nothing.
+    assert await provider.query_status("no-such-sms") is None
+    wrong = esms.EsmsProvider(stack.client, esms.EsmsConfig(stack.esms, "wrong", "s", "X"))
+    assert await wrong.query_status(result.provider_message_id) is None
+
+
 async def test_slow_gateway_times_out_as_retryable(stack: Stack) -> None:
     await control(stack, stack.esms, mode="slow", delay_ms=500)
     async with httpx.AsyncClient(timeout=0.1) as impatient:
@@ -215,9 +245,11 @@ async def test_viettel_soap_send_and_receipts(stack: Stack) -> None:
     assert sent["CommandCode"] == "bulksms"
     assert sent["ContentType"] == "0" and sent["Content"].isascii()
     assert "Password" not in sent
-    found = [viettel_soap.parse_receipt(r["json"]) for r in await receipts(stack, 2)]
+    hooks = await receipts(stack, 2)
+    found = [viettel_soap.parse_receipt(r["json"]) for r in hooks]
     assert [r.status for r in found] == [DeliveryStatus.SENT, DeliveryStatus.DELIVERED]
     assert {r.request_id for r in found} == {"vt-1"}
+    assert {r["headers"]["authorization"] for r in hooks} == {f"Bearer {DEV_VIETTEL_RECEIPT_TOKEN}"}
 
 
 async def test_viettel_accented_contract_and_xml_escaping(stack: Stack) -> None:
@@ -272,6 +304,13 @@ async def test_zalo_zns_send_and_webhook(stack: Stack) -> None:
     assert sent["template_id"] == "400101"
     assert sent["template_data"]["ten_thu_tuc"] == "Đăng ký khai sinh"
     [hook] = await receipts(stack, 1)
+    assert zalo_signature_ok(
+        hook["headers"]["x-zevent-signature"],
+        DEV_ZALO_APP_ID,
+        hook["raw"].encode(),
+        hook["json"]["timestamp"],
+        DEV_ZALO_OA_SECRET_KEY,
+    )
     receipt = zalo_zns.parse_webhook(hook["json"])
     assert receipt is not None
     assert receipt.status is DeliveryStatus.DELIVERED

@@ -1,15 +1,12 @@
-"""Notify's REST routes: operator view, opt-outs, and the gateways' delivery callbacks."""
+"""Notify's REST routes: operator view and opt-outs (receipts: `receipts.py`)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from services.notify.providers import esms, viettel_soap, zalo_zns
-from services.notify.status import apply_receipt
 from services.runtime.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -81,34 +78,3 @@ async def list_opt_outs(contact_ref: str, request: Request) -> dict[str, Any]:
         contact_ref,
     )
     return {"contact_ref": contact_ref, "opt_outs": [dict(r) for r in rows]}
-
-
-# --- delivery receipts -----------------------------------------------------------------
-# Gateways retry a callback that does not answer 2xx; every receipt is acknowledged once
-# stored (or recognised as unknown), and duplicates change nothing.
-
-
-@router.get("/callbacks/esms", summary="eSMS delivery report (GET to CallbackUrl).")
-async def esms_callback(request: Request) -> dict[str, Any]:
-    receipt = esms.parse_callback(dict(request.query_params))
-    status = await apply_receipt(_rt(request), receipt)
-    return {"ok": True, "status": status}
-
-
-@router.post("/callbacks/viettel", summary="Viettel delivery report.")
-async def viettel_callback(request: Request) -> dict[str, Any]:
-    body = json.loads(await request.body() or b"{}")
-    if not isinstance(body, dict):
-        return {"ok": False}
-    status = await apply_receipt(_rt(request), viettel_soap.parse_receipt(body))
-    return {"ok": True, "status": status}
-
-
-@router.post("/callbacks/zalo", summary="Zalo OA webhook (user_received_message).")
-async def zalo_callback(request: Request) -> dict[str, Any]:
-    body = json.loads(await request.body() or b"{}")
-    receipt = zalo_zns.parse_webhook(body) if isinstance(body, dict) else None
-    if receipt is None:
-        return {"ok": True, "status": None}  # other webhook events are not ours
-    status = await apply_receipt(_rt(request), receipt)
-    return {"ok": True, "status": status}

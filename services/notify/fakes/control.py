@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SLOW_MS = 1500
 RECEIPT_SPACING_SECONDS = 0.02
+# Like a real gateway, the first report comes a little after the send was answered:
+# notify matches a receipt only once it has recorded the gateway's acceptance.
+FIRST_RECEIPT_DELAY_SECONDS = 0.3
 
 
 class Mode(StrEnum):
@@ -32,6 +35,9 @@ class ControlRequest(BaseModel):
     failure: Literal["http", "provider"] = "http"
     callback_url: str | None = None  # replaces the configured receipt URL when given
     non_zalo_phones: list[str] | None = None  # Zalo fake only: numbers answered -118
+    # eSMS fake only: the SendStatus its status query reports for every message from now
+    # on (e.g. "7", still at the carrier); None: what its receipts reported.
+    query_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,8 @@ class ReceiptCall:
     method: Literal["GET", "POST"]
     params: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
+    content: bytes | None = None  # a raw body (signed as sent); `json` when None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -52,6 +60,7 @@ class FakeState:
     receipts_sent: list[dict[str, Any]] = field(default_factory=list)
     receipt_errors: int = 0
     non_zalo_phones: set[str] = field(default_factory=set)
+    query_status: str | None = None
     pending: set[asyncio.Task[None]] = field(default_factory=set)
     # One client for every receipt: a client per receipt costs an SSL context each.
     client: httpx.AsyncClient | None = None
@@ -62,6 +71,7 @@ class FakeState:
             self.callback_url = control.callback_url
         if control.non_zalo_phones is not None:
             self.non_zalo_phones = set(control.non_zalo_phones)
+        self.query_status = control.query_status
 
     def reset(self) -> None:
         self.mode, self.delay_ms, self.failure = Mode.OK, 0, "http"
@@ -69,6 +79,7 @@ class FakeState:
         self.message_ids.clear()
         self.receipts_sent.clear()
         self.receipt_errors = 0
+        self.query_status = None
 
     @property
     def failing(self) -> bool:
@@ -100,13 +111,20 @@ class FakeState:
         if self.client is None:
             self.client = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=50))
         client = self.client
+        await asyncio.sleep(FIRST_RECEIPT_DELAY_SECONDS)
         for call in calls:
             await asyncio.sleep(RECEIPT_SPACING_SECONDS)
             try:
                 if call.method == "GET":
-                    response = await client.get(url, params=call.params)
+                    response = await client.get(url, params=call.params, headers=call.headers)
+                elif call.content is not None:
+                    response = await client.post(
+                        url, params=call.params, content=call.content, headers=call.headers
+                    )
                 else:
-                    response = await client.post(url, params=call.params, json=call.json)
+                    response = await client.post(
+                        url, params=call.params, json=call.json, headers=call.headers
+                    )
                 response.raise_for_status()
             except httpx.HTTPError as exc:
                 self.receipt_errors += 1

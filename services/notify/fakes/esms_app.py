@@ -2,6 +2,8 @@
 
 Run: `uvicorn services.notify.fakes.esms_app:app --port 8101`
 (receipts go to $FAKE_NOTIFY_CALLBACK_URL unless a request carries CallbackUrl).
+`GET GetSendStatus?RefId=<SMSID>` answers where a message stands: what its last receipt
+said, or the `query_status` set through `/_control`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.notify.fakes.control import FakeState, ReceiptCall, install_control
@@ -20,10 +22,14 @@ from services.notify.providers import esms
 
 _PHONE = re.compile(r"^(0|84)\d{9}$")
 _REQUIRED = ("ApiKey", "SecretKey", "Phone", "Content", "SmsType")
+CODE_NOT_FOUND = "-1"
 
 
 def _answer(code: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"CodeResult": code, "CountRegenerate": 0, **extra})
+
+
+REPORT_DONE = {"SendStatus": esms.SEND_STATUS_DONE, "SendSuccess": "1", "SendFailed": "0"}
 
 
 def _receipts(sms_id: str, request_id: str, phone: str) -> list[ReceiptCall]:
@@ -38,7 +44,7 @@ def _receipts(sms_id: str, request_id: str, phone: str) -> list[ReceiptCall]:
         "TotalPrice": "0.0000",
     }
     at_carrier = {"SendStatus": esms.SEND_STATUS_AT_CARRIER, "SendSuccess": "0", "SendFailed": "0"}
-    done = {"SendStatus": esms.SEND_STATUS_DONE, "SendSuccess": "1", "SendFailed": "0"}
+    done = REPORT_DONE
     return [
         ReceiptCall("GET", params={**common, **at_carrier}),
         ReceiptCall("GET", params={**common, **done}),
@@ -96,12 +102,30 @@ def create_app(
                 "Content": body["Content"],
                 "Brandname": body.get("Brandname"),
                 "IsUnicode": str(body.get("IsUnicode", "0")),
+                "CallbackUrl": str(body.get("CallbackUrl") or ""),
+                "report": REPORT_DONE,  # what the last receipt will say
             }
         )
         state.dispatch_receipts(
             _receipts(sms_id, request_id, phone), url=body.get("CallbackUrl") or None
         )
         return _answer(esms.CODE_ACCEPTED, SMSID=sms_id)
+
+    @app.get(esms.STATUS_PATH)
+    async def send_status(
+        ref_id: str = Query(alias="RefId", default=""),
+        key: str = Query(alias="ApiKey", default=""),
+        secret: str = Query(alias="SecretKey", default=""),
+    ) -> JSONResponse:
+        if (api_key and key != api_key) or (secret_key and secret != secret_key):
+            return _answer(esms.CODE_BAD_CREDENTIALS, ErrorMessage="Authorize Failed")
+        found = next((m for m in state.messages if m["SMSID"] == ref_id), None)
+        if found is None:
+            return _answer(CODE_NOT_FOUND, ErrorMessage="SMSID not found")
+        report = dict(found["report"])
+        if state.query_status is not None:
+            report = {"SendStatus": state.query_status, "SendSuccess": "0", "SendFailed": "0"}
+        return _answer(esms.CODE_ACCEPTED, SMSID=ref_id, TotalReceiver="1", **report)
 
     return app
 

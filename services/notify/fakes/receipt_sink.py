@@ -22,12 +22,22 @@ def create_app() -> FastAPI:
     state = SinkState()
     app.state.sink = state
 
+    # eSMS receipt URLs carry the message id and token in the path: /receipts/{id}/{token}.
     @app.api_route("/receipts", methods=["GET", "POST"])
+    @app.api_route("/receipts/{rest:path}", methods=["GET", "POST"])
     async def receive(request: Request) -> dict[str, bool]:
         raw = await request.body()
         body = await request.json() if raw else None
         state.received.append(
-            {"method": request.method, "params": dict(request.query_params), "json": body}
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "params": dict(request.query_params),
+                "json": body,
+                "raw": raw.decode(errors="replace"),
+                "headers": {k: v for k, v in request.headers.items() if k.startswith("x-")}
+                | {"authorization": request.headers.get("authorization", "")},
+            }
         )
         return {"ok": True}
 

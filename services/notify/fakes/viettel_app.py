@@ -2,8 +2,9 @@
 
 Run: `uvicorn services.notify.fakes.viettel_app:app --port 8102`; the endpoint is
 `POST /bulkapi`. Receipts are POSTed as JSON {RequestID, ReceiverID, Status,
-DoneTime} to $FAKE_NOTIFY_CALLBACK_URL (the real gateway's report channel is agreed
-per contract; this shape is the one `viettel_soap.parse_receipt` reads).
+DoneTime} to $FAKE_NOTIFY_CALLBACK_URL with `Authorization: Bearer <receipt token>`
+(the real gateway documents no report channel; where a contract agrees one, this shape
+and a shared token are what notify accepts, see `viettel_soap.parse_receipt`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from xml.sax.saxutils import escape
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from services.notify.dev_defaults import DEV_VIETTEL_RECEIPT_TOKEN
 from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.fakes.control import FakeState, ReceiptCall, install_control
 from services.notify.providers import viettel_soap as vt
@@ -71,7 +73,10 @@ def _done_time() -> str:
 
 
 def create_app(
-    callback_url: str | None = None, user: str | None = None, password: str | None = None
+    callback_url: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    receipt_token: str = DEV_VIETTEL_RECEIPT_TOKEN,
 ) -> FastAPI:
     app = FastAPI(title="fake Viettel SOAP gateway")
     state = FakeState(callback_url=callback_url)
@@ -112,6 +117,7 @@ def create_app(
                     "Status": status,
                     "DoneTime": _done_time(),
                 },
+                headers={"Authorization": f"Bearer {receipt_token}"},
             )
             for status in (vt.DLR_ACCEPTED, vt.DLR_DELIVERED)
         ]

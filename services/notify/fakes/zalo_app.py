@@ -2,8 +2,9 @@
 
 Run: `uvicorn services.notify.fakes.zalo_app:app --port 8103`. Numbers listed in
 `non_zalo_phones` (constructor or `/_control`) are answered -118. Delivery comes back
-as a `user_received_message` webhook POSTed to the callback URL. The fake dedupes on
-tracking_id so that a retried send does not reach the citizen twice.
+as a `user_received_message` webhook POSTed to the callback URL, signed like Zalo signs
+it (`X-ZEvent-Signature`, see `receipt_auth.zalo_signed_text`) with the OA secret key.
+The fake dedupes on tracking_id so that a retried send does not reach the citizen twice.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.notify.dev_defaults import DEV_ZALO_APP_ID, DEV_ZALO_OA_SECRET_KEY
+from services.notify.domain.receipt_auth import zalo_signature
 from services.notify.fakes.control import FakeState, ReceiptCall, install_control
 from services.notify.providers import zalo_zns as zns
 
 _MSISDN = re.compile(r"^84\d{9}$")
-FAKE_APP_ID = "fake-app"
+FAKE_APP_ID = DEV_ZALO_APP_ID
 FAKE_OA_ID = "fake-oa"
 
 
@@ -38,11 +41,24 @@ def _now_ms() -> str:
     return str(int(time.time() * 1000))
 
 
+def signed_webhook(webhook: dict[str, Any], app_id: str, oa_secret_key: str) -> ReceiptCall:
+    """The webhook as Zalo posts it: a JSON body and its signature over the raw bytes."""
+    raw = json.dumps(webhook, ensure_ascii=False).encode()
+    signature = zalo_signature(app_id, raw, str(webhook["timestamp"]), oa_secret_key)
+    return ReceiptCall(
+        "POST",
+        content=raw,
+        headers={"Content-Type": "application/json", "X-ZEvent-Signature": f"mac={signature}"},
+    )
+
+
 def create_app(
     callback_url: str | None = None,
     access_token: str | None = None,
     non_zalo_phones: Iterable[str] = (),
     daily_quota: int = 500,
+    app_id: str = FAKE_APP_ID,
+    oa_secret_key: str = DEV_ZALO_OA_SECRET_KEY,
 ) -> FastAPI:
     app = FastAPI(title="fake Zalo ZNS")
     state = FakeState(callback_url=callback_url, non_zalo_phones=set(non_zalo_phones))
@@ -94,7 +110,7 @@ def create_app(
             )
             sent += 1
             webhook = {
-                "app_id": FAKE_APP_ID,
+                "app_id": app_id,
                 "event_name": zns.EVENT_USER_RECEIVED,
                 "sender": {"id": FAKE_OA_ID},
                 "recipient": {"id": uuid.uuid5(uuid.NAMESPACE_OID, phone).hex},
@@ -105,7 +121,7 @@ def create_app(
                 },
                 "timestamp": _now_ms(),
             }
-            state.dispatch_receipts([ReceiptCall("POST", json=webhook)])
+            state.dispatch_receipts([signed_webhook(webhook, app_id, oa_secret_key)])
         quota = {"dailyQuota": str(daily_quota), "remainingQuota": str(daily_quota - sent)}
         return _answer(
             zns.OK, "Success", {"msg_id": msg_id, "sent_time": _now_ms(), "quota": quota}

@@ -2,7 +2,9 @@
 
 The client RequestId is deduplicated by the gateway (a repeat answers CodeResult 124),
 which makes retries after a timeout safe. Delivery reports come back by HTTP GET to
-the CallbackUrl given with each message.
+the CallbackUrl given with each message. eSMS signs nothing, so that URL carries the
+message id and a token only notify can compute (`receipt_token`), and a report that
+would end a message is confirmed with the status query (`query_status`) first.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import httpx
 
 from services.notify.domain.lifecycle import DeliveryStatus
 from services.notify.domain.phone import InvalidPhoneError, to_local
+from services.notify.domain.receipt_auth import receipt_token
 from services.notify.domain.sms_text import unaccent
 from services.notify.providers.base import (
     DeliveryReceipt,
@@ -23,6 +26,10 @@ from services.notify.providers.base import (
 )
 
 SEND_PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
+# Status of one sent message by its SMSID (`RefId`); answers CodeResult, SendStatus,
+# SendSuccess, SendFailed like the callback (unverified: an answer we cannot read
+# confirms nothing, so the receipt is then not trusted).
+STATUS_PATH = "/MainService.svc/json/GetSendStatus"
 SMS_TYPE_CUSTOMER_CARE = "2"
 
 # CodeResult values (eSMS "table of error codes").
@@ -66,7 +73,10 @@ class EsmsConfig:
     api_key: str
     secret_key: str
     brandname: str
+    # Base of the receipt URL; each message gets ``{callback_url}/{message id}/{token}``.
     callback_url: str | None = None
+    # Key of the per-message token in the receipt URL (notify's RECEIPT_TOKEN_SECRET).
+    callback_secret: str = ""
     # Many brandname contracts allow unaccented text only; then accents are stripped
     # here rather than having the carrier reject or garble the message.
     allow_unicode: bool = False
@@ -94,8 +104,28 @@ class EsmsProvider:
             "RequestId": request_id,
         }
         if cfg.callback_url:
-            payload["CallbackUrl"] = cfg.callback_url
+            payload["CallbackUrl"] = callback_url_for(cfg, request_id, self.name)
         return payload
+
+    async def query_status(self, sms_id: str) -> DeliveryReceipt | None:
+        """Ask eSMS where a sent message stands; None when it gives no usable answer."""
+        cfg = self._config
+        url = cfg.base_url.rstrip("/") + STATUS_PATH
+        params = {"ApiKey": cfg.api_key, "SecretKey": cfg.secret_key, "RefId": sms_id}
+        try:
+            response = await self._client.get(url, params=params)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != httpx.codes.OK:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or str(body.get("CodeResult", "")) != CODE_ACCEPTED:
+            return None
+        fields = {k: str(v) for k, v in body.items() if v is not None}
+        return parse_callback({**fields, "SMSID": sms_id}, provider=self.name)
 
     async def send(
         self, request_id: str, phone: str, text: str, template_id: str | None
@@ -123,6 +153,12 @@ class EsmsProvider:
         if not isinstance(body, dict):
             return ProviderResult(accepted=False, retryable=True, error="unparsable response")
         return _result(body)
+
+
+def callback_url_for(config: EsmsConfig, message_id: str, provider: str = "esms") -> str:
+    """The CallbackUrl for one message: the base, the message id and its token."""
+    base = (config.callback_url or "").rstrip("/")
+    return f"{base}/{message_id}/{receipt_token(config.callback_secret, provider, message_id)}"
 
 
 def _result(body: Mapping[str, object]) -> ProviderResult:
