@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -17,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.runtime.logs import mask_personal_data
 from services.runtime.outbox import append_raw
+from services.runtime.transport import start_kafka_client
 
 
 class ReplayError(Exception):
@@ -33,13 +35,20 @@ async def list_dead_letters(pool: asyncpg.Pool, limit: int = 200) -> list[dict[s
 
 
 async def fetch_record(
-    bootstrap: str, topic: str, partition: int, offset: int, wait_s: float = 10.0
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    wait_s: float = 10.0,
+    *,
+    client_options: Mapping[str, Any] | None = None,
 ) -> ConsumerRecord[bytes, bytes]:
+    options = dict(client_options or {})
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **options
     )
-    await consumer.start()
     try:
+        await start_kafka_client(consumer, bootstrap, options)
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, offset)
@@ -57,13 +66,26 @@ async def fetch_record(
         await consumer.stop()
 
 
-async def replay(pool: asyncpg.Pool, schema: str, bootstrap: str, letter_id: int) -> dict[str, Any]:
+async def replay(
+    pool: asyncpg.Pool,
+    schema: str,
+    bootstrap: str,
+    letter_id: int,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     letter = await pool.fetchrow("SELECT * FROM dead_letters WHERE id = $1", letter_id)
     if letter is None:
         raise LookupError(letter_id)
     if letter["replayed_at"] is not None:
         raise ReplayError("already replayed")
-    record = await fetch_record(bootstrap, letter["topic"], letter["partition"], letter["offset"])
+    record = await fetch_record(
+        bootstrap,
+        letter["topic"],
+        letter["partition"],
+        letter["offset"],
+        client_options=client_options,
+    )
     try:
         event_id = str(json.loads(record.value or b"{}")["event_id"])
         event_type = str(json.loads(record.value or b"{}").get("event_type", "replay"))

@@ -36,6 +36,7 @@ from services.runtime.telemetry import (
     run_span_flusher,
     setup_tracing,
 )
+from services.runtime.transport import KafkaAuthenticationError, start_kafka_client
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Runtime:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             batch_max=self.settings.consumer_batch_max,
             max_attempts=self.settings.consumer_max_attempts,
+            client_options=self.settings.kafka_client_options(),
         )
 
 
@@ -126,17 +128,22 @@ async def supervise(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> 
 
 
 async def _start_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    options = settings.kafka_client_options()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=f"{settings.service_name}-outbox",
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
+        **options,
     )
     for attempt in range(60):
         try:
-            await producer.start()
+            await start_kafka_client(producer, settings.kafka_bootstrap_servers, options)
             return producer
+        except KafkaAuthenticationError:
+            await producer.stop()
+            raise  # wrong credentials or an untrusted certificate: waiting will not help
         except Exception:
             if attempt == 59:
                 raise
@@ -181,12 +188,12 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         configure_logging(settings)
         span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
         pool = await create_pool(
-            settings.database_url, settings.db_schema, settings.db_pool_min, settings.db_pool_max
+            settings.database_dsn, settings.db_schema, settings.db_pool_min, settings.db_pool_max
         )
         async with pool.acquire() as conn:
             await migrate(conn, settings.db_schema, spec.migrations_dir)
         producer = await _start_producer(settings)
-        relay = OutboxRelay(pool, settings.database_url, settings.db_schema, producer)
+        relay = OutboxRelay(pool, settings.database_dsn, settings.db_schema, producer)
         rt = Runtime(settings=settings, pool=pool, producer=producer, relay=relay)
         holder["rt"] = rt
         app.state.runtime = rt

@@ -7,10 +7,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.transport import TransportSettings
+
 DEV_SECRET = "dev-only-secret-change-me"
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(TransportSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
     service_name: str = "service"
