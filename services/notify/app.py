@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import ContactDirectory
-from services.notify.adapters.email import SmtpSender
+from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp_transport
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
     CITIZEN_EVENTS,
@@ -45,6 +45,14 @@ class NotifySettings(ServiceSettings):
     smtp_port: int = 2525
     mail_from: str = "Một cửa điện tử <motcua@onestop.local>"
     smtp_connections: int = 8
+    # SMTP_USE_TLS: TLS from the start (port 465); SMTP_STARTTLS: required upgrade (587).
+    smtp_use_tls: bool = False
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_cafile: str = ""
+    # Only for a development server on loopback: a login without TLS.
+    smtp_allow_plaintext_login: bool = False
     sms_brandname: str = "MOTCUA"
     esms_url: str = ""
     esms_port: int = 9101
@@ -76,6 +84,27 @@ class NotifySettings(ServiceSettings):
     quiet_hours: str = "22:00-07:00"
     # Per unit overrides, e.g. {"000.01.01.H99": "21:00-07:30"}; "" disables for a unit.
     quiet_hours_by_unit: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_smtp_transport(self) -> NotifySettings:
+        check_smtp_transport(
+            self.smtp_host,
+            self.smtp_transport,
+            production=self.environment == "production",
+            allow_plaintext=self.transport_allow_plaintext,
+        )
+        return self
+
+    @property
+    def smtp_transport(self) -> SmtpTransport:
+        return SmtpTransport(
+            use_tls=self.smtp_use_tls,
+            starttls=self.smtp_starttls,
+            username=self.smtp_username,
+            password=self.smtp_password.get_secret_value(),
+            cafile=self.smtp_cafile,
+            allow_plaintext_login=self.smtp_allow_plaintext_login,
+        )
 
 
 def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
@@ -134,6 +163,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
             cfg.mail_from,
             connections=cfg.smtp_connections,
             timeout=cfg.gateway_timeout_seconds,
+            transport=cfg.smtp_transport,
         ),
         sms=sms,
         zalo=zalo,
