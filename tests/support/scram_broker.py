@@ -7,6 +7,8 @@ uses that listener too (as user ``broker``), and the controller listener is on l
 The SCRAM credentials are written at format time (``kafka-storage format --add-scram``),
 as KRaft requires before the first start.
 
+Run it by hand with ``python -m tests.support.scram_broker`` (prints the settings to use).
+
 Where the jars come from: ``KAFKA_LIBS`` if set, else this checkout's ``.cache/kafka/libs``,
 else the main checkout's (a git worktree shares the main checkout's cache), else
 ``deploy/kafka/kafka.sh fetch`` downloads them into this checkout's cache.
@@ -240,3 +242,19 @@ def scram_broker() -> ScramBroker:
         port=free_port(),
         controller_port=free_port(),
     )
+
+
+if __name__ == "__main__":  # try the settings by hand: python -m tests.support.scram_broker
+    broker = scram_broker()
+    broker.start()
+    print(
+        f"KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap} KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT"
+        f" KAFKA_SASL_MECHANISM={MECHANISM} KAFKA_SASL_USERNAME={USERNAME}"
+        f" KAFKA_SASL_PASSWORD={broker.password}\nCtrl-C stops the broker and deletes its data."
+    )
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
