@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import ContactDirectory
-from services.notify.adapters.email import SmtpSender
+from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp_transport
 from services.notify.dev_defaults import (
     DEV_RECEIPT_TOKEN_SECRET,
     DEV_VIETTEL_RECEIPT_TOKEN,
@@ -53,6 +53,14 @@ class NotifySettings(ServiceSettings):
     smtp_port: int = 2525
     mail_from: str = "Một cửa điện tử <motcua@onestop.local>"
     smtp_connections: int = 8
+    # SMTP_USE_TLS: TLS from the start (port 465); SMTP_STARTTLS: required upgrade (587).
+    smtp_use_tls: bool = False
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_cafile: str = ""
+    # Only for a development server on loopback: a login without TLS.
+    smtp_allow_plaintext_login: bool = False
     sms_brandname: str = "MOTCUA"
     esms_url: str = ""
     esms_port: int = 9101
@@ -119,6 +127,27 @@ class NotifySettings(ServiceSettings):
             },
         )
 
+    @model_validator(mode="after")
+    def _check_smtp_transport(self) -> NotifySettings:
+        check_smtp_transport(
+            self.smtp_host,
+            self.smtp_transport,
+            production=not self.is_development,
+            allow_plaintext=self.transport_allow_plaintext,
+        )
+        return self
+
+    @property
+    def smtp_transport(self) -> SmtpTransport:
+        return SmtpTransport(
+            use_tls=self.smtp_use_tls,
+            starttls=self.smtp_starttls,
+            username=self.smtp_username,
+            password=self.smtp_password.get_secret_value(),
+            cafile=self.smtp_cafile,
+            allow_plaintext_login=self.smtp_allow_plaintext_login,
+        )
+
 
 def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
     # One small pool per destination: httpcore scans its whole pool for every queued
@@ -177,6 +206,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
             cfg.mail_from,
             connections=cfg.smtp_connections,
             timeout=cfg.gateway_timeout_seconds,
+            transport=cfg.smtp_transport,
         ),
         sms=sms,
         zalo=zalo,

@@ -49,6 +49,7 @@ from services.runtime.metrics import (
 )
 from services.runtime.outbox import append_raw
 from services.runtime.telemetry import context_from_kafka_headers, dossier_attributes, tracer
+from services.runtime.transport import start_kafka_client
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class ConsumerConfig:
     max_attempts: int = 3
     retry_base_delay: float = 0.05
     lag_interval: float = 5.0
+    # TLS / SASL (services.runtime.transport.kafka_client_options).
+    client_options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     batch_handlers: Mapping[str, BatchHandler[Any]] = field(default_factory=dict)
 
@@ -177,11 +180,12 @@ class IdempotentConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=cfg.batch_max,
+            **cfg.client_options,
             **cfg.extra,
         )
-        await self._consumer.start()
         lag_due = 0.0
         try:
+            await start_kafka_client(self._consumer, cfg.bootstrap_servers, cfg.client_options)
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=cfg.batch_max)
                 for tp, records in batches.items():

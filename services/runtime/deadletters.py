@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from services.runtime.db import DbConn
 from services.runtime.logs import mask_personal_data
 from services.runtime.outbox import RELAY_DEAD_LETTER_CONSUMER, append_raw, outbox_channel
+from services.runtime.transport import start_kafka_client
 
 
 class ReplayError(Exception):
@@ -50,13 +52,20 @@ async def list_parked(pool: asyncpg.Pool, limit: int = 200) -> list[dict[str, An
 
 
 async def fetch_record(
-    bootstrap: str, topic: str, partition: int, offset: int, wait_s: float = 10.0
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    wait_s: float = 10.0,
+    *,
+    client_options: Mapping[str, Any] | None = None,
 ) -> ConsumerRecord[bytes, bytes]:
+    options = dict(client_options or {})
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **options
     )
-    await consumer.start()
     try:
+        await start_kafka_client(consumer, bootstrap, options)
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, offset)
@@ -74,7 +83,14 @@ async def fetch_record(
         await consumer.stop()
 
 
-async def replay(pool: asyncpg.Pool, schema: str, bootstrap: str, letter_id: int) -> dict[str, Any]:
+async def replay(
+    pool: asyncpg.Pool,
+    schema: str,
+    bootstrap: str,
+    letter_id: int,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     letter = await pool.fetchrow("SELECT * FROM dead_letters WHERE id = $1", letter_id)
     if letter is None:
         raise LookupError(letter_id)
@@ -88,7 +104,11 @@ async def replay(pool: asyncpg.Pool, schema: str, bootstrap: str, letter_id: int
         headers: dict[str, str] = json.loads(letter["headers"])
     elif letter["partition"] is not None and letter["offset"] is not None:
         record = await fetch_record(
-            bootstrap, letter["topic"], letter["partition"], letter["offset"]
+            bootstrap,
+            letter["topic"],
+            letter["partition"],
+            letter["offset"],
+            client_options=client_options,
         )
         key = (record.key or b"").decode(errors="replace")
         value = record.value or b""

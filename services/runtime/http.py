@@ -214,7 +214,13 @@ def traces_router() -> APIRouter:
     ) -> dict[str, Any]:
         rt = request.app.state.runtime
         try:
-            return await replay(rt.pool, rt.schema, rt.settings.kafka_bootstrap_servers, letter_id)
+            return await replay(
+                rt.pool,
+                rt.schema,
+                rt.settings.kafka_bootstrap_servers,
+                letter_id,
+                client_options=rt.settings.kafka_client_options(),
+            )
         except LookupError as exc:
             raise ProblemError(404, "Không tìm thấy bản ghi lỗi") from exc
         except ReplayError as exc:

@@ -39,6 +39,7 @@ from services.runtime.telemetry import (
     setup_tracing,
 )
 from services.runtime.tokens import RemoteJwks, TokenVerifier
+from services.runtime.transport import KafkaAuthenticationError, start_kafka_client
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class Runtime:
             batch_max=self.settings.consumer_batch_max,
             max_attempts=self.settings.consumer_max_attempts,
             batch_handlers=batch_handlers or {},
+            client_options=self.settings.kafka_client_options(),
         )
 
 
@@ -137,17 +139,22 @@ async def supervise(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> 
 
 
 async def _start_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    options = settings.kafka_client_options()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=f"{settings.service_name}-outbox",
         acks="all",
         enable_idempotence=True,
         linger_ms=2,
+        **options,
     )
     for attempt in range(60):
         try:
-            await producer.start()
+            await start_kafka_client(producer, settings.kafka_bootstrap_servers, options)
             return producer
+        except KafkaAuthenticationError:
+            await producer.stop()
+            raise  # wrong credentials or an untrusted certificate: waiting will not help
         except Exception:
             if attempt == 59:
                 raise
@@ -195,12 +202,12 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             raise RuntimeError("refusing to start: " + "; ".join(problems))
         span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
         pool = await create_pool(
-            settings.database_url, settings.db_schema, settings.db_pool_min, settings.db_pool_max
+            settings.database_dsn, settings.db_schema, settings.db_pool_min, settings.db_pool_max
         )
         async with pool.acquire() as conn:
             await migrate(conn, settings.db_schema, spec.migrations_dir)
         producer = await _start_producer(settings)
-        relay = OutboxRelay(pool, settings.database_url, settings.db_schema, producer)
+        relay = OutboxRelay(pool, settings.database_dsn, settings.db_schema, producer)
         rt = Runtime(
             settings=settings,
             pool=pool,

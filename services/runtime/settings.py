@@ -21,6 +21,7 @@ from services.runtime.credentials import (
     token_digest,
 )
 from services.runtime.tokens import OidcConfig
+from services.runtime.transport import TransportSettings
 
 MIN_SECRET_LENGTH = 24
 # Passwords the project's own scripts and examples use: never acceptable in production.
@@ -39,7 +40,7 @@ def is_known_default(value: str) -> bool:
     )
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(TransportSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
     # Settings holding secrets; subclasses add their own (gateway keys, …).
     secret_settings: ClassVar[tuple[str, ...]] = ("service_token",)
