@@ -40,7 +40,7 @@ from services.reference import reference
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime, ServiceSpec, create_app
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import ServiceSettings, secret_problems
 
 
 class NotifySettings(ServiceSettings):
@@ -126,6 +126,29 @@ class NotifySettings(ServiceSettings):
                 "zalo": parse_networks(self.zalo_receipt_cidrs),
             },
         )
+
+    def insecure_settings(self) -> list[str]:
+        """Gateway keys and receipt secrets too: every gateway this instance sends through
+        (its URL set; Zalo when enabled) must have real credentials outside development."""
+        problems = super().insecure_settings()
+        if self.is_development:
+            return problems
+        secrets = {"receipt_token_secret": self.receipt_token_secret}
+        if self.esms_url:
+            secrets |= {"esms_api_key": self.esms_api_key, "esms_secret_key": self.esms_secret_key}
+        if self.viettel_url:
+            secrets |= {"viettel_password": self.viettel_password}
+        if self.viettel_receipt_token:  # empty: the report endpoint is off
+            secrets |= {"viettel_receipt_token": self.viettel_receipt_token}
+        if self.zalo_enabled and self.zalo_url:
+            secrets |= {
+                "zalo_access_token": self.zalo_access_token,
+                "zalo_oa_secret_key": self.zalo_oa_secret_key,
+            }
+        problems.extend(secret_problems(secrets))
+        if self.smtp_username and not self.smtp_password.get_secret_value():
+            problems.append("SMTP_PASSWORD is not set while SMTP_USERNAME is")
+        return problems
 
     @model_validator(mode="after")
     def _check_smtp_transport(self) -> NotifySettings:

@@ -40,6 +40,20 @@ def is_known_default(value: str) -> bool:
     )
 
 
+def secret_problems(secrets: dict[str, str]) -> list[str]:
+    """One line per secret setting that is unset, a known default, or short."""
+    problems: list[str] = []
+    for name, value in secrets.items():
+        env = name.upper()
+        if not value:
+            problems.append(f"{env} is not set")
+        elif is_known_default(value):
+            problems.append(f"{env} is a known default value")
+        elif len(value) < MIN_SECRET_LENGTH:
+            problems.append(f"{env} is shorter than {MIN_SECRET_LENGTH} characters")
+    return problems
+
+
 class ServiceSettings(TransportSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
     # Settings holding secrets; subclasses add their own (gateway keys, …).
@@ -113,7 +127,7 @@ class ServiceSettings(TransportSettings, BaseSettings):
             return dev_service_token(self.service_name)
         return ""
 
-    def trusted_tokens(self) -> dict[str, str]:
+    def trusted_tokens(self) -> dict[str, list[str]]:
         if self.trusted_service_tokens:
             return parse_trusted_tokens(self.trusted_service_tokens)
         return dev_trusted_tokens() if self.is_development else {}
@@ -122,16 +136,7 @@ class ServiceSettings(TransportSettings, BaseSettings):
         """What forbids starting outside development, one line per offending setting."""
         if self.is_development:
             return []
-        problems: list[str] = []
-        for name in self.secret_settings:
-            value = str(getattr(self, name))
-            env = name.upper()
-            if not value:
-                problems.append(f"{env} is not set")
-            elif is_known_default(value):
-                problems.append(f"{env} is a known default value")
-            elif len(value) < MIN_SECRET_LENGTH:
-                problems.append(f"{env} is shorter than {MIN_SECRET_LENGTH} characters")
+        problems = secret_problems({n: str(getattr(self, n)) for n in self.secret_settings})
         try:
             trusted = parse_trusted_tokens(self.trusted_service_tokens)
         except ValueError as exc:
@@ -140,7 +145,7 @@ class ServiceSettings(TransportSettings, BaseSettings):
         if not trusted:
             problems.append("TRUSTED_SERVICE_TOKENS is not set")
         defaults = {token_digest(dev_service_token(n)) for n in (*trusted, "ops")}
-        known = sorted(name for name, digest in trusted.items() if digest in defaults)
+        known = sorted(name for name, digests in trusted.items() if set(digests) & defaults)
         if known:
             problems.append(
                 f"TRUSTED_SERVICE_TOKENS accepts development tokens for {', '.join(known)}"
