@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
+from services.routing.adapters import access_log
 from services.runtime.auth import Principal, operator_principal
 from services.runtime.problems import ProblemError
 from services.runtime.telemetry import load_trace, traces_of_dossier
@@ -273,6 +276,13 @@ async def _units_of(request: Request, dossier_id: Any) -> set[str]:
 
 
 DOSSIER_REF = re.compile(r"^[0-9A-Za-z.\-]{1,64}$")
+DOSSIER_PAGE_PARTS = ("intake", "handoffs", "steps", "deadlines", "messages", "traces")
+
+
+def no_such_dossier() -> ProblemError:
+    """The same answer for a dossier that does not exist and one the operator's unit may
+    not see, as routing's operator API gives: neither its existence nor its owner leaks."""
+    return ProblemError(404, "Không tìm thấy hồ sơ", "No such dossier for your unit.")
 
 
 async def _check_dossier_access(request: Request, who: Principal, ref: str) -> Any:
@@ -282,13 +292,11 @@ async def _check_dossier_access(request: Request, who: Principal, ref: str) -> A
     if found is None:
         if is_supervisor(who):
             return None  # intake may know it before routing does
-        raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {ref}.")
+        raise no_such_dossier()
     if not is_supervisor(who):
-        import json
-
         receiving = json.loads(found["state"]).get("receiving_unit")
         if who.unit_code not in await _units_of(request, found["dossier_id"]) | {receiving}:
-            raise ProblemError(403, "Không có quyền xem hồ sơ của đơn vị khác")
+            raise no_such_dossier()
     return found
 
 
@@ -320,9 +328,22 @@ async def dossier(request: Request, ref: str, who: PrincipalDep) -> dict[str, An
     found = await _check_dossier_access(request, who, ref)
     status, view = await call(request, "intake", "GET", f"/v1/dossiers/{ref}")
     if status != 200 and found is None:
-        raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {ref}.")
+        raise no_such_dossier()
     code = found["dossier_code"] if found is not None else view["code"]
     dossier_id = str(found["dossier_id"]) if found is not None else str(view["id"])
+    # The page shows the messages sent to the citizen (their name) and intake's view:
+    # the read is recorded before anything is answered.
+    async with _runtime(request).pool.acquire() as conn:
+        await access_log.record_read(
+            conn,
+            actor=who.user_id,
+            role=who.role,
+            unit_code=who.unit_code,
+            dossier_id=UUID(dossier_id),
+            dossier_code=code,
+            what=access_log.CONSOLE_DOSSIER,
+            parts=DOSSIER_PAGE_PARTS,
+        )
     (n_status, notes), (d_status, deadlines), traces = await asyncio.gather(
         call(request, "notify", "GET", "/v1/notifications", params={"dossier": code}),
         call(request, "sla", "GET", f"/v1/dossiers/{dossier_id}/deadlines"),
