@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.runtime.deadletters import ReplayError, list_dead_letters, replay
 from services.runtime.metrics import HTTP_LATENCY
-from services.runtime.problems import ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.telemetry import (
     context_from_carrier,
     load_trace,
@@ -178,7 +178,11 @@ def traces_router() -> APIRouter:
         spans = await load_trace(rt.pool, trace_id)
         return {"service": rt.settings.service_name, "trace_id": trace_id.lower(), "spans": spans}
 
-    @router.get("/dead-letters", summary="Records this service's consumers dead-lettered.")
+    @router.get(
+        "/dead-letters",
+        summary="Records this service's consumers dead-lettered.",
+        responses=problem_responses(403),
+    )
     async def dead_letters(
         request: Request, x_service_token: Annotated[str, Header()]
     ) -> dict[str, Any]:
@@ -189,7 +193,9 @@ def traces_router() -> APIRouter:
         return {"service": rt.settings.service_name, "dead_letters": letters}
 
     @router.post(
-        "/dead-letters/{letter_id}/replay", summary="Hand a dead letter back to its consumer."
+        "/dead-letters/{letter_id}/replay",
+        summary="Hand a dead letter back to its consumer.",
+        responses=problem_responses(403, 404, 409),
     )
     async def replay_dead_letter(
         request: Request,
