@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.bounds import SafeStr
 from services.notify.providers import esms, viettel_soap, zalo_zns
 from services.notify.status import apply_receipt
 from services.runtime.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 OptOutChannel = Literal["email", "sms", "zalo"]
+DOSSIER_REF = r"^[0-9A-Za-z.\-]+$"
+DossierRef = Annotated[
+    SafeStr,
+    Query(min_length=1, max_length=64, pattern=DOSSIER_REF, description="Dossier code or id."),
+]
+ContactRef = Annotated[SafeStr, Field(min_length=1, max_length=128)]
+ContactRefPath = Annotated[SafeStr, Path(min_length=1, max_length=128)]
+# What a gateway puts in a receipt: identifiers and status codes, never long.
+GatewayText = Annotated[SafeStr, Field(max_length=128)]
 
 
 def _rt(request: Request) -> Runtime:
@@ -21,10 +32,45 @@ def _rt(request: Request) -> Runtime:
     return runtime
 
 
-@router.get("/notifications", summary="Messages of a dossier with their status history.")
-async def list_notifications(
-    request: Request, dossier: str = Query(min_length=1, max_length=64)
-) -> dict[str, Any]:
+class StatusChange(BaseModel):
+    status: str
+    at: datetime
+    detail: str
+
+
+class MessageView(BaseModel):
+    id: UUID
+    event_id: UUID
+    event_type: str
+    channel: str
+    template_id: str
+    template_version: int
+    status: str
+    provider: str | None
+    provider_message_id: str | None
+    attempts: int
+    subject: str | None
+    body_text: str
+    last_error: str | None
+    fallback_of: UUID | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[StatusChange]
+
+
+class NotificationList(BaseModel):
+    dossier: str
+    messages: list[MessageView]
+
+
+@router.get(
+    "/notifications",
+    response_model=NotificationList,
+    summary="Messages of a dossier with their status history.",
+)
+async def list_notifications(request: Request, dossier: DossierRef) -> dict[str, Any]:
     rt = _rt(request)
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -52,30 +98,53 @@ async def list_notifications(
 
 
 class OptOut(BaseModel):
-    contact_ref: str = Field(min_length=1, max_length=128)
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ref: ContactRef
     channel: OptOutChannel
 
 
-@router.post("/opt-outs", status_code=201, summary="A contact stops receiving a channel.")
-async def add_opt_out(body: OptOut, request: Request) -> dict[str, Any]:
+class OptOutEntry(BaseModel):
+    channel: OptOutChannel
+    created_at: datetime
+
+
+class OptOutList(BaseModel):
+    contact_ref: str
+    opt_outs: list[OptOutEntry]
+
+
+@router.post(
+    "/opt-outs",
+    status_code=201,
+    response_model=OptOut,
+    summary="A contact stops receiving a channel.",
+)
+async def add_opt_out(body: OptOut, request: Request) -> OptOut:
     await _rt(request).pool.execute(
         "INSERT INTO opt_outs (contact_ref, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         body.contact_ref,
         body.channel,
     )
-    return body.model_dump()
+    return body
 
 
 @router.delete("/opt-outs/{contact_ref}/{channel}", status_code=204, summary="Opt back in.")
-async def remove_opt_out(contact_ref: str, channel: OptOutChannel, request: Request) -> Response:
+async def remove_opt_out(
+    contact_ref: ContactRefPath, channel: OptOutChannel, request: Request
+) -> Response:
     await _rt(request).pool.execute(
         "DELETE FROM opt_outs WHERE contact_ref = $1 AND channel = $2", contact_ref, channel
     )
     return Response(status_code=204)
 
 
-@router.get("/opt-outs/{contact_ref}", summary="The channels a contact opted out of.")
-async def list_opt_outs(contact_ref: str, request: Request) -> dict[str, Any]:
+@router.get(
+    "/opt-outs/{contact_ref}",
+    response_model=OptOutList,
+    summary="The channels a contact opted out of.",
+)
+async def list_opt_outs(contact_ref: ContactRefPath, request: Request) -> dict[str, Any]:
     rows = await _rt(request).pool.fetch(
         "SELECT channel, created_at FROM opt_outs WHERE contact_ref = $1 ORDER BY channel",
         contact_ref,
@@ -85,30 +154,77 @@ async def list_opt_outs(contact_ref: str, request: Request) -> dict[str, Any]:
 
 # --- delivery receipts -----------------------------------------------------------------
 # Gateways retry a callback that does not answer 2xx; every receipt is acknowledged once
-# stored (or recognised as unknown), and duplicates change nothing.
+# stored (or recognised as unknown), and duplicates change nothing. Only the fields we
+# read are declared (and bounded); gateways send more, which are ignored.
 
 
-@router.get("/callbacks/esms", summary="eSMS delivery report (GET to CallbackUrl).")
-async def esms_callback(request: Request) -> dict[str, Any]:
-    receipt = esms.parse_callback(dict(request.query_params))
+class Acknowledged(BaseModel):
+    ok: bool
+    status: str | None = Field(default=None, description="The message's status afterwards.")
+
+
+class ViettelReceipt(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    RequestID: GatewayText | int | None = None
+    ReceiverID: GatewayText | int | None = None
+    Status: GatewayText | int | None = None
+
+
+class ZaloMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    msg_id: GatewayText | int | None = None
+    tracking_id: GatewayText | int | None = None
+
+
+class ZaloWebhook(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    event_name: Annotated[SafeStr, Field(max_length=100)] | None = None
+    message: ZaloMessage | None = None
+
+
+@router.get(
+    "/callbacks/esms",
+    response_model=Acknowledged,
+    summary="eSMS delivery report (GET to CallbackUrl).",
+)
+async def esms_callback(
+    request: Request,
+    sms_id: Annotated[SafeStr | None, Query(alias="SMSID", max_length=128)] = None,
+    request_id: Annotated[SafeStr | None, Query(alias="RequestId", max_length=128)] = None,
+    send_status: Annotated[SafeStr | None, Query(alias="SendStatus", max_length=16)] = None,
+    send_failed: Annotated[SafeStr | None, Query(alias="SendFailed", max_length=16)] = None,
+    send_success: Annotated[SafeStr | None, Query(alias="SendSuccess", max_length=16)] = None,
+) -> Acknowledged:
+    fields = {
+        "SMSID": sms_id,
+        "RequestId": request_id,
+        "SendStatus": send_status,
+        "SendFailed": send_failed,
+        "SendSuccess": send_success,
+    }
+    receipt = esms.parse_callback({k: v for k, v in fields.items() if v is not None})
     status = await apply_receipt(_rt(request), receipt)
-    return {"ok": True, "status": status}
+    return Acknowledged(ok=True, status=status)
 
 
-@router.post("/callbacks/viettel", summary="Viettel delivery report.")
-async def viettel_callback(request: Request) -> dict[str, Any]:
-    body = json.loads(await request.body() or b"{}")
-    if not isinstance(body, dict):
-        return {"ok": False}
-    status = await apply_receipt(_rt(request), viettel_soap.parse_receipt(body))
-    return {"ok": True, "status": status}
+@router.post("/callbacks/viettel", response_model=Acknowledged, summary="Viettel delivery report.")
+async def viettel_callback(body: ViettelReceipt, request: Request) -> Acknowledged:
+    fields = {k: v for k, v in body.model_dump().items() if v is not None}
+    status = await apply_receipt(_rt(request), viettel_soap.parse_receipt(fields))
+    return Acknowledged(ok=True, status=status)
 
 
-@router.post("/callbacks/zalo", summary="Zalo OA webhook (user_received_message).")
-async def zalo_callback(request: Request) -> dict[str, Any]:
-    body = json.loads(await request.body() or b"{}")
-    receipt = zalo_zns.parse_webhook(body) if isinstance(body, dict) else None
+@router.post(
+    "/callbacks/zalo",
+    response_model=Acknowledged,
+    summary="Zalo OA webhook (user_received_message).",
+)
+async def zalo_callback(body: ZaloWebhook, request: Request) -> Acknowledged:
+    receipt = zalo_zns.parse_webhook(body.model_dump(exclude_none=True))
     if receipt is None:
-        return {"ok": True, "status": None}  # other webhook events are not ours
+        return Acknowledged(ok=True)  # other webhook events are not ours
     status = await apply_receipt(_rt(request), receipt)
-    return {"ok": True, "status": status}
+    return Acknowledged(ok=True, status=status)
