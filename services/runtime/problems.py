@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
-# The shape of every problem document, for the OpenAPI specs (inline: no component).
+# The shape of every problem document (the specs' `Problem` component).
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "Problem",
@@ -157,7 +157,16 @@ def document_problems(app: FastAPI) -> None:
                 if "requestBody" in operation:  # an unreadable body (not UTF-8) is a 400
                     for status in (400, 413):
                         responses.setdefault(str(status), problem_responses(status)[status])
-        schemas = spec.get("components", {}).get("schemas", {})
+        # One Problem component instead of a copy per response.
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        for methods in spec.get("paths", {}).values():
+            for operation in methods.values():
+                for response in operation.get("responses", {}).values():
+                    media = response.get("content", {}).get(PROBLEM_JSON)
+                    if media is not None and media.get("schema") == PROBLEM_SCHEMA:
+                        media["schema"] = problem_ref
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
         if default_422 not in json.dumps(spec.get("paths", {})):
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
