@@ -17,20 +17,22 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.bounds import PG_BIGINT_MAX, UNIT_PATTERN, SafeStr
 from services.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
 from services.routing.adapters import access_log
 from services.runtime.auth import Principal, operator_principal
-from services.runtime.problems import ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.telemetry import load_trace, traces_of_dossier
 
 log = logging.getLogger(__name__)
@@ -58,24 +60,33 @@ class ConsoleSettings(BaseSettings):
         return str(getattr(self, f"{service}_url")).rstrip("/")
 
 
-router = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/console/api", tags=["console"])
+# The page and its files are not part of the API; the JSON the page reads is.
+router = APIRouter()
+api = APIRouter(
+    prefix="/console/api", tags=["console"], responses=problem_responses(401, 403, 404, 422)
+)
+UnitQuery = Annotated[SafeStr | None, Query(max_length=32, pattern=UNIT_PATTERN)]
+DossierRefPath = Annotated[
+    SafeStr,
+    PathParam(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.\-]+$", description="Code or id."),
+]
+TraceIdPath = Annotated[str, PathParam(pattern=r"^[0-9a-fA-F]{32}$", description="W3C trace id.")]
 
 
 # --- the page ---------------------------------------------------------------------------
 
 
-@router.get("/console")
+@router.get("/console", include_in_schema=False)
 async def console_redirect() -> RedirectResponse:
     return RedirectResponse("/console/")
 
 
-@router.get("/console/")
+@router.get("/console/", include_in_schema=False)
 async def console_page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
-@router.get("/console/static/{name}")
+@router.get("/console/static/{name}", include_in_schema=False)
 async def console_static(name: str) -> FileResponse:
     media_type = STATIC_FILES.get(name)
     if media_type is None:
@@ -190,7 +201,7 @@ async def remaining_hours(
 async def inbox(
     request: Request,
     who: PrincipalDep,
-    unit: Annotated[str | None, Query(max_length=32)] = None,
+    unit: UnitQuery = None,
 ) -> dict[str, Any]:
     unit_code = unit or who.unit_code
     if not can_see_unit(who, unit_code):
@@ -304,7 +315,7 @@ async def _check_dossier_access(request: Request, who: Principal, ref: str) -> A
 async def dossiers(
     request: Request,
     who: PrincipalDep,
-    q: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[SafeStr, Query(max_length=64, description="Part of a dossier code.")] = "",
 ) -> dict[str, Any]:
     """Recent dossiers the operator may see, optionally filtered by (part of) the code."""
     units = None if is_supervisor(who) else [who.unit_code]
@@ -322,7 +333,7 @@ async def dossiers(
 
 
 @api.get("/dossiers/{ref}")
-async def dossier(request: Request, ref: str, who: PrincipalDep) -> dict[str, Any]:
+async def dossier(request: Request, ref: DossierRefPath, who: PrincipalDep) -> dict[str, Any]:
     """Everything about one dossier: intake's view and timeline (form 06 hand-offs),
     routing's steps and step deadlines, SLA's deadlines, notify's messages, traces."""
     found = await _check_dossier_access(request, who, ref)
@@ -436,9 +447,7 @@ async def merged_trace(request: Request, trace_id: str) -> dict[str, Any]:
 
 
 @api.get("/traces/{trace_id}")
-async def trace(request: Request, trace_id: str, who: PrincipalDep) -> dict[str, Any]:
-    if len(trace_id) != 32 or any(c not in "0123456789abcdef" for c in trace_id.lower()):
-        raise ProblemError(422, "Mã trace không hợp lệ")
+async def trace(request: Request, trace_id: TraceIdPath, who: PrincipalDep) -> dict[str, Any]:
     merged = await merged_trace(request, trace_id.lower())
     if not is_supervisor(who):
         dossiers = {
@@ -618,12 +627,13 @@ async def health(request: Request, who: PrincipalDep) -> dict[str, Any]:
 
 @api.post("/dead-letters/{service}/{letter_id}/replay")
 async def replay_dead_letter(
-    request: Request, service: str, letter_id: int, who: PrincipalDep
+    request: Request,
+    service: Literal["intake", "routing", "sla", "notify"],
+    letter_id: Annotated[int, PathParam(ge=1, le=PG_BIGINT_MAX)],
+    who: PrincipalDep,
 ) -> Response:
     if not is_supervisor(who):
         raise ProblemError(403, "Chỉ giám sát cấp tỉnh được phát lại")
-    if service not in SERVICES:
-        raise ProblemError(404, "Không có dịch vụ này")
     cfg = settings_of(request)
     # Never an address from the request (its Host header is the caller's to choose).
     base = cfg.url(service)

@@ -14,7 +14,6 @@ from services.intake.config import IntakeSettings
 from services.intake.entrypoints import citizen, dvcqg, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
-from services.intake.entrypoints.limits import BodySizeLimit
 from services.intake.handlers import IntakeContext
 from services.reference import intake_catalog
 from services.runtime.ratelimit import TokenBuckets
@@ -71,9 +70,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         jobs=jobs,
         on_start=on_start,
     )
-    app = create_app(spec, settings)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    return app
+    return create_app(spec, settings)
 
 
 def app_factory() -> FastAPI:

@@ -14,7 +14,6 @@ class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     port: int = 8001
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes.")
-    max_request_bytes: int = Field(default=1_048_576, ge=1024)
     # In development a dev portal (every unit) is seeded with this key; a request without
     # a key is refused everywhere (401).
     dev_api_key: str = DEV_API_KEY

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.runtime.auth import service_caller
 from services.runtime.deadletters import ReplayError, list_dead_letters, replay
 from services.runtime.metrics import HTTP_LATENCY
-from services.runtime.problems import ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.telemetry import (
     context_from_carrier,
     load_trace,
@@ -196,7 +196,11 @@ def traces_router() -> APIRouter:
         spans = await load_trace(rt.pool, trace_id)
         return {"service": rt.settings.service_name, "trace_id": trace_id.lower(), "spans": spans}
 
-    @router.get("/dead-letters", summary="Records this service's consumers dead-lettered.")
+    @router.get(
+        "/dead-letters",
+        summary="Records this service's consumers dead-lettered.",
+        responses=problem_responses(403),
+    )
     async def dead_letters(
         request: Request, _caller: Annotated[str, Depends(service_caller(*OPERATORS))]
     ) -> dict[str, Any]:
@@ -205,7 +209,9 @@ def traces_router() -> APIRouter:
         return {"service": rt.settings.service_name, "dead_letters": letters}
 
     @router.post(
-        "/dead-letters/{letter_id}/replay", summary="Hand a dead letter back to its consumer."
+        "/dead-letters/{letter_id}/replay",
+        summary="Hand a dead letter back to its consumer.",
+        responses=problem_responses(403, 404, 409),
     )
     async def replay_dead_letter(
         request: Request,

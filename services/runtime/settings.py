@@ -78,6 +78,9 @@ class ServiceSettings(TransportSettings, BaseSettings):
     outbox_relay_enabled: bool = True
     consumer_batch_max: int = 200
     consumer_max_attempts: int = Field(default=3, ge=1)
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
+    )
     service_token: str = Field(
         default="",
         description="This service's own credential for calling the others (X-Service-Token);"

@@ -7,27 +7,37 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from contracts.bounds import (
+    CODE_PATTERN,
+    PG_INT_MAX,
+    UNIT_PATTERN,
+    Code,
+    Note,
+    Reason,
+    SafeStr,
+)
 from services.routing.adapters import access_log, store
 from services.routing.domain import Rejected, authority
 from services.routing.domain import commands as cmd
 from services.routing.domain.state import waiting_on
 from services.routing.handlers import Actor, Routing, UnknownDossier
 from services.runtime.auth import OperatorDep, Principal, service_caller
-from services.runtime.problems import PROBLEM_JSON, ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["operators"])
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "RFC 9457 problem details"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    409: PROBLEM,
-    422: PROBLEM,
-}
+ERRORS = problem_responses(401, 403, 404, 409, 422)
+# Task ids are "{dossier id}:{step}:{n}"; agency correlation ids start with the dossier id.
+TaskPath = Annotated[SafeStr, Path(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z._:\-]+$")]
+CorrelationPath = Annotated[
+    SafeStr, Path(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z._:\-]+$")
+]
+Username = Annotated[SafeStr, Field(min_length=1, max_length=100)]
+# A paper (result document) or a refusal reason an official names.
+Paper = Annotated[SafeStr, Field(min_length=1, max_length=300)]
 
 
 def runtime(request: Request) -> Runtime:
@@ -60,10 +70,10 @@ class InboxItem(BaseModel):
 async def inbox(
     rt: RuntimeDep,
     who: PrincipalDep,
-    unit: Annotated[str | None, Query(max_length=32)] = None,
+    unit: Annotated[SafeStr | None, Query(max_length=32, pattern=UNIT_PATTERN)] = None,
     status: Annotated[Literal["open", "claimed", "active", "waiting", "done"], Query()] = "active",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    procedure: Annotated[str | None, Query(max_length=32)] = None,
+    procedure: Annotated[SafeStr | None, Query(max_length=64, pattern=CODE_PATTERN)] = None,
 ) -> list[dict[str, Any]]:
     """Least remaining time first (SLA's step deadline); tasks without one yet last."""
     unit_code = unit or who.unit_code
@@ -85,26 +95,28 @@ async def inbox(
 
 
 class ClaimBody(BaseModel):
-    expected_version: int = Field(ge=0, description="The dossier version the official saw.")
+    expected_version: int = Field(
+        ge=0, le=PG_INT_MAX, description="The dossier version the official saw."
+    )
 
 
 class CompleteBody(BaseModel):
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 class ForwardBody(BaseModel):
-    to_user: str = Field(min_length=1, max_length=100, examples=["lanhdao@000.01.01.H99"])
-    note: str = Field(default="", max_length=2000, examples=["Trình lãnh đạo ký"])
+    to_user: Username = Field(examples=["lanhdao@000.01.01.H99"])
+    note: Note = Field(default="", examples=["Trình lãnh đạo ký"])
 
 
 class ReturnBody(BaseModel):
-    target_step: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    target_step: Code
+    reason: Reason
 
 
 class SupplementBody(BaseModel):
-    missing_documents: list[str] = Field(min_length=1, max_length=50)
-    reason: str = Field(min_length=1, max_length=2000)
+    missing_documents: list[Code] = Field(min_length=1, max_length=50)
+    reason: Reason
 
 
 class ObligationBody(BaseModel):
@@ -112,15 +124,15 @@ class ObligationBody(BaseModel):
 
 
 class ResultBody(BaseModel):
-    papers: list[str] = Field(min_length=1, max_length=50)
+    papers: list[Paper] = Field(min_length=1, max_length=50)
 
 
 class ReasonBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 class RefuseBody(BaseModel):
-    reasons: list[str] = Field(min_length=1, max_length=20)
+    reasons: list[Reason] = Field(min_length=1, max_length=20)
 
 
 class ActionResult(BaseModel):
@@ -233,11 +245,8 @@ def _result(state: Any) -> dict[str, Any]:
     }
 
 
-TaskPath = Annotated[str, "task id"]
-
-
 @router.post("/tasks/{task_id}/claim", response_model=ActionResult, responses=ERRORS)
-async def claim(task_id: str, body: ClaimBody, request: Request, who: PrincipalDep) -> Any:
+async def claim(task_id: TaskPath, body: ClaimBody, request: Request, who: PrincipalDep) -> Any:
     """Take a task; one official at a time (optimistic concurrency on the version)."""
     return await _act_on_task(
         request,
@@ -249,7 +258,9 @@ async def claim(task_id: str, body: ClaimBody, request: Request, who: PrincipalD
 
 
 @router.post("/tasks/{task_id}/complete", response_model=ActionResult, responses=ERRORS)
-async def complete(task_id: str, body: CompleteBody, request: Request, who: PrincipalDep) -> Any:
+async def complete(
+    task_id: TaskPath, body: CompleteBody, request: Request, who: PrincipalDep
+) -> Any:
     """Finish the step; the dossier moves to the next unit(s) of the workflow."""
     return await _act_on_task(
         request,
@@ -261,7 +272,7 @@ async def complete(task_id: str, body: CompleteBody, request: Request, who: Prin
 
 
 @router.post("/tasks/{task_id}/forward", response_model=ActionResult, responses=ERRORS)
-async def forward(task_id: str, body: ForwardBody, request: Request, who: PrincipalDep) -> Any:
+async def forward(task_id: TaskPath, body: ForwardBody, request: Request, who: PrincipalDep) -> Any:
     """Hand a claimed task to a colleague of the same unit (e.g. for the head's signature)."""
     rt: Runtime = request.app.state.runtime
     colleague = await rt.pool.fetchval(
@@ -285,7 +296,9 @@ async def forward(task_id: str, body: ForwardBody, request: Request, who: Princi
 
 
 @router.post("/tasks/{task_id}/return", response_model=ActionResult, responses=ERRORS)
-async def return_to(task_id: str, body: ReturnBody, request: Request, who: PrincipalDep) -> Any:
+async def return_to(
+    task_id: TaskPath, body: ReturnBody, request: Request, who: PrincipalDep
+) -> Any:
     """Send the dossier back to an earlier step."""
     return await _act_on_task(
         request,
@@ -300,7 +313,7 @@ async def return_to(task_id: str, body: ReturnBody, request: Request, who: Princ
 
 @router.post("/tasks/{task_id}/supplement", response_model=ActionResult, responses=ERRORS)
 async def supplement(
-    task_id: str, body: SupplementBody, request: Request, who: PrincipalDep
+    task_id: TaskPath, body: SupplementBody, request: Request, who: PrincipalDep
 ) -> Any:
     """Ask the citizen for every missing paper at once (form 02); the clock pauses."""
     return await _act_on_task(
@@ -319,7 +332,7 @@ async def supplement(
 
 @router.post("/tasks/{task_id}/obligation", response_model=ActionResult, responses=ERRORS)
 async def obligation(
-    task_id: str, body: ObligationBody, request: Request, who: PrincipalDep
+    task_id: TaskPath, body: ObligationBody, request: Request, who: PrincipalDep
 ) -> Any:
     """Assess the financial obligation; the dossier waits for the citizen to pay."""
     return await _act_on_task(
@@ -332,7 +345,7 @@ async def obligation(
 
 
 @router.post("/tasks/{task_id}/result", response_model=ActionResult, responses=ERRORS)
-async def result(task_id: str, body: ResultBody, request: Request, who: PrincipalDep) -> Any:
+async def result(task_id: TaskPath, body: ResultBody, request: Request, who: PrincipalDep) -> Any:
     """Record the result papers of the step."""
     return await _act_on_task(
         request,
@@ -373,12 +386,12 @@ async def return_result(dossier_id: UUID, request: Request, who: PrincipalDep) -
 
 class AgencyAnswer(BaseModel):
     outcome: Literal["approved", "rejected"]
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 @router.post("/external/{correlation_id}/answer", response_model=ActionResult, responses=ERRORS)
 async def agency_answer(
-    correlation_id: str,
+    correlation_id: CorrelationPath,
     body: AgencyAnswer,
     rt: RuntimeDep,
     _caller: Annotated[str, Depends(service_caller("agency"))],
