@@ -14,8 +14,10 @@ from services.intake.config import IntakeSettings
 from services.intake.entrypoints import citizen, dvcqg, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
+from services.intake.entrypoints.security import trace_trust
 from services.intake.handlers import IntakeContext
 from services.reference import intake_catalog
+from services.runtime.http import TRACE_TRUST_HOOK
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceSpec, create_app
 
@@ -34,6 +36,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
             settings=settings,
             lookups=TokenBuckets(settings.lookup_burst, settings.lookup_refill_per_second),
         )
+        rt.state[TRACE_TRUST_HOOK] = trace_trust(rt.state["intake"])
         async with rt.pool.acquire() as conn:
             if settings.is_development:
                 await seed_dev_portal(conn, settings.dev_api_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -12,13 +12,15 @@ from uuid import UUID
 import httpx
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from contracts.bounds import Code, Day, Instant, SafeStr, UnitCode
 from services.runtime.auth import Principal
 from services.runtime.problems import PROBLEM_JSON, ProblemError, problem_responses
 from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
+from services.sla.adapters.dossier_units import dossiers_named, units_of
+from services.sla.domain.access import is_supervisor, may_read_dossier, may_read_report
 from services.sla.domain.apology import ApologyLetter, render_html
 from services.sla.domain.reports import DossierFacts, build_report, to_csv
 from services.workcal.calendar import VN_TZ, CalendarError
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
 letters = APIRouter(prefix="/v1/apologies", tags=["apologies"])
 reports = APIRouter(prefix="/v1", tags=["reports"])
+# The calendar answers anyone, so each question's work is bounded: about five years of
+# working time, ten years between two instants (a day at a time, ~4 ms).
+MAX_WORKING_HOURS = 10_000
+MAX_ELAPSED_SPAN = timedelta(days=3660)
 
 
 # A unit's own calendar, or "*" (the province's) for overrides.
@@ -46,7 +52,7 @@ CALLER = problem_responses(401, 403)
 
 class DueRequest(BaseModel):
     start: Instant = Field(examples=["2026-02-13T10:00:00+07:00"])
-    working_hours: Decimal = Field(ge=0, le=100_000, examples=[24])
+    working_hours: Decimal = Field(ge=0, le=MAX_WORKING_HOURS, examples=[24])
     unit_code: UnitCode | None = None
     procedure_code: Code | None = Field(
         default=None,
@@ -61,8 +67,14 @@ class DueResponse(BaseModel):
 
 class ElapsedRequest(BaseModel):
     start: Instant
-    end: Instant
+    end: Instant = Field(description="At most ten years from `start`, either way.")
     unit_code: UnitCode | None = None
+
+    @model_validator(mode="after")
+    def bounded(self) -> ElapsedRequest:
+        if abs(self.end - self.start) > MAX_ELAPSED_SPAN:
+            raise ValueError("`start` and `end` may be at most ten years apart")
+        return self
 
 
 class ElapsedResponse(BaseModel):
@@ -249,29 +261,69 @@ async def _citizen_name(rt: Runtime, contact_ref: str | None) -> str | None:
     return str(name) if name else None
 
 
+FORBIDDEN_DOSSIER = "Không có quyền xem hồ sơ của đơn vị khác"
+NOT_YOUR_UNIT = "The dossier did not pass through your unit."
+
+
+async def _check_dossier(rt: Runtime, who: Principal | None, dossier_id: UUID) -> None:
+    """403 unless the caller may read this dossier (see ``domain.access``)."""
+    if is_supervisor(who):
+        return
+    async with rt.pool.acquire() as conn:
+        units = await units_of(conn, dossier_id)
+    if not may_read_dossier(who, units):
+        raise ProblemError(403, FORBIDDEN_DOSSIER, NOT_YOUR_UNIT)
+
+
+async def _readable_letter(rt: Runtime, who: Principal | None, letter_id: UUID) -> ApologyLetter:
+    """A unit reads (and prints) only the letters of dossiers that passed through it: the
+    unit that apologised, or a unit of the dossier's history in SLA."""
+    letter = await _letter(rt, letter_id)
+    if not may_read_dossier(who, {letter.responsible_unit}):
+        await _check_dossier(rt, who, letter.dossier_id)
+    return letter
+
+
 @letters.get(
     "/{letter_id}.html",
     response_class=HTMLResponse,
     responses={**CALLER, **NOT_FOUND},
     summary="Printable form 04.",
 )
-async def letter_html(letter_id: UUID, rt: RuntimeDep, _who: CallerDep) -> HTMLResponse:
-    """Carries the citizen's name (fetched from intake), so only operators may print it."""
-    letter = await _letter(rt, letter_id)
+async def letter_html(letter_id: UUID, rt: RuntimeDep, who: CallerDep) -> HTMLResponse:
+    """Carries the citizen's name (fetched from intake), so only operators of the units
+    the dossier passed through (or a supervisor, or the console) may print it."""
+    letter = await _readable_letter(rt, who, letter_id)
     name = await _citizen_name(rt, letter.contact_ref)
     headers = {} if name else {"X-Contact-Lookup": "unavailable"}
     return HTMLResponse(render_html(letter, name), headers=headers)
 
 
 @letters.get(
-    "/{letter_id}", response_model=ApologyLetter, responses=NOT_FOUND, summary="Form 04 as data."
+    "/{letter_id}",
+    response_model=ApologyLetter,
+    responses={**CALLER, **NOT_FOUND},
+    summary="Form 04 as data.",
 )
-async def letter_json(letter_id: UUID, rt: RuntimeDep) -> ApologyLetter:
-    return await _letter(rt, letter_id)
+async def letter_json(letter_id: UUID, rt: RuntimeDep, who: CallerDep) -> ApologyLetter:
+    return await _readable_letter(rt, who, letter_id)
 
 
-@letters.get("", response_model=list[ApologyLetter], summary="Letters of one dossier.")
-async def letters_of(rt: RuntimeDep, dossier: DossierRef) -> list[ApologyLetter]:
+@letters.get(
+    "", response_model=list[ApologyLetter], responses=CALLER, summary="Letters of one dossier."
+)
+async def letters_of(
+    rt: RuntimeDep,
+    who: CallerDep,
+    dossier: DossierRef,
+) -> list[ApologyLetter]:
+    if not is_supervisor(who):
+        # Refused alike whether the dossier is another unit's or unknown: no oracle.
+        async with rt.pool.acquire() as conn:
+            named = await dossiers_named(conn, dossier)
+            units = {u for dossier_id in named for u in await units_of(conn, dossier_id)}
+        if not may_read_dossier(who, units):
+            raise ProblemError(403, FORBIDDEN_DOSSIER, NOT_YOUR_UNIT)
     rows = await rt.pool.fetch(
         "SELECT letter FROM apologies WHERE letter->>'dossier_code' = $1"
         " OR letter->>'dossier_id' = $1 ORDER BY created_at",
@@ -282,10 +334,11 @@ async def letters_of(rt: RuntimeDep, dossier: DossierRef) -> list[ApologyLetter]
 
 @reports.get(
     "/dossiers/{dossier_id}/deadlines",
-    responses=NOT_FOUND,
+    responses={**CALLER, **NOT_FOUND},
     summary="A dossier's deadlines and extensions.",
 )
-async def deadlines_of(dossier_id: UUID, rt: RuntimeDep) -> dict[str, Any]:
+async def deadlines_of(dossier_id: UUID, rt: RuntimeDep, who: CallerDep) -> dict[str, Any]:
+    await _check_dossier(rt, who, dossier_id)
     rows = await rt.pool.fetch(
         "SELECT d.id, d.kind, d.task_id, d.unit_code, d.step_name, d.starts_at,"
         " d.allotment_hours, d.due_at, d.due_soon_at, d.state, d.paused_at, d.closed_at,"
@@ -339,12 +392,19 @@ REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def report(
     rt: RuntimeDep,
+    who: CallerDep,
     start: Annotated[Instant, Query(alias="from")],
     end: Annotated[Instant, Query(alias="to")],
     unit: Annotated[SafeStr | None, Query(max_length=32)] = None,
     field: Annotated[SafeStr | None, Query(max_length=64)] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
+    if not may_read_report(who, unit):
+        raise ProblemError(
+            403,
+            "Chỉ xem được báo cáo của đơn vị mình",
+            "Officials and unit heads read their own unit's report (`unit`).",
+        )
     if end <= start:
         raise ProblemError(422, "Khoảng thời gian không hợp lệ", "`to` must be after `from`.")
     rows = await rt.pool.fetch(
