@@ -13,6 +13,7 @@ from contracts.events import ObligationPaid, SupplementSubmitted, WithdrawalRequ
 from contracts.intake_api import PaymentBody, SupplementBody, WithdrawalBody
 from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
+from services.intake.domain.personal_data import flag_documents
 from services.intake.domain.status import ACTION_NAMES, Action, action_allowed, status_name
 from services.intake.handlers import IntakeContext
 from services.intake.views import vn
@@ -73,7 +74,7 @@ async def take_action(
             _payload(action, code, body, now),
         )
         documents = (
-            [{**d.model_dump(), "supplement": True} for d in body.documents]
+            flag_documents({**d.model_dump(), "supplement": True} for d in body.documents)
             if isinstance(body, SupplementBody)
             else []
         )

@@ -16,8 +16,10 @@ from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
 from services.intake.config import IntakeSettings
 from services.intake.domain.catalog import Catalog
+from services.intake.domain.personal_data import flag_documents
 from services.intake.domain.rules import appointment, check_submission, dossier_code
 from services.intake.views import status_callback
+from services.runtime.data_access import BulkReadDetector
 from services.runtime.problems import ProblemError
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime
@@ -35,6 +37,8 @@ class IntakeContext:
     # api-key hash -> (portal or None, expiry on the monotonic clock)
     portal_cache: dict[str, tuple[Portal | None, float]] = field(default_factory=dict)
     lookups: TokenBuckets = field(default_factory=lambda: TokenBuckets(5, 0.1))
+    # Reads of personal data per caller, for the bulk-read alarm.
+    reads: BulkReadDetector | None = None
 
     def calendar_for(self, unit_code: str) -> WorkingCalendar:
         calendar = self.calendars.get(unit_code)
@@ -99,7 +103,7 @@ async def submit_dossier(
             checked.unit.code,
             int(body.channel),
             body.applicant.model_dump_json(),
-            json.dumps([d.model_dump() for d in body.documents]),
+            json.dumps(flag_documents(d.model_dump() for d in body.documents)),
             json.dumps([f.model_dump() for f in body.fees]),
             json.dumps({"summary": body.summary, "conditions": body.conditions}),
             now,

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp_transport
+from services.notify.adapters.retention import NotifyRetention, purge
 from services.notify.dev_defaults import (
     DEV_RECEIPT_TOKEN_SECRET,
     DEV_VIETTEL_RECEIPT_TOKEN,
@@ -22,7 +23,7 @@ from services.notify.dev_defaults import (
     DEV_ZALO_OA_SECRET_KEY,
 )
 from services.notify.domain.receipt_auth import parse_networks
-from services.notify.entrypoints import receipts
+from services.notify.entrypoints import data_subject, receipts
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
     CITIZEN_EVENTS,
@@ -39,6 +40,7 @@ from services.notify.sender import send_due_messages
 from services.reference import reference
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
+from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
 from services.runtime.settings import ServiceSettings, secret_problems
 
@@ -106,6 +108,11 @@ class NotifySettings(ServiceSettings):
     esms_receipt_cidrs: list[str] = Field(default_factory=list)
     viettel_receipt_cidrs: list[str] = Field(default_factory=list)
     zalo_receipt_cidrs: list[str] = Field(default_factory=list)
+
+    # --- retention of personal data (docs/personal-data.yaml) ---
+    message_body_retention_days: int = Field(default=90, ge=1)
+    contact_ref_retention_days: int = Field(default=365, ge=1)
+    retention_purge_interval_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("esms_receipt_cidrs", "viettel_receipt_cidrs", "zalo_receipt_cidrs")
     @classmethod
@@ -282,7 +289,19 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
                 if claimed == 0:
                     await asyncio.sleep(cfg.sender_interval_seconds)
 
-        return [sender]
+        retention = NotifyRetention(
+            body_days=cfg.message_body_retention_days, contact_days=cfg.contact_ref_retention_days
+        )
+
+        async def retention_purge() -> None:
+            await run_retention(
+                rt.pool,
+                "notify",
+                lambda conn, now: purge(conn, now, retention),
+                cfg.retention_purge_interval_seconds,
+            )
+
+        return [sender, retention_purge]
 
     spec = ServiceSpec(
         name="notify",
@@ -290,7 +309,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         description="SMS, Zalo and email messages to citizens, with delivery tracking.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, receipts.router],
+        routers=[router, receipts.router, data_subject.router],
         jobs=jobs,
         on_start=on_start,
     )

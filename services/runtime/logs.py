@@ -40,6 +40,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": mask_personal_data(record.getMessage()),
         }
+        event = getattr(record, "event", None)
+        if isinstance(event, str):  # a stable name alert rules and log searches match on
+            entry["event"] = event
         if span_ctx.is_valid:
             entry["trace_id"] = format(span_ctx.trace_id, "032x")
             entry["span_id"] = format(span_ctx.span_id, "016x")
