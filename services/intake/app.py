@@ -15,7 +15,7 @@ from services.intake.entrypoints import citizen, dvcqg, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.limits import BodySizeLimit
-from services.intake.handlers import IntakeContext
+from services.intake.handlers import IntakeContext, announce_contact_refs
 from services.reference import intake_catalog
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceSpec, create_app
@@ -44,6 +44,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
                     " (delete it: DELETE FROM api_keys WHERE portal_id = 'dev';"
                     " DELETE FROM portals WHERE id = 'dev')"
                 )
+        # Dossiers received while the contact reference was the dossier id got a random
+        # one from the migration: tell notify and SLA (once, whichever instance starts).
+        await announce_contact_refs(rt)
 
     def jobs(rt: Runtime) -> list[Job]:
         return [

@@ -18,7 +18,7 @@ from services.runtime.auth import Principal
 from services.runtime.problems import ProblemError
 from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
-from services.sla.domain.apology import ApologyLetter, render_html
+from services.sla.domain.apology import ApologyLetter, ApologyLetterView, render_html
 from services.sla.domain.reports import DossierFacts, build_report, to_csv
 from services.workcal.calendar import VN_TZ, CalendarError
 
@@ -213,26 +213,34 @@ async def _citizen_name(rt: Runtime, contact_ref: str | None) -> str | None:
 async def letter_html(letter_id: UUID, rt: RuntimeDep, _who: CallerDep) -> HTMLResponse:
     """Carries the citizen's name (fetched from intake), so only operators may print it."""
     letter = await _letter(rt, letter_id)
-    name = await _citizen_name(rt, letter.contact_ref)
+    current = await rt.pool.fetchval(
+        "SELECT contact_ref FROM dossiers WHERE dossier_id = $1", letter.dossier_id
+    )
+    name = await _citizen_name(rt, current or letter.contact_ref)
     headers = {} if name else {"X-Contact-Lookup": "unavailable"}
     return HTMLResponse(render_html(letter, name), headers=headers)
 
 
-@letters.get("/{letter_id}", response_model=ApologyLetter, summary="Form 04 as data.")
-async def letter_json(letter_id: UUID, rt: RuntimeDep) -> ApologyLetter:
-    return await _letter(rt, letter_id)
+@letters.get("/{letter_id}", response_model=ApologyLetterView, summary="Form 04 as data.")
+async def letter_json(letter_id: UUID, rt: RuntimeDep) -> ApologyLetterView:
+    return _public(await _letter(rt, letter_id))
 
 
-@letters.get("", response_model=list[ApologyLetter], summary="Letters of one dossier.")
+def _public(letter: ApologyLetter) -> ApologyLetterView:
+    """No contact reference leaves SLA (this route needs no credential)."""
+    return ApologyLetterView.model_validate(letter.model_dump(exclude={"contact_ref"}))
+
+
+@letters.get("", response_model=list[ApologyLetterView], summary="Letters of one dossier.")
 async def letters_of(
     rt: RuntimeDep, dossier: Annotated[str, Query(max_length=64)]
-) -> list[ApologyLetter]:
+) -> list[ApologyLetterView]:
     rows = await rt.pool.fetch(
         "SELECT letter FROM apologies WHERE letter->>'dossier_code' = $1"
         " OR letter->>'dossier_id' = $1 ORDER BY created_at",
         dossier,
     )
-    return [ApologyLetter.model_validate_json(r["letter"]) for r in rows]
+    return [_public(ApologyLetter.model_validate_json(r["letter"])) for r in rows]
 
 
 @reports.get("/dossiers/{dossier_id}/deadlines", summary="A dossier's deadlines and extensions.")
