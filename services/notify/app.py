@@ -59,7 +59,7 @@ class NotifySettings(ServiceSettings):
     # Where gateways send delivery receipts (this service, as the gateways reach it).
     notify_url: str = "http://127.0.0.1:8004"
     # Where citizens reach notify's opt-out page (the links in messages); keep it short.
-    public_url: str = "http://127.0.0.1:8004"
+    notify_public_url: str = "http://127.0.0.1:8004"
     # Key of the signed opt-out links (HMAC-SHA256); changing it voids every link sent.
     opt_out_link_secret: str = DEV_OPT_OUT_LINK_SECRET
     opt_out_link_ttl_days: int = Field(default=90, ge=1, le=3650)
@@ -144,7 +144,7 @@ class NotifySettings(ServiceSettings):
     def opt_out_links(self) -> OptOutLinks:
         return OptOutLinks(
             secret=self.opt_out_link_secret.encode(),
-            base_url=self.public_url,
+            base_url=self.notify_public_url,
             ttl_days=self.opt_out_link_ttl_days,
         )
 
