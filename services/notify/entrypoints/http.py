@@ -10,14 +10,15 @@ Receipts: `receipts.py`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.notify.handlers import set_opt_out
-from services.runtime.auth import OperatorAuth
+from services.runtime.auth import OperatorAuth, Principal
 from services.runtime.credentials import ServiceCredentials
 from services.runtime.db import DbConn
 from services.runtime.logs import mask_personal_data
@@ -79,15 +80,30 @@ async def find_dossier(conn: DbConn, ref: str) -> Dossier:
     return Dossier(ids=ids, code=code, units=units, contact_ref=contact)
 
 
-async def authorise(request: Request, dossier: Dossier) -> str:
-    """Who acts, as recorded in audit (``service:ops``, ``operator:<user>``); 401 without
-    a credential, 403 with one that may not act for this dossier."""
+@dataclass(frozen=True)
+class Caller:
+    service: str | None = None
+    operator: Principal | None = None
+
+    @property
+    def label(self) -> str:
+        """As recorded in audit: ``service:ops``, ``operator:<user id>``."""
+        if self.operator is not None:
+            return f"operator:{self.operator.user_id}"
+        return f"service:{self.service}"
+
+
+async def caller(
+    request: Request,
+    x_service_token: Annotated[str | None, Header(max_length=512)] = None,
+    authorization: Annotated[str | None, Header(max_length=8192)] = None,
+) -> Caller:
+    """Who calls, checked before the body is read: 401 without a credential (or with a
+    bad bearer token), 403 with a service credential not allowed here."""
     rt = _rt(request)
-    token = request.headers.get("x-service-token")
-    if token:
+    if x_service_token:
         credentials: ServiceCredentials = rt.credentials
-        return "service:" + credentials.require(token, TRUSTED_CALLERS)
-    authorization = request.headers.get("authorization")
+        return Caller(service=credentials.require(x_service_token, TRUSTED_CALLERS))
     if not authorization:
         raise ProblemError(
             401,
@@ -95,14 +111,24 @@ async def authorise(request: Request, dossier: Dossier) -> str:
             "Send the console's X-Service-Token or an operator's bearer token.",
         )
     auth: OperatorAuth = rt.auth
-    who = await auth.principal(authorization)
-    if who.role != "province_supervisor" and not any(who.may_act_for(u) for u in dossier.units):
+    return Caller(operator=await auth.principal(authorization))
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def authorise(who: Caller, dossier: Dossier) -> None:
+    """A service allowed here acts for every dossier; an operator for the dossier's units
+    (a province supervisor for all); otherwise 403."""
+    operator = who.operator
+    if operator is None or operator.role == "province_supervisor":
+        return
+    if not any(operator.may_act_for(u) for u in dossier.units):
         raise ProblemError(
             403,
             "Không có quyền với hồ sơ này",
             "The operator's unit is not one this dossier belongs to.",
         )
-    return f"operator:{who.user_id}"
 
 
 def _masked(value: Any) -> Any:
@@ -117,12 +143,13 @@ def _masked(value: Any) -> Any:
 )
 async def list_notifications(
     request: Request,
+    who: CallerDep,
     dossier: str = Query(min_length=1, max_length=64),
 ) -> dict[str, Any]:
     rt = _rt(request)
     async with rt.pool.acquire() as conn:
         found = await find_dossier(conn, dossier)
-        await authorise(request, found)
+        authorise(who, found)
         rows = await conn.fetch(
             "SELECT id, event_id, event_type, channel, template_id, template_version, status,"
             " provider, provider_message_id, attempts, subject, body_text, last_error,"
@@ -165,12 +192,12 @@ class OptOut(BaseModel):
     channel: OptOutChannel
 
 
-async def _known(request: Request, conn: DbConn, ref: str) -> tuple[Dossier, str, str]:
+async def _known(who: Caller, conn: DbConn, ref: str) -> tuple[Dossier, str]:
     found = await find_dossier(conn, ref)
-    actor = await authorise(request, found)
+    authorise(who, found)
     if found.contact_ref is None or found.code is None:
         raise ProblemError(404, "Không tìm thấy hồ sơ", "Notify has no contact for this dossier.")
-    return found, found.contact_ref, actor
+    return found, found.contact_ref
 
 
 @router.post(
@@ -179,10 +206,10 @@ async def _known(request: Request, conn: DbConn, ref: str) -> tuple[Dossier, str
     summary="An operator stops a channel for a dossier's citizen (at the citizen's request).",
     responses={**GUARDED, 404: _problem("Notify knows no contact for this dossier.")},
 )
-async def add_opt_out(body: OptOut, request: Request) -> dict[str, Any]:
+async def add_opt_out(who: CallerDep, body: OptOut, request: Request) -> dict[str, Any]:
     async with _rt(request).pool.acquire() as conn, conn.transaction():
-        found, contact_ref, actor = await _known(request, conn, body.dossier)
-        await set_opt_out(conn, contact_ref, body.channel, True, actor)
+        found, contact_ref = await _known(who, conn, body.dossier)
+        await set_opt_out(conn, contact_ref, body.channel, True, who.label)
     return {"dossier_code": found.code, "channel": body.channel, "opted_out": True}
 
 
@@ -193,13 +220,14 @@ async def add_opt_out(body: OptOut, request: Request) -> dict[str, Any]:
     responses={**GUARDED, 404: _problem("Notify knows no contact for this dossier.")},
 )
 async def remove_opt_out(
+    who: CallerDep,
     dossier: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.\-]+$")],
     channel: OptOutChannel,
     request: Request,
 ) -> Response:
     async with _rt(request).pool.acquire() as conn, conn.transaction():
-        _, contact_ref, actor = await _known(request, conn, dossier)
-        await set_opt_out(conn, contact_ref, channel, False, actor)
+        _, contact_ref = await _known(who, conn, dossier)
+        await set_opt_out(conn, contact_ref, channel, False, who.label)
     return Response(status_code=204)
 
 
@@ -210,10 +238,11 @@ async def remove_opt_out(
 )
 async def list_opt_outs(
     request: Request,
+    who: CallerDep,
     dossier: str = Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.\-]+$"),
 ) -> dict[str, Any]:
     async with _rt(request).pool.acquire() as conn:
-        found, contact_ref, _ = await _known(request, conn, dossier)
+        found, contact_ref = await _known(who, conn, dossier)
         rows = await conn.fetch(
             "SELECT channel, created_at, source FROM opt_outs WHERE contact_ref = $1"
             " ORDER BY channel",
