@@ -747,3 +747,46 @@ async def test_killing_notify_mid_batch_and_restarting_sends_no_duplicate(stack:
         ]
     )
     assert all(sent_to[p.phone] == 1 for p in people)
+
+
+async def test_a_reassigned_contact_reference_replaces_the_dossier_id_everywhere(
+    stack: Stack,
+) -> None:
+    """A dossier notify learnt of when intake still used the dossier id as reference."""
+    person = stack.add(citizen("legacy"))
+    dossier, code = uuid4(), _code("0604")
+    await stack.sql(
+        "INSERT INTO dossier_facts (dossier_id, dossier_code, procedure_code, receiving_unit,"
+        " contact_ref) VALUES ($1, $2, $3, $4, $5)",
+        dossier,
+        code,
+        PROCEDURE,
+        COMMUNE,
+        str(dossier),
+    )
+    await stack.sql("INSERT INTO opt_outs (contact_ref, channel) VALUES ($1, 'zalo')", str(dossier))
+    await stack.publish(
+        "dossier.contact_ref_assigned",
+        dossier,
+        {"dossier_code": code, "contact_ref": person.ref},
+        None,
+    )
+
+    async def moved() -> list[asyncpg.Record] | None:
+        rows = await stack.sql(
+            "SELECT contact_ref FROM dossier_facts WHERE dossier_id = $1", dossier
+        )
+        return rows if rows[0]["contact_ref"] == person.ref else None
+
+    await eventually(moved)
+    opted = await stack.sql(
+        "SELECT contact_ref, channel FROM opt_outs WHERE contact_ref = ANY($1::text[])",
+        [str(dossier), person.ref],
+    )
+    assert [(r["contact_ref"], r["channel"]) for r in opted] == [(person.ref, "zalo")]
+    await stack.publish("dossier.result_ready", dossier, routing(code, 9, unit_code=COMMUNE), None)
+    messages = await settled(stack, code, expected=2)
+    assert sorted(m["channel"] for m in messages) == ["email", "sms"]  # still no Zalo
+    assert all(m["status"] in ("sent", "delivered") for m in messages)
+    mails = [m for m in await stack.mail() if code in m["subject"]]
+    assert [m["to"] for m in mails] == [[person.email]]

@@ -96,3 +96,15 @@ def test_officials_free_text_loses_phones_emails_id_numbers_and_names() -> None:
     assert masked.startswith("Thiếu giấy tờ, liên hệ ông ***")
     # Forms of address in the templates themselves stay.
     assert mask_personal_data("Mời Ông/Bà nhận kết quả") == "Mời Ông/Bà nhận kết quả"
+
+
+def test_production_refuses_the_development_link_key() -> None:
+    from services.notify.app import NotifySettings
+
+    prod = NotifySettings(environment="production")
+    assert "OPT_OUT_LINK_SECRET is a known default value" in prod.insecure_settings()
+    short = NotifySettings(environment="production", opt_out_link_secret="short-but-real")
+    assert any(p.startswith("OPT_OUT_LINK_SECRET is shorter") for p in short.insecure_settings())
+    real = NotifySettings(environment="production", opt_out_link_secret=secrets.token_hex(32))
+    assert not any("OPT_OUT_LINK_SECRET" in p for p in real.insecure_settings())
+    assert NotifySettings(environment="development").insecure_settings() == []
