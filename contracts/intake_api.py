@@ -230,6 +230,22 @@ class ActionAccepted(BaseModel):
     status: DossierStatus = Field(description="Public status when the action was accepted.")
 
 
+OptOutChannel = Literal["email", "sms", "zalo"]
+
+
+class OptOutBody(Strict):
+    channel: OptOutChannel = Field(
+        description="The channel the citizen no longer wants messages on.", examples=["sms"]
+    )
+
+
+class OptOutAccepted(BaseModel):
+    dossier_code: str
+    channel: OptOutChannel
+    opted_out: bool = Field(description="True: the channel stops; false: it resumes.")
+    accepted_at: datetime
+
+
 class PortalCreate(Strict):
     name: str = Field(min_length=1, max_length=200, examples=["Cổng DVC tỉnh Hà Sơn"])
     units: list[str] = Field(

@@ -16,7 +16,7 @@ from services.intake.entrypoints import citizen, dvcqg, personal_data, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.security import trace_trust
-from services.intake.handlers import IntakeContext
+from services.intake.handlers import IntakeContext, announce_contact_refs
 from services.reference import intake_catalog
 from services.runtime.data_access import BulkReadDetector
 from services.runtime.http import TRACE_TRUST_HOOK
@@ -50,6 +50,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
                     " (delete it: DELETE FROM api_keys WHERE portal_id = 'dev';"
                     " DELETE FROM portals WHERE id = 'dev')"
                 )
+        # Dossiers received while the contact reference was the dossier id got a random
+        # one from the migration: tell notify and SLA (once, whichever instance starts).
+        await announce_contact_refs(rt)
 
     retention = IntakeRetention(
         dossier_days=settings.dossier_personal_data_retention_days,

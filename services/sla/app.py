@@ -90,6 +90,7 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
     h: SlaHandlers = rt.state["sla"]
     handlers = {
         "dossier.received": h.on_received,
+        "dossier.contact_ref_assigned": h.on_contact_ref_assigned,
         "step.assigned": h.on_step_assigned,
         "step.handed_off": h.on_step_done,
         "dossier.supplement_requested": h.on_paused,

@@ -14,7 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.support.credentials import PORTAL
+from tests.support.credentials import PORTAL, ROUTING_TOKEN
 from tests.support.processes import ServiceProcess
 from tests.support.story import COMMUNE, birth_registration, eventually
 
@@ -88,7 +88,10 @@ def submit(system: dict[str, ServiceProcess], tag: str) -> tuple[str, str, dict[
 def settled(notify: str, code: str, events: set[str]) -> list[dict[str, Any]]:
     def probe() -> list[dict[str, Any]] | None:
         messages = httpx.get(
-            f"{notify}/v1/notifications", params={"dossier": code}, timeout=10
+            f"{notify}/v1/notifications",
+            params={"dossier": code},
+            headers={"X-Service-Token": ROUTING_TOKEN},  # as the console asks
+            timeout=10,
         ).json()["messages"]
         done = all(
             m["status"] in FINAL or (m["status"] == "sent" and m["channel"] == "email")

@@ -36,6 +36,7 @@ def running_system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         "INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
         "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}",
+        "NOTIFY_PUBLIC_URL": f"http://127.0.0.1:{ports['notify']}",
         "ROUTING_URL": f"http://127.0.0.1:{ports['routing']}",
         "SLA_URL": f"http://127.0.0.1:{ports['sla']}",
         "OIDC_JWKS_URL": f"http://127.0.0.1:{ports['routing']}/.well-known/jwks.json",

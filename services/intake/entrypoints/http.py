@@ -177,16 +177,17 @@ async def get_receipt_html(ref: CodePath, ctx: ContextDep, portal: PortalDep) ->
 
 @internal.get("/contacts/{contact_ref}")
 async def contact(
-    contact_ref: str,
+    contact_ref: Annotated[str, Path(min_length=1, max_length=64)],
     ctx: ContextDep,
     caller: Annotated[str, Depends(service_caller("notify", "sla"))],
 ) -> dict[str, Any]:
-    """Contact details for notify (and SLA's letters), fetched by reference so events carry
-    no personal data; only those two services' credentials are accepted."""
+    """Contact details for notify (and SLA's letters), fetched by the opaque contact
+    reference (never the dossier id or code) so events carry no personal data; only those
+    two services' credentials are accepted."""
     async with ctx.runtime.pool.acquire() as conn:
-        row = await repo.load_dossier(conn, contact_ref)
+        row = await repo.load_by_contact_ref(conn, contact_ref)
     if row is None:
-        raise ProblemError(404, "Không tìm thấy hồ sơ")
+        raise ProblemError(404, "Không tìm thấy người nhận")
     applicant = json.loads(row["applicant"])
     if "full_name" not in applicant:  # anonymised at the end of its retention
         raise ProblemError(404, "Dữ liệu cá nhân của hồ sơ đã được xóa theo thời hạn lưu trữ")

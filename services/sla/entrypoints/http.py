@@ -21,7 +21,7 @@ from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
 from services.sla.adapters.dossier_units import dossiers_named, units_of
 from services.sla.domain.access import is_supervisor, may_read_dossier, may_read_report
-from services.sla.domain.apology import ApologyLetter, render_html
+from services.sla.domain.apology import ApologyLetter, ApologyLetterView, render_html
 from services.sla.domain.reports import DossierFacts, build_report, to_csv
 from services.workcal.calendar import VN_TZ, CalendarError
 
@@ -294,29 +294,40 @@ async def letter_html(letter_id: UUID, rt: RuntimeDep, who: CallerDep) -> HTMLRe
     """Carries the citizen's name (fetched from intake), so only operators of the units
     the dossier passed through (or a supervisor, or the console) may print it."""
     letter = await _readable_letter(rt, who, letter_id)
-    name = await _citizen_name(rt, letter.contact_ref)
+    current = await rt.pool.fetchval(
+        "SELECT contact_ref FROM dossiers WHERE dossier_id = $1", letter.dossier_id
+    )
+    name = await _citizen_name(rt, current or letter.contact_ref)
     headers = {} if name else {"X-Contact-Lookup": "unavailable"}
     return HTMLResponse(render_html(letter, name), headers=headers)
 
 
 @letters.get(
     "/{letter_id}",
-    response_model=ApologyLetter,
+    response_model=ApologyLetterView,
     responses={**CALLER, **NOT_FOUND},
     summary="Form 04 as data.",
 )
-async def letter_json(letter_id: UUID, rt: RuntimeDep, who: CallerDep) -> ApologyLetter:
-    return await _readable_letter(rt, who, letter_id)
+async def letter_json(letter_id: UUID, rt: RuntimeDep, who: CallerDep) -> ApologyLetterView:
+    return _public(await _readable_letter(rt, who, letter_id))
+
+
+def _public(letter: ApologyLetter) -> ApologyLetterView:
+    """No contact reference leaves SLA."""
+    return ApologyLetterView.model_validate(letter.model_dump(exclude={"contact_ref"}))
 
 
 @letters.get(
-    "", response_model=list[ApologyLetter], responses=CALLER, summary="Letters of one dossier."
+    "",
+    response_model=list[ApologyLetterView],
+    responses=CALLER,
+    summary="Letters of one dossier.",
 )
 async def letters_of(
     rt: RuntimeDep,
     who: CallerDep,
     dossier: DossierRef,
-) -> list[ApologyLetter]:
+) -> list[ApologyLetterView]:
     if not is_supervisor(who):
         # Refused alike whether the dossier is another unit's or unknown: no oracle.
         async with rt.pool.acquire() as conn:
@@ -329,7 +340,7 @@ async def letters_of(
         " OR letter->>'dossier_id' = $1 ORDER BY created_at",
         dossier,
     )
-    return [ApologyLetter.model_validate_json(r["letter"]) for r in rows]
+    return [_public(ApologyLetter.model_validate_json(r["letter"])) for r in rows]
 
 
 @reports.get(
