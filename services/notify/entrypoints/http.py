@@ -34,10 +34,6 @@ DossierRef = Annotated[
     SafeStr,
     Query(min_length=1, max_length=64, pattern=DOSSIER_REF, description="Dossier code or id."),
 ]
-ContactRef = Annotated[SafeStr, Field(min_length=1, max_length=128)]
-ContactRefPath = Annotated[SafeStr, Path(min_length=1, max_length=128)]
-# What a gateway puts in a receipt: identifiers and status codes, never long.
-GatewayText = Annotated[SafeStr, Field(max_length=128)]
 
 # Services whose credential may read messages and manage opt-outs of any dossier.
 TRUSTED_CALLERS = ("routing", "ops")
