@@ -65,6 +65,29 @@ async def load_dossier(conn: DbConn, ref: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
+async def load_dossiers(conn: DbConn, refs: list[str]) -> dict[str, dict[str, Any]]:
+    """Dossiers by id or code (as `load_dossier`), keyed by the reference asked for."""
+    ids: dict[UUID, str] = {}
+    codes: list[str] = []
+    for ref in refs:
+        try:
+            ids[UUID(ref)] = ref
+        except ValueError:
+            codes.append(ref)
+    rows = await conn.fetch(
+        "SELECT * FROM dossiers WHERE id = ANY($1::uuid[]) OR code = ANY($2::text[])",
+        list(ids),
+        codes,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["id"] in ids:
+            found[ids[row["id"]]] = dict(row)
+        if row["code"] in codes:
+            found[row["code"]] = dict(row)
+    return found
+
+
 async def load_timeline(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT source, event_type, occurred_at, details FROM timeline"

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field, StringConstraints
 
 from contracts.intake_api import DossierView, Receipt, ReceiptForm, SubmitDossier
 from services.intake.adapters import repository as repo
@@ -164,6 +165,37 @@ async def get_receipt(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict
 async def get_receipt_html(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> HTMLResponse:
     form = receipt_form(ctx.catalog, await _portal_dossier(ctx, portal, ref))
     return HTMLResponse(receipt_html(form))
+
+
+class ContactRefs(BaseModel):
+    refs: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        max_length=500
+    )
+
+
+@internal.post("/contacts:batch")
+async def contacts_batch(
+    body: ContactRefs,
+    ctx: ContextDep,
+    _caller: Annotated[str, Depends(service_caller("notify", "sla"))],
+) -> dict[str, Any]:
+    """Many references at once (notify's sender asks once per batch of messages): the
+    contacts found, by reference, and the references unknown."""
+    async with ctx.runtime.pool.acquire() as conn:
+        rows = await repo.load_dossiers(conn, body.refs)
+    contacts = {ref: _contact_of(row) for ref, row in rows.items()}
+    return {"contacts": contacts, "missing": [r for r in body.refs if r not in contacts]}
+
+
+def _contact_of(row: dict[str, Any]) -> dict[str, Any]:
+    applicant = json.loads(row["applicant"])
+    return {
+        "full_name": applicant["full_name"],
+        "phone": applicant["phone"],
+        "email": applicant.get("email"),
+        "procedure_code": row["procedure_code"],
+        "dossier_code": row["code"],
+    }
 
 
 @internal.get("/contacts/{contact_ref}")
