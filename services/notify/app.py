@@ -270,7 +270,10 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
 
     def jobs(rt: Runtime) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         async def sender() -> None:
-            await Sender(rt.state["notify"]).run(cfg.sender_interval_seconds)
+            sender = Sender(rt.state["notify"])
+            # Receipts that overtake their send result wait for it (status.apply_receipt).
+            rt.state["recorder"] = sender.recorder
+            await sender.run(cfg.sender_interval_seconds)
 
         return [sender]
 

@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 import aiosmtplib
 import httpx
@@ -44,7 +45,8 @@ from services.runtime.telemetry import context_from_carrier, current_trace_heade
 
 log = logging.getLogger(__name__)
 _rng = random.Random()
-RECORD_LINGER_SECONDS = 0.02
+RECORD_LINGER_SECONDS = 0.005
+SETTLE_SECONDS = 5.0  # a receipt waits this long at most for its send result
 
 
 class Recorder:
@@ -66,8 +68,42 @@ class Recorder:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        # Messages with a change not written yet, and a wake-up for who waits on one.
+        self._holding: dict[UUID, int] = {}
+        self._written = asyncio.Condition()
+
+    def holds(self, message_id: UUID) -> bool:
+        return message_id in self._holding
+
+    async def settled(self, message_id: UUID) -> None:
+        """Wait until this message's changes are written (a receipt that raced its send
+        result waits here instead of being lost)."""
+        async with self._written:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._written.wait_for(lambda: message_id not in self._holding),
+                    SETTLE_SECONDS,
+                )
+
+    def expect(self, message_id: UUID) -> None:
+        """A change of this message will come (its send started): until it is written,
+        `holds` says so."""
+        self._holding[message_id] = self._holding.get(message_id, 0) + 1
+
+    async def release(self, message_id: UUID) -> None:
+        """The expected change will not come (the send failed in a way we cannot tell)."""
+        self._forget([message_id])
+        async with self._written:
+            self._written.notify_all()
+
+    def _forget(self, ids: Sequence[UUID]) -> None:
+        for message_id in ids:
+            left = self._holding.pop(message_id, 1) - 1
+            if left > 0:
+                self._holding[message_id] = left
 
     def add(self, change: StatusChange) -> None:
+        """Record `change` soon (after `expect` of its message, if a receipt may race it)."""
         self._pending.append(change)
         self._idle.clear()
         self._wake.set()
@@ -94,7 +130,12 @@ class Recorder:
             batch, self._pending = self._pending[: self._max], self._pending[self._max :]
             if not self._pending:
                 self._wake.clear()
-            await self._write_safely(batch)
+            try:
+                await self._write_safely(batch)
+            finally:
+                self._forget([c.message_id for c in batch if c.message_id in self._holding])
+                async with self._written:
+                    self._written.notify_all()
             if not self._pending:
                 self._idle.set()
 
@@ -153,6 +194,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         tasks = []
         for message in claimed:
+            self.recorder.expect(message.id)
             task = loop.create_task(self._one(message, contacts.get(message.contact_ref)))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
@@ -201,6 +243,7 @@ class Sender:
         except Exception:
             # The lease brings it back; a bug in one message must not stop the batch.
             log.exception("delivering message %s failed", message.id)
+            await self.recorder.release(message.id)
             return
         self.recorder.add(change)
 

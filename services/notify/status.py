@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from asyncpg import Record
@@ -80,6 +81,7 @@ async def apply_receipt(
     (provider, provider message id). With `confirm`, a report that would change the
     status is checked with the gateway first and the gateway's answer is what counts.
     """
+    await _await_send_result(rt, receipt, message_id)
     async with rt.pool.acquire() as conn:
         found = await _receipt_message(conn, receipt, message_id)
     why = _why_ignored(found, receipt)
@@ -110,6 +112,30 @@ async def apply_receipt(
         )
         merged = await store.apply_changes(conn, rt, [change], locked=[locked])
         return ReceiptResult(status=merged[0].after if merged and merged[0].changed else None)
+
+
+class _Pending(Protocol):
+    def holds(self, message_id: UUID) -> bool: ...
+
+    async def settled(self, message_id: UUID) -> None: ...
+
+
+async def _await_send_result(
+    rt: Runtime, receipt: DeliveryReceipt, message_id: UUID | None
+) -> None:
+    """A gateway may report before this process recorded its answer (the sender writes
+    outcomes in batches): wait for that write rather than miss the receipt."""
+    pending: _Pending | None = rt.state.get("recorder")
+    if pending is None:
+        return
+    target = message_id
+    if target is None and receipt.request_id:
+        try:
+            target = UUID(receipt.request_id)
+        except ValueError:
+            return
+    if target is not None and pending.holds(target):
+        await pending.settled(target)
 
 
 async def _receipt_message(
