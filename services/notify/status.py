@@ -90,7 +90,10 @@ async def apply_receipt(
         return ReceiptResult(ignored=why)
     assert found is not None
     current = DeliveryStatus(found["status"])
-    if confirm is not None and next_status(current, receipt.status) is not current:
+    if next_status(current, receipt.status) is current:
+        # Late or repeated (statuses only move forward): nothing to lock or write.
+        return ReceiptResult()
+    if confirm is not None:
         # Asked without holding a connection: the gateway may take its time.
         confirmed = await confirm(str(found["provider_message_id"]))
         if confirmed is None:
