@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.notify.adapters.store import set_opt_out
 from services.notify.domain.opt_out_link import (
     CHANNEL_NAMES,
     LinkRefusal,
@@ -24,7 +25,7 @@ from services.notify.domain.opt_out_link import (
     OptOutLinks,
 )
 from services.notify.domain.quiet_hours import VN_TZ
-from services.notify.handlers import NotifyContext, set_opt_out
+from services.notify.handlers import NotifyContext
 from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
 
