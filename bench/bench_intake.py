@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.reference import intake_catalog
+from services.intake.catalog_source import intake_catalog
 from services.runtime.credentials import dev_service_token
 from services.runtime.setup import ensure_topics
 from tests.support.infra import isolated_env, provision

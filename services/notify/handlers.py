@@ -17,10 +17,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from contracts.envelope import EventEnvelope
+from contracts.vietnam import VN_TZ
 from services.notify.adapters.contacts import Contact, ContactDirectory
 from services.notify.adapters.email import SmtpSender
 from services.notify.domain.opt_out_link import OptOutLinks
-from services.notify.domain.quiet_hours import DEFAULT_QUIET_WINDOW, VN_TZ, quiet_hours_defer
+from services.notify.domain.quiet_hours import DEFAULT_QUIET_WINDOW, quiet_hours_defer
 from services.notify.domain.rate_limit import DEFAULT_LIMITS, RateLimit
 from services.notify.domain.templates import RenderedMessage, render
 from services.notify.providers.esms import EsmsProvider

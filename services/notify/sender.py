@@ -24,10 +24,10 @@ import aiosmtplib
 import httpx
 from opentelemetry import trace
 
+from contracts.vietnam import VN_TZ
 from services.notify.adapters.contacts import Contact, ContactNotFound
 from services.notify.domain.lifecycle import DeliveryStatus, RetryPolicy, plan_retry
 from services.notify.domain.masking import mask_email, mask_phone
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.domain.rate_limit import rate_limit_decision
 from services.notify.domain.templates import TemplateError, render
 from services.notify.handlers import (

@@ -17,13 +17,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from contracts.vietnam import VN_TZ
 from services.notify.domain.opt_out_link import (
     CHANNEL_NAMES,
     LinkRefusal,
     OptOutLink,
     OptOutLinks,
 )
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.handlers import NotifyContext, set_opt_out
 from services.runtime.problems import ProblemError
 from services.runtime.service import Runtime
