@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,16 +40,25 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_measured(cmd: list[str], timeout: float) -> dict[str, Any]:
+def run_measured(
+    cmd: list[str], timeout: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run a tool that prints one JSON object; add its CPU time and share of the machine."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = b"", b""
-    try:
-        out, err = _read_until_exit(proc, timeout)
-        cpu = proc_cpu_seconds(proc.pid)  # a zombie until waited for: its stat is final
-    finally:
-        proc.wait(10)
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, env=env)
+        watchdog = threading.Timer(timeout, proc.kill)  # a hung tool must not hang the bench
+        watchdog.start()
+        try:
+            out = _read_until_exit(proc, timeout)
+            cpu = proc_cpu_seconds(proc.pid)  # a zombie until waited for: its stat is final
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None and not _is_zombie(proc.pid):
+                proc.kill()
+            proc.wait(10)
+        errors.seek(0)
+        err = errors.read()
     wall = time.perf_counter() - started
     lines = [line for line in out.decode().splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -59,19 +69,18 @@ def run_measured(cmd: list[str], timeout: float) -> dict[str, Any]:
     return report
 
 
-def _read_until_exit(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
-    """Both pipes to their end (the tool closes them when it exits), without reaping it."""
-    assert proc.stdout is not None and proc.stderr is not None
+def _read_until_exit(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """Its output to the end (the tool closes it when it exits), without reaping it."""
+    assert proc.stdout is not None
     deadline = time.monotonic() + timeout
-    out = proc.stdout.read()  # EOF: the tool has exited (it starts no children)
-    err = proc.stderr.read()
+    out = proc.stdout.read()  # EOF: the tool has exited (or was killed by the watchdog)
     # Wait for the exit itself without reaping: /proc/<pid>/stat stays until wait().
     while not _is_zombie(proc.pid):
         if time.monotonic() > deadline:
             proc.kill()
             raise TimeoutError(f"{proc.args!r} ran past {timeout} s")
         time.sleep(0.01)
-    return out, err
+    return out
 
 
 def _is_zombie(pid: int) -> bool:
