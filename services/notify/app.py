@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from contracts.envelope import EventEnvelope
+from reference import reference
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp_transport
 from services.notify.adapters.retention import NotifyRetention, purge
@@ -40,7 +41,6 @@ from services.notify.providers.failover import BreakerSettings, WeightedFailover
 from services.notify.providers.viettel_soap import ViettelConfig, ViettelSoapProvider
 from services.notify.providers.zalo_zns import ZaloConfig, ZaloZnsProvider
 from services.notify.sender import Sender
-from services.reference import reference
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
 from services.runtime.retention import run_retention

@@ -32,6 +32,7 @@ import aiosmtplib
 import httpx
 from opentelemetry import trace
 
+from contracts.vietnam import VN_TZ
 from services.notify.adapters import store
 from services.notify.adapters.contacts import Contact, ContactNotFound, LookupResult
 from services.notify.domain import outcome
@@ -39,7 +40,6 @@ from services.notify.domain.lifecycle import DeliveryStatus
 from services.notify.domain.masking import mask_email, mask_phone
 from services.notify.domain.model import ClaimedMessage, Rules, StatusChange
 from services.notify.domain.plan import render_params, sms_fallback
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.domain.templates import TemplateError, render
 from services.notify.handlers import NotifyContext
 from services.runtime.telemetry import context_from_carrier, current_trace_headers, tracer

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from contracts.envelope import EventEnvelope
+from contracts.vietnam import VN_TZ
 from services.notify.domain.admission import (
     MAX_LEASE_EXPIRIES,
     Admission,
@@ -39,7 +40,6 @@ from services.notify.domain.plan import (
     sms_fallback,
     stale_contact_refs,
 )
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.domain.rate_limit import RateLimit
 
 S = DeliveryStatus

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from contracts.envelope import EventEnvelope
+from contracts.vietnam import VN_TZ
 from services.notify.domain.model import (
     ClaimedMessage,
     Contact,
@@ -23,7 +24,7 @@ from services.notify.domain.model import (
     Prefs,
     Rules,
 )
-from services.notify.domain.quiet_hours import VN_TZ, quiet_hours_defer
+from services.notify.domain.quiet_hours import quiet_hours_defer
 from services.notify.domain.templates import RenderedMessage, render
 from services.runtime.logs import mask_personal_data
 

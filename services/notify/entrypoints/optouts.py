@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from contracts.vietnam import VN_TZ
 from services.notify.adapters.store import set_opt_out
 from services.notify.domain.opt_out_link import (
     CHANNEL_NAMES,
@@ -24,7 +25,6 @@ from services.notify.domain.opt_out_link import (
     OptOutLink,
     OptOutLinks,
 )
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.handlers import NotifyContext
 from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime

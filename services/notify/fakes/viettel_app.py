@@ -17,8 +17,8 @@ from xml.sax.saxutils import escape
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from contracts.vietnam import VN_TZ
 from services.notify.dev_defaults import DEV_VIETTEL_RECEIPT_TOKEN
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.fakes.control import FakeState, ReceiptCall, install_control
 from services.notify.providers import viettel_soap as vt
 
