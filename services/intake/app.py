@@ -15,7 +15,8 @@ from services.intake.entrypoints import citizen, dvcqg, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.limits import BodySizeLimit
-from services.intake.handlers import IntakeContext
+from services.intake.entrypoints.unavailable import install_unavailable_handlers
+from services.intake.handlers import IntakeContext, new_writer
 from services.reference import intake_catalog
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceSpec, create_app
@@ -28,13 +29,15 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
 
     async def on_start(rt: Runtime) -> None:
-        rt.state["intake"] = IntakeContext(
+        ctx = IntakeContext(
             runtime=rt,
             catalog=intake_catalog(rt.settings.reference_profile),
             calendars={},
             settings=settings,
             lookups=TokenBuckets(settings.lookup_burst, settings.lookup_refill_per_second),
         )
+        ctx.writer = new_writer(ctx)
+        rt.state["intake"] = ctx
         async with rt.pool.acquire() as conn:
             if settings.is_development:
                 await seed_dev_portal(conn, settings.dev_api_key)
@@ -46,13 +49,15 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
                 )
 
     def jobs(rt: Runtime) -> list[Job]:
+        writer = rt.state["intake"].writer
         return [
+            writer.run,
             lambda: run_sender(
                 rt.pool,
                 settings.webhook_poll_seconds,
                 settings.webhook_timeout_seconds,
                 settings.webhook_policy,
-            )
+            ),
         ]
 
     spec = ServiceSpec(
@@ -73,6 +78,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     app = create_app(spec, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    install_unavailable_handlers(app)
     return app
 
 
