@@ -123,23 +123,14 @@ async def flush_spans(exporter: BufferingSpanExporter, pool: asyncpg.Pool, servi
     rows = []
     while exporter.pending:
         rows.append(_span_row(exporter.pending.popleft(), service))
-    # One statement per chunk of spans, not one per span: spans are a row per hop, and
-    # under load a statement each costs the database as much as the work they trace.
-    for start in range(0, len(rows), SPAN_CHUNK):
-        chunk = rows[start : start + SPAN_CHUNK]
-        await pool.execute(
+    if rows:
+        await pool.executemany(
             "INSERT INTO spans (trace_id, span_id, parent_span_id, service, name, kind,"
             " start_time, end_time, status, attributes)"
-            " SELECT t, s, p, v, n, k, b, e, st, a::jsonb FROM unnest($1::text[], $2::text[],"
-            " $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],"
-            " $8::timestamptz[], $9::text[], $10::text[]) AS u(t, s, p, v, n, k, b, e, st, a)"
-            " ON CONFLICT DO NOTHING",
-            *(list(column) for column in zip(*chunk, strict=True)),
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT DO NOTHING",
+            rows,
         )
     return len(rows)
-
-
-SPAN_CHUNK = 1000
 
 
 async def delete_old_spans(pool: asyncpg.Pool, older_than_days: int = 7) -> None:
