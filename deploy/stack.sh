@@ -24,6 +24,10 @@ USER_KAFKA="${KAFKA_BOOTSTRAP_SERVERS:-}"
 USER_DB="${DATABASE_URL:-}"
 
 stack_env() {
+    # This script runs the project on a developer's machine: development mode, named
+    # explicitly (public demo accounts, the dev portal key, dev service credentials).
+    # A production start needs real secrets and refuses otherwise (docs/SECURITY.md).
+    export ENVIRONMENT="${ENVIRONMENT:-development}"
     export DATABASE_URL="${DATABASE_URL:-$("$DEPLOY/postgres.sh" url)}"
     export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
     export SMTP_PORT="${SMTP_PORT:-2525}"
@@ -75,7 +79,7 @@ up() {
         PORT="${PORTS[$svc]}" start_bg "$svc" "$PY" -m "services.$svc"
     done
     wait_ready
-    echo "system ready in $(( $(date +%s) - started ))s"
+    echo "system ready in $(( $(date +%s) - started ))s (ENVIRONMENT=$ENVIRONMENT)"
     echo "Operator console: http://127.0.0.1:8002/console/"
     echo "Intake API docs:  http://127.0.0.1:8001/docs"
 }

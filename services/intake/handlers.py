@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -12,13 +13,14 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from contracts.envelope import EventEnvelope
-from contracts.events import DossierReceived, DossierStatus
+from contracts.events import ContactRefAssigned, DossierReceived, DossierStatus
 from contracts.intake_api import Receipt, SubmitDossier
 from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
 from services.intake.config import IntakeSettings
 from services.intake.domain.batch import counts, key_leaders, numbers, replays
 from services.intake.domain.catalog import Catalog
+from services.intake.domain.personal_data import flag_documents
 from services.intake.domain.rules import (
     Appointment,
     Checked,
@@ -28,6 +30,7 @@ from services.intake.domain.rules import (
 )
 from services.intake.groupcommit import GroupCommit, RetryBatch
 from services.intake.views import status_callback
+from services.runtime.data_access import BulkReadDetector
 from services.runtime.outbox import OutboxRecord, append_records, name_dossier_on_current_span
 from services.runtime.problems import ProblemError
 from services.runtime.ratelimit import TokenBuckets
@@ -47,6 +50,8 @@ class IntakeContext:
     # api-key hash -> (portal or None, expiry on the monotonic clock)
     portal_cache: dict[str, tuple[Portal | None, float]] = field(default_factory=dict)
     lookups: TokenBuckets = field(default_factory=lambda: TokenBuckets(5, 0.1))
+    # Reads of personal data per caller, for the bulk-read alarm.
+    reads: BulkReadDetector | None = None
     # The process's single writer of submissions (group commit), set when it starts.
     writer: GroupCommit[Submission, Outcome] | None = None
 
@@ -56,6 +61,11 @@ class IntakeContext:
             calendar = WorkingCalendar(self.catalog.units[unit_code].calendar)
             self.calendars[unit_code] = calendar
         return calendar
+
+
+def new_contact_ref() -> str:
+    """128 random bits, URL-safe base64 without padding (22 characters)."""
+    return secrets.token_urlsafe(16)
 
 
 def request_hash(body: SubmitDossier) -> str:
@@ -78,6 +88,7 @@ class Submission:
     # The trace context of the request, stored with its event (the writer has none).
     trace_headers: dict[str, str]
     dossier_id: UUID = field(default_factory=uuid4)
+    contact_ref: str = field(default_factory=new_contact_ref)
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -208,7 +219,7 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
         legal_hours=times.legal_hours,
         chosen_subprocedures=body.chosen_subprocedures,
         conditions=body.conditions,
-        contact_ref=str(sub.dossier_id),
+        contact_ref=sub.contact_ref,
     )
     envelope = EventEnvelope(
         event_type="dossier.received",
@@ -227,7 +238,7 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
         receiving_unit=checked.unit.code,
         channel=int(body.channel),
         applicant=body.applicant.model_dump_json(),
-        documents=json.dumps([d.model_dump() for d in body.documents]),
+        documents=json.dumps(flag_documents(d.model_dump() for d in body.documents)),
         fees=json.dumps([f.model_dump() for f in body.fees]),
         request=json.dumps({"summary": body.summary, "conditions": body.conditions}),
         received_at=now,
@@ -236,6 +247,7 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
         status=int(DossierStatus.RECEIVED),
         portal_id=sub.portal_id,
         external_code=sub.external_code,
+        contact_ref=sub.contact_ref,
         event_id=envelope.event_id,
         timeline_details=json.dumps(
             {"appointment_at": times.appointment_at.isoformat(), "dossier_code": code},
@@ -318,3 +330,26 @@ async def store_batch(ctx: IntakeContext, batch: Sequence[Submission]) -> list[O
         digest, status, body = answers[sub.key]
         outcomes[i] = Outcome(status, body) if replays(sub.digest, digest) else key_conflict()
     return [outcomes[i] for i in range(len(batch))]
+
+
+async def announce_contact_refs(rt: Runtime, batch: int = 500) -> int:
+    """Publish `dossier.contact_ref_assigned` for dossiers whose reference the migration
+    assigned (they were received when the reference was the dossier id), so notify and
+    SLA replace the id they hold. Returns how many were announced."""
+    total = 0
+    while True:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            rows = await repo.unannounced_contact_refs(conn, batch)
+            for row in rows:
+                event = ContactRefAssigned(dossier_code=row["code"], contact_ref=row["contact_ref"])
+                await rt.publish(
+                    conn,
+                    "dossier.intake",
+                    "dossier.contact_ref_assigned",
+                    row["id"],
+                    event.model_dump(mode="json"),
+                )
+            await repo.mark_contact_refs_announced(conn, [r["id"] for r in rows])
+        total += len(rows)
+        if len(rows) < batch:
+            return total

@@ -29,13 +29,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def dev_trusted_tokens() -> dict[str, str]:
-    return {caller: token_digest(dev_service_token(caller)) for caller in CALLERS}
+def dev_trusted_tokens() -> dict[str, list[str]]:
+    return {caller: [token_digest(dev_service_token(caller))] for caller in CALLERS}
 
 
-def parse_trusted_tokens(text: str) -> dict[str, str]:
-    """``name=sha256hex,name=sha256hex`` (whitespace ignored) as a mapping."""
-    found: dict[str, str] = {}
+def parse_trusted_tokens(text: str) -> dict[str, list[str]]:
+    """``name=sha256hex,name=sha256hex`` (whitespace ignored) as a mapping; a name may
+    appear twice while its credential is being rotated (old and new both accepted)."""
+    found: dict[str, list[str]] = {}
     for raw in text.replace("\n", ",").split(","):
         item = raw.strip()
         if not item:
@@ -44,22 +45,26 @@ def parse_trusted_tokens(text: str) -> dict[str, str]:
         digest = digest.strip().lower()
         if not sep or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"TRUSTED_SERVICE_TOKENS: '{name.strip()}' needs name=<sha256 hex>")
-        found[name.strip()] = digest
+        found.setdefault(name.strip(), []).append(digest)
     return found
 
 
 class ServiceCredentials:
     """Tells which trusted caller presented a credential, if any."""
 
-    def __init__(self, trusted: Mapping[str, str]) -> None:
-        self._trusted = {name: bytes.fromhex(digest) for name, digest in trusted.items()}
+    def __init__(self, trusted: Mapping[str, str | list[str]]) -> None:
+        self._trusted = [
+            (name, bytes.fromhex(digest))
+            for name, digests in trusted.items()
+            for digest in ([digests] if isinstance(digests, str) else digests)
+        ]
 
     def identify(self, presented: str | None) -> str | None:
         if not presented:
             return None
         candidate = hashlib.sha256(presented.encode()).digest()
         found: str | None = None
-        for name, digest in self._trusted.items():
+        for name, digest in self._trusted:
             if hmac.compare_digest(candidate, digest) and found is None:
                 found = name
         return found

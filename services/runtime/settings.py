@@ -40,6 +40,20 @@ def is_known_default(value: str) -> bool:
     )
 
 
+def secret_problems(secrets: dict[str, str]) -> list[str]:
+    """One line per secret setting that is unset, a known default, or short."""
+    problems: list[str] = []
+    for name, value in secrets.items():
+        env = name.upper()
+        if not value:
+            problems.append(f"{env} is not set")
+        elif is_known_default(value):
+            problems.append(f"{env} is a known default value")
+        elif len(value) < MIN_SECRET_LENGTH:
+            problems.append(f"{env} is shorter than {MIN_SECRET_LENGTH} characters")
+    return problems
+
+
 class ServiceSettings(TransportSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
     # Settings holding secrets; subclasses add their own (gateway keys, …).
@@ -56,6 +70,10 @@ class ServiceSettings(TransportSettings, BaseSettings):
     port: int = 8000
     otel_exporter: Literal["none", "console", "otlp", "postgres"] = "postgres"
     otel_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    # Share of traces kept in the spans table at load (consistent across services by trace
+    # id); spans that failed or took longer than OTEL_SLOW_SPAN_MS are always kept.
+    otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    otel_slow_span_ms: float = Field(default=500.0, gt=0)
     log_level: str = "INFO"
     reference_profile: Literal["three_level", "two_level"] = "three_level"
     db_pool_min: int = 2
@@ -64,6 +82,9 @@ class ServiceSettings(TransportSettings, BaseSettings):
     outbox_relay_enabled: bool = True
     consumer_batch_max: int = 200
     consumer_max_attempts: int = Field(default=3, ge=1)
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
+    )
     service_token: str = Field(
         default="",
         description="This service's own credential for calling the others (X-Service-Token);"
@@ -113,7 +134,7 @@ class ServiceSettings(TransportSettings, BaseSettings):
             return dev_service_token(self.service_name)
         return ""
 
-    def trusted_tokens(self) -> dict[str, str]:
+    def trusted_tokens(self) -> dict[str, list[str]]:
         if self.trusted_service_tokens:
             return parse_trusted_tokens(self.trusted_service_tokens)
         return dev_trusted_tokens() if self.is_development else {}
@@ -122,16 +143,7 @@ class ServiceSettings(TransportSettings, BaseSettings):
         """What forbids starting outside development, one line per offending setting."""
         if self.is_development:
             return []
-        problems: list[str] = []
-        for name in self.secret_settings:
-            value = str(getattr(self, name))
-            env = name.upper()
-            if not value:
-                problems.append(f"{env} is not set")
-            elif is_known_default(value):
-                problems.append(f"{env} is a known default value")
-            elif len(value) < MIN_SECRET_LENGTH:
-                problems.append(f"{env} is shorter than {MIN_SECRET_LENGTH} characters")
+        problems = secret_problems({n: str(getattr(self, n)) for n in self.secret_settings})
         try:
             trusted = parse_trusted_tokens(self.trusted_service_tokens)
         except ValueError as exc:
@@ -140,7 +152,7 @@ class ServiceSettings(TransportSettings, BaseSettings):
         if not trusted:
             problems.append("TRUSTED_SERVICE_TOKENS is not set")
         defaults = {token_digest(dev_service_token(n)) for n in (*trusted, "ops")}
-        known = sorted(name for name, digest in trusted.items() if digest in defaults)
+        known = sorted(name for name, digests in trusted.items() if set(digests) & defaults)
         if known:
             problems.append(
                 f"TRUSTED_SERVICE_TOKENS accepts development tokens for {', '.join(known)}"

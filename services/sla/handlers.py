@@ -91,6 +91,20 @@ class SlaHandlers:
 
     # ------------------------------------------------------------------ consumed events
 
+    async def on_contact_ref_assigned(self, conn: DbConn, env: EventEnvelope) -> None:
+        """Intake replaced the dossier's contact reference (it was the dossier id): the
+        facts and any letter already issued hold the new one."""
+        ref = str(env.payload["contact_ref"])
+        await conn.execute(
+            "UPDATE dossiers SET contact_ref = $2 WHERE dossier_id = $1", env.dossier_id, ref
+        )
+        await conn.execute(
+            "UPDATE apologies SET letter = jsonb_set(letter, '{contact_ref}', to_jsonb($2::text))"
+            " WHERE dossier_id = $1",
+            env.dossier_id,
+            ref,
+        )
+
     async def on_received(self, conn: DbConn, env: EventEnvelope) -> None:
         await self.calendars.refresh(conn)
         p = env.payload

@@ -7,10 +7,11 @@ import base64
 import hashlib
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 import pytest
+from argon2 import PasswordHasher
 
 from services.runtime.auth import check_password, hash_password, needs_rehash
 from services.runtime.credentials import ServiceCredentials, token_digest
@@ -168,3 +169,34 @@ def test_a_service_is_known_by_its_own_credential_only() -> None:
     assert credentials.require("ops-secret-xyz", ["ops"]) == "ops"
     with pytest.raises(Exception, match="X-Service-Token"):
         credentials.require("notify-secret-xyz", ["ops"])  # known, but not allowed here
+
+
+def test_a_credential_being_rotated_is_accepted_old_and_new() -> None:
+    from services.runtime.credentials import parse_trusted_tokens
+
+    old, new = token_digest("notify-old-secret"), token_digest("notify-new-secret")
+    credentials = ServiceCredentials(parse_trusted_tokens(f"notify={old}, notify={new}"))
+    assert credentials.identify("notify-old-secret") == "notify"
+    assert credentials.identify("notify-new-secret") == "notify"
+    with pytest.raises(ValueError, match="sha256"):
+        parse_trusted_tokens("notify=not-a-digest")
+
+
+def test_an_unknown_account_costs_the_same_argon2_work_as_a_known_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No timing tells which usernames exist: both paths run exactly one Argon2 verify."""
+    from services.runtime import auth
+
+    stored = hash_password("demo")
+    calls: list[str] = []
+
+    class CountingHasher(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            calls.append(str(hash).split("$")[1])
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(auth, "_hasher", CountingHasher())
+    assert not check_password("wrong", stored)
+    assert not check_password("wrong", None)
+    assert calls == ["argon2id", "argon2id"]

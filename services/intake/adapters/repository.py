@@ -98,6 +98,7 @@ class ReceivedRow:
     status: int
     portal_id: str
     external_code: str | None
+    contact_ref: str
     event_id: UUID
     timeline_details: str
     callback: str
@@ -114,17 +115,19 @@ async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
         "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
         " $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],"
         " $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],"
-        " $17::text[], $18::uuid[], $19::text[], $20::text[], $21::text[], $22::text[])"
+        " $17::text[], $18::uuid[], $19::text[], $20::text[], $21::text[], $22::text[],"
+        " $23::text[])"
         " AS u(id, code, agency_code, procedure_code, field_code, receiving_unit, channel,"
         " applicant, documents, fees, request, received_at, clock_started_at, appointment_at,"
-        " status, portal_id, external_code, event_id, details, callback, idem_key, response)),"
+        " status, portal_id, external_code, event_id, details, callback, idem_key, response,"
+        " contact_ref)),"
         " d AS (INSERT INTO dossiers (id, code, agency_code, procedure_code, field_code,"
         " receiving_unit, channel, applicant, documents, fees, request, received_at,"
         " clock_started_at, appointment_at, status, status_version, current_unit, portal_id,"
-        " external_code) SELECT id, code, agency_code, procedure_code, field_code,"
+        " external_code, contact_ref) SELECT id, code, agency_code, procedure_code, field_code,"
         " receiving_unit, channel, applicant::jsonb, documents::jsonb, fees::jsonb,"
         " request::jsonb, received_at, clock_started_at, appointment_at, status, 1,"
-        " receiving_unit, portal_id, external_code FROM u),"
+        " receiving_unit, portal_id, external_code, contact_ref FROM u),"
         " t AS (INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"
         " occurred_at, details) SELECT event_id, id, 'intake', 'dossier.received', 1,"
         " received_at, details::jsonb FROM u ON CONFLICT DO NOTHING),"
@@ -157,6 +160,7 @@ async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
         [r.callback for r in rows],
         [r.idempotency_key for r in rows],
         [r.response for r in rows],
+        [r.contact_ref for r in rows],
     )
 
 
@@ -170,6 +174,30 @@ async def load_dossier(conn: DbConn, ref: str) -> dict[str, Any] | None:
     else:
         row = await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1", ref)
     return dict(row) if row is not None else None
+
+
+async def load_by_contact_ref(conn: DbConn, contact_ref: str) -> dict[str, Any] | None:
+    """Only by the opaque reference: never by dossier id or code (those are public)."""
+    row = await conn.fetchrow("SELECT * FROM dossiers WHERE contact_ref = $1", contact_ref)
+    return dict(row) if row is not None else None
+
+
+async def unannounced_contact_refs(conn: DbConn, limit: int) -> list[dict[str, Any]]:
+    """Dossiers whose reference was assigned by the migration and not yet published;
+    locked so several instances starting together publish each one once."""
+    rows = await conn.fetch(
+        "SELECT id, code, contact_ref FROM dossiers WHERE NOT contact_ref_announced"
+        " ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def mark_contact_refs_announced(conn: DbConn, dossier_ids: list[UUID]) -> None:
+    await conn.execute(
+        "UPDATE dossiers SET contact_ref_announced = true WHERE id = ANY($1::uuid[])",
+        dossier_ids,
+    )
 
 
 async def load_timeline(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:

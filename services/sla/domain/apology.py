@@ -18,7 +18,10 @@ from services.workcal.calendar import VN_TZ
 SIGNED_BY_ROLE = "unit_head"
 
 
-class ApologyLetter(BaseModel):
+class ApologyLetterView(BaseModel):
+    """Form 04 as the API shows it: without the contact reference, which only the
+    services that fetch contact details from intake may hold."""
+
     model_config = ConfigDict(frozen=True)
 
     id: UUID
@@ -26,7 +29,6 @@ class ApologyLetter(BaseModel):
     dossier_code: str
     procedure_code: str | None
     procedure_name: str | None
-    contact_ref: str | None
     reason: str
     responsible_unit: str
     responsible_unit_name: str
@@ -36,6 +38,12 @@ class ApologyLetter(BaseModel):
     signed_by_role: str = SIGNED_BY_ROLE
     signed_by_title: str
     issued_at: datetime
+
+
+class ApologyLetter(ApologyLetterView):
+    """Form 04 as stored."""
+
+    contact_ref: str | None
 
 
 def reason_text(step_name: str | None, unit_name: str, overdue_hours: Decimal | None) -> str:
