@@ -53,7 +53,7 @@ class IntakeSettings(ServiceSettings):
         " e.g. a portal inside the province's network: 10.20.0.0/16.",
     )
 
-    # --- personal data (docs/SECURITY-personal-data.md, docs/personal-data.yaml) ---
+    # --- personal data (docs/SECURITY.md, docs/personal-data.yaml) ---
     dossier_personal_data_retention_days: int = Field(
         default=3650,
         ge=1,

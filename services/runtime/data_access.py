@@ -7,7 +7,7 @@ counts once per dossier in ``personal_data_reads_total{caller}``. The pure
 sliding window; when one caller passes its threshold it raises the alarm once
 (``personal_data_bulk_read_alerts_total{caller}`` and a warning log line whose ``event``
 is ``personal_data.bulk_read``) and starts counting again. A bulk read may be a breach:
-the 72-hour duty to report starts when one is confirmed (docs/SECURITY-personal-data.md).
+the 72-hour duty to report starts when one is confirmed (docs/SECURITY.md).
 
 Counting is per process (each uvicorn worker has its own window); Prometheus sums the
 counters across processes, which is what the alert rules use.

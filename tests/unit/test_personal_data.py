@@ -230,5 +230,5 @@ def test_the_alert_rules_watch_metrics_the_services_export() -> None:
     for rule in group["rules"]:
         for metric in re.findall(r"\b(personal_data_[a-z_]+)", rule["expr"]):
             assert metric in exported, (rule["alert"], metric)
-        assert rule["annotations"]["runbook"].startswith("docs/SECURITY-personal-data.md")
+        assert rule["annotations"]["runbook"].startswith("docs/SECURITY.md")
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
