@@ -17,7 +17,8 @@ from services.intake.entrypoints import citizen, dvcqg, personal_data, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.security import trace_trust
-from services.intake.handlers import IntakeContext, announce_contact_refs
+from services.intake.entrypoints.unavailable import install_unavailable_handlers
+from services.intake.handlers import IntakeContext, announce_contact_refs, new_writer
 from services.runtime.data_access import BulkReadDetector
 from services.runtime.http import TRACE_TRUST_HOOK
 from services.runtime.ratelimit import TokenBuckets
@@ -32,7 +33,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
 
     async def on_start(rt: Runtime) -> None:
-        rt.state["intake"] = IntakeContext(
+        ctx = IntakeContext(
             runtime=rt,
             catalog=intake_catalog(rt.settings.reference_profile),
             calendars={},
@@ -40,7 +41,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
             lookups=TokenBuckets(settings.lookup_burst, settings.lookup_refill_per_second),
             reads=BulkReadDetector(settings.bulk_read_policy),
         )
-        rt.state[TRACE_TRUST_HOOK] = trace_trust(rt.state["intake"])
+        ctx.writer = new_writer(ctx)
+        rt.state["intake"] = ctx
+        rt.state[TRACE_TRUST_HOOK] = trace_trust(ctx)
         async with rt.pool.acquire() as conn:
             if settings.is_development:
                 await seed_dev_portal(conn, settings.dev_api_key)
@@ -62,7 +65,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
 
     def jobs(rt: Runtime) -> list[Job]:
+        writer = rt.state["intake"].writer
         return [
+            writer.run,
             lambda: run_sender(
                 rt.pool,
                 settings.webhook_poll_seconds,
@@ -102,7 +107,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         jobs=jobs,
         on_start=on_start,
     )
-    return create_app(spec, settings)
+    app = create_app(spec, settings)
+    install_unavailable_handlers(app)
+    return app
 
 
 def app_factory() -> FastAPI:

@@ -18,6 +18,25 @@ class IntakeSettings(ServiceSettings):
     # In development a dev portal (every unit) is seeded with this key; a request without
     # a key is refused everywhere (401).
     dev_api_key: str = DEV_API_KEY
+    # Group commit: submissions arriving together share one transaction of one writer.
+    submit_batch_window_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="How long the writer waits for more submissions before it writes a batch.",
+    )
+    submit_batch_max: int = Field(default=100, ge=1, le=1000, description="Dossiers per batch.")
+    submit_queue_max: int = Field(
+        default=1000,
+        ge=1,
+        description="Submissions waiting for the writer; beyond it intake answers 503 at once.",
+    )
+    submit_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A batch's transaction longer than this answers 503."
+    )
+    submit_retry_after_seconds: int = Field(
+        default=1, ge=1, description="Retry-After of a 503 when the queue is full."
+    )
     lookup_burst: int = Field(default=5, ge=1)
     lookup_refill_per_second: float = Field(default=0.1, gt=0)
     webhook_poll_seconds: float = Field(default=0.3, gt=0)

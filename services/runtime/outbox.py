@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -53,17 +53,7 @@ async def append_event(
     conn: DbConn, schema: str, topic: str, envelope: EventEnvelope, key: str | None = None
 ) -> None:
     """Add an event to the outbox inside the caller's transaction (keyed by dossier)."""
-    # The span that wrote the event (an HTTP request, a consumer) names the dossier too,
-    # so the console finds the trace from a dossier code.
-    # Attributes the span already has (a consumer's own event) are left as they are.
-    current = trace.get_current_span()
-    if current.is_recording():
-        known = getattr(current, "attributes", None) or {}
-        for name, value in dossier_attributes(
-            envelope.event_type, envelope.dossier_id, envelope.payload
-        ).items():
-            if name != "onestop.event_type" and name not in known:
-                current.set_attribute(name, value)
+    name_dossier_on_current_span(envelope)
     await append_raw(
         conn,
         schema,
@@ -76,9 +66,27 @@ async def append_event(
     )
 
 
+def name_dossier_on_current_span(envelope: EventEnvelope) -> None:
+    """The span that writes an event (an HTTP request, a consumer) names the dossier too,
+    so the console finds the trace from a dossier code. Attributes the span already has
+    (a consumer's own event) are left as they are."""
+    current = trace.get_current_span()
+    if current.is_recording():
+        known = getattr(current, "attributes", None) or {}
+        for name, value in dossier_attributes(
+            envelope.event_type, envelope.dossier_id, envelope.payload
+        ).items():
+            if name != "onestop.event_type" and name not in known:
+                current.set_attribute(name, value)
+
+
 @dataclass(frozen=True)
 class OutboxRecord:
-    """One record for Kafka, as the relay will send it."""
+    """One record for Kafka, as the relay will send it.
+
+    ``headers`` (the trace context that wrote it) overrides the call's headers: a writer
+    that stores the records of several requests at once keeps each request's trace.
+    """
 
     topic: str
     key: str
@@ -87,17 +95,17 @@ class OutboxRecord:
     value: bytes
     # This record's own trace headers (e.g. one per message of a batch); None: the
     # headers given to `append_records` for the whole call.
-    headers: dict[str, str] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 async def append_records(
-    conn: DbConn, schema: str, records: Sequence[OutboxRecord], headers: dict[str, str]
+    conn: DbConn, schema: str, records: Sequence[OutboxRecord], headers: Mapping[str, str]
 ) -> None:
     """Add records to the outbox in the caller's transaction, in order, in one round trip
     with the relay's wake-up (delivered at commit; wake-ups of one transaction collapse)."""
     if not records:
         return
-    shared = json.dumps(headers)
+    shared = json.dumps(dict(headers))
     await conn.execute(
         "WITH added AS (INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
         " SELECT t, k, e, y, v, h::jsonb FROM unnest($1::text[], $2::text[], $3::uuid[],"
@@ -108,7 +116,7 @@ async def append_records(
         [r.event_id for r in records],
         [r.event_type for r in records],
         [r.value for r in records],
-        [shared if r.headers is None else json.dumps(r.headers) for r in records],
+        [shared if r.headers is None else json.dumps(dict(r.headers)) for r in records],
         outbox_channel(schema),
     )
 

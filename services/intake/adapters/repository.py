@@ -3,54 +3,165 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from services.runtime.db import DbConn
 
 
-async def next_sequence(conn: DbConn, agency_code: str, day: date) -> int:
-    # The upsert takes the row lock until commit: consecutive and gap-free per agency/day.
-    value: int = await conn.fetchval(
-        "INSERT INTO dossier_sequences (agency_code, day, last_value) VALUES ($1, $2, 1)"
-        " ON CONFLICT (agency_code, day)"
-        " DO UPDATE SET last_value = dossier_sequences.last_value + 1 RETURNING last_value",
-        agency_code,
-        day,
+async def claim_idempotency_keys(
+    conn: DbConn, keys: Sequence[tuple[str, str, str]]
+) -> set[tuple[str, str]]:
+    """Claim (portal, key, request hash) rows for this transaction; returns the keys it
+    now owns. A key another transaction is inserting waits for it to end: committed, it
+    is not ours (read it with :func:`stored_idempotent`); rolled back, it is. Claimed in
+    key order, so two writers never wait on each other's keys in a cycle."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO idempotency_keys (portal_id, key, request_hash, status_code, response)"
+        " SELECT p, k, h, 0, 'null'::jsonb FROM unnest($1::text[], $2::text[], $3::text[])"
+        " AS u(p, k, h) ORDER BY p, k ON CONFLICT DO NOTHING RETURNING portal_id, key",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
     )
-    return value
+    return {(r["portal_id"], r["key"]) for r in rows}
 
 
-async def find_idempotent(conn: DbConn, portal_id: str, key: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT request_hash, status_code, response FROM idempotency_keys"
-        " WHERE portal_id = $1 AND key = $2",
-        portal_id,
-        key,
+async def stored_idempotent(
+    conn: DbConn, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, int, dict[str, Any]]]:
+    """(request hash, status, response) stored for each of these (portal, key) pairs."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT i.portal_id, i.key, i.request_hash, i.status_code, i.response"
+        " FROM idempotency_keys i JOIN unnest($1::text[], $2::text[]) AS u(p, k)"
+        " ON i.portal_id = u.p AND i.key = u.k",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
     )
-    if row is None:
-        return None
     return {
-        "request_hash": row["request_hash"],
-        "status_code": row["status_code"],
-        "response": json.loads(row["response"]),
+        (r["portal_id"], r["key"]): (
+            r["request_hash"],
+            int(r["status_code"]),
+            json.loads(r["response"]),
+        )
+        for r in rows
     }
 
 
-async def save_idempotent(
-    conn: DbConn, portal_id: str, key: str, request_hash: str, status: int, body: dict[str, Any]
-) -> bool:
-    inserted = await conn.fetchval(
-        "INSERT INTO idempotency_keys (portal_id, key, request_hash, status_code, response)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true",
-        portal_id,
-        key,
-        request_hash,
-        status,
-        json.dumps(body),
+async def allocate_sequences(
+    conn: DbConn, needed: Mapping[tuple[str, date], int]
+) -> dict[tuple[str, date], int]:
+    """Add each (agency, day)'s count to its sequence in one statement; returns the new
+    last values. The rows stay locked until commit, taken in key order (no deadlock
+    between writers): numbers are consecutive and gap-free, and a rollback returns them."""
+    if not needed:
+        return {}
+    rows = await conn.fetch(
+        "INSERT INTO dossier_sequences (agency_code, day, last_value)"
+        " SELECT a, d, n FROM unnest($1::text[], $2::date[], $3::int[]) AS u(a, d, n)"
+        " ORDER BY a, d ON CONFLICT (agency_code, day)"
+        " DO UPDATE SET last_value = dossier_sequences.last_value + EXCLUDED.last_value"
+        " RETURNING agency_code, day, last_value",
+        [agency for agency, _ in needed],
+        [day for _, day in needed],
+        list(needed.values()),
     )
-    return bool(inserted)
+    return {(r["agency_code"], r["day"]): int(r["last_value"]) for r in rows}
+
+
+@dataclass(frozen=True)
+class ReceivedRow:
+    """A received dossier as stored, with its timeline entry, status callback and the
+    answer kept for its idempotency key."""
+
+    id: UUID
+    code: str
+    agency_code: str
+    procedure_code: str
+    field_code: str
+    receiving_unit: str
+    channel: int
+    applicant: str
+    documents: str
+    fees: str
+    request: str
+    received_at: datetime
+    clock_started_at: datetime
+    appointment_at: datetime
+    status: int
+    portal_id: str
+    external_code: str | None
+    contact_ref: str
+    event_id: UUID
+    timeline_details: str
+    callback: str
+    idempotency_key: str | None
+    response: str
+
+
+async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
+    """Dossiers, their timeline entries, the portals' status callbacks and the answers of
+    their idempotency keys (claimed before), for a whole batch in one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],"
+        " $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],"
+        " $17::text[], $18::uuid[], $19::text[], $20::text[], $21::text[], $22::text[],"
+        " $23::text[])"
+        " AS u(id, code, agency_code, procedure_code, field_code, receiving_unit, channel,"
+        " applicant, documents, fees, request, received_at, clock_started_at, appointment_at,"
+        " status, portal_id, external_code, event_id, details, callback, idem_key, response,"
+        " contact_ref)),"
+        " d AS (INSERT INTO dossiers (id, code, agency_code, procedure_code, field_code,"
+        " receiving_unit, channel, applicant, documents, fees, request, received_at,"
+        " clock_started_at, appointment_at, status, status_version, current_unit, portal_id,"
+        " external_code, contact_ref) SELECT id, code, agency_code, procedure_code, field_code,"
+        " receiving_unit, channel, applicant::jsonb, documents::jsonb, fees::jsonb,"
+        " request::jsonb, received_at, clock_started_at, appointment_at, status, 1,"
+        " receiving_unit, portal_id, external_code, contact_ref FROM u),"
+        " t AS (INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"
+        " occurred_at, details) SELECT event_id, id, 'intake', 'dossier.received', 1,"
+        " received_at, details::jsonb FROM u ON CONFLICT DO NOTHING),"
+        " w AS (INSERT INTO webhook_deliveries (webhook_id, dossier_id, version, body)"
+        " SELECT w.id, u.id, 1, u.callback::jsonb FROM u"
+        " JOIN webhooks w ON w.portal_id = u.portal_id AND w.active),"
+        " k AS (UPDATE idempotency_keys i SET status_code = 201, response = u.response::jsonb"
+        " FROM u WHERE u.idem_key IS NOT NULL AND i.portal_id = u.portal_id"
+        " AND i.key = u.idem_key)"
+        " SELECT 1",
+        [r.id for r in rows],
+        [r.code for r in rows],
+        [r.agency_code for r in rows],
+        [r.procedure_code for r in rows],
+        [r.field_code for r in rows],
+        [r.receiving_unit for r in rows],
+        [r.channel for r in rows],
+        [r.applicant for r in rows],
+        [r.documents for r in rows],
+        [r.fees for r in rows],
+        [r.request for r in rows],
+        [r.received_at for r in rows],
+        [r.clock_started_at for r in rows],
+        [r.appointment_at for r in rows],
+        [r.status for r in rows],
+        [r.portal_id for r in rows],
+        [r.external_code for r in rows],
+        [r.event_id for r in rows],
+        [r.timeline_details for r in rows],
+        [r.callback for r in rows],
+        [r.idempotency_key for r in rows],
+        [r.response for r in rows],
+        [r.contact_ref for r in rows],
+    )
 
 
 async def load_dossier(conn: DbConn, ref: str) -> dict[str, Any] | None:

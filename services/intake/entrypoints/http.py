@@ -15,7 +15,7 @@ from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
 from services.intake.domain.rules import SubmissionRefused
 from services.intake.entrypoints.security import ContextDep, PortalDep
-from services.intake.handlers import IntakeContext, submit_with_race_retry
+from services.intake.handlers import IntakeContext, submit_dossier
 from services.intake.receipt import receipt_form, receipt_html
 from services.intake.views import dossier_view
 from services.runtime.auth import service_caller
@@ -39,6 +39,24 @@ NOT_FOUND = problem(
     {"type": "about:blank", "title": "Không tìm thấy hồ sơ", "status": 404},
 )
 INVALID = problem("The body or parameters are invalid, or required documents are missing.")
+UNAVAILABLE = {
+    **problem(
+        "Too many submissions are waiting, or the database cannot be reached: nothing was"
+        " stored. Retry after `Retry-After` seconds with the same `Idempotency-Key`.",
+        {
+            "type": "about:blank",
+            "title": "Hệ thống đang quá tải, vui lòng gửi lại sau",
+            "status": 503,
+            "detail": "Too many submissions are waiting; nothing was stored.",
+        },
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 CodePath = Annotated[
     str,
     Path(
@@ -59,7 +77,9 @@ CodePath = Annotated[
         "Checks that the procedure is received at the unit, that every required document is"
         " present (else 422 with `missing_documents`, nothing stored), and issues the dossier"
         " code `agency-YYMMDD-NNNN` and the appointment. Retry with the same"
-        " `Idempotency-Key` to get the same receipt."
+        " `Idempotency-Key` to get the same receipt. Submissions arriving together are"
+        " stored in one transaction; the receipt is answered only after it committed."
+        " Under overload, or while the database is unreachable, 503 with `Retry-After`."
     ),
     responses={
         401: UNAUTHORISED,
@@ -76,6 +96,7 @@ CodePath = Annotated[
                 "missing_documents": [{"type_code": "GCS", "name": "Giấy chứng sinh"}],
             },
         ),
+        503: UNAVAILABLE,
     },
 )
 async def submit(
@@ -110,7 +131,7 @@ async def submit_for_portal(
             f"This key may not submit for unit {body.receiving_unit}.",
         )
     try:
-        return await submit_with_race_retry(
+        return await submit_dossier(
             ctx,
             body,
             portal_id=portal.id,
