@@ -7,7 +7,6 @@ endpoint that records every request; Zalo is off, so phone notices go by SMS.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -15,95 +14,41 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from services.runtime.setup import ensure_topics
-from tests.conftest import unique_prefix
 from tests.integration.test_notify_delivery import (
     COMMUNE,
     QUIET_UNIT,
-    ContactServer,
+    Processes,
     Stack,
-    _quiet_hours_around_now,
     citizen,
     eventually,
+    notify_processes_with,
+    open_stack,
     received,
 )
 from tests.support.credentials import AGENCY_TOKEN, NOTIFY_TOKEN, OPS, PORTAL
-from tests.support.infra import Infra, isolated_env
-from tests.support.processes import ServiceProcess, free_port
+from tests.support.infra import Infra
 
 pytestmark = pytest.mark.integration
 RETRY_BASE = 0.3
 
 
 @pytest.fixture(scope="module")
-def batch_processes(
-    infra: Infra,
-) -> Iterator[tuple[str, ServiceProcess, ServiceProcess, ContactServer]]:
-    prefix = unique_prefix()
-    asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
-    contacts = ContactServer()
-    contacts.start()
-    notify_port = free_port()
-    env = {
-        **isolated_env(infra, prefix),
-        "QUIET_HOURS": "",
-        "QUIET_HOURS_BY_UNIT": json.dumps({QUIET_UNIT: _quiet_hours_around_now()}),
-        "INTAKE_URL": contacts.url,
-        "NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
-        "SMTP_PORT": str(free_port()),
-        "ESMS_PORT": str(free_port()),
-        "VIETTEL_PORT": str(free_port()),
-        "ZALO_PORT": str(free_port()),
-        "ZALO_ENABLED": "false",
-        "MAX_ATTEMPTS": "3",
-        "RETRY_BASE_SECONDS": str(RETRY_BASE),
-        "RETRY_CAP_SECONDS": "1",
-        "SENDER_INTERVAL_SECONDS": "0.05",
-        "RATE_LIMITS": "",
-        "OTEL_EXPORTER": "none",
-    }
-    dev = ServiceProcess("notify-devservers", "services.notify.devservers", env, free_port())
-    notify = ServiceProcess("notify", "services.notify", env, notify_port)
-    dev.start()
-    notify.start()
-    try:
-        dev.wait_ready(path="/healthz")
-        notify.wait_ready()
-        yield prefix, notify, dev, contacts
-    finally:
-        notify.stop()
-        dev.stop()
-        contacts.stop()
+def batch_processes(infra: Infra) -> Iterator[Processes]:
+    with notify_processes_with(
+        infra,
+        ZALO_ENABLED="false",
+        MAX_ATTEMPTS="3",
+        RETRY_BASE_SECONDS=str(RETRY_BASE),
+        RATE_LIMITS="",
+    ) as processes:
+        yield processes
 
 
 @pytest.fixture
-async def stack(
-    infra: Infra, batch_processes: tuple[str, ServiceProcess, ServiceProcess, ContactServer]
-) -> AsyncIterator[Stack]:
-    prefix, notify, dev, contacts = batch_processes
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
-    await producer.start()
-    env = dev.env
-    found = Stack(
-        prefix,
-        infra,
-        notify,
-        dev,
-        contacts,
-        producer,
-        gateways={
-            "esms": f"http://127.0.0.1:{env['ESMS_PORT']}",
-            "viettel": f"http://127.0.0.1:{env['VIETTEL_PORT']}",
-        },
-    )
-    try:
+async def stack(infra: Infra, batch_processes: Processes) -> AsyncIterator[Stack]:
+    async with open_stack(infra, batch_processes) as found:
         yield found
-    finally:
-        for gateway in found.gateways:
-            await found.control(gateway, mode="ok")
-        await producer.stop()
 
 
 def _code(tag: str) -> str:

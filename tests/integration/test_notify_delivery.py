@@ -9,6 +9,7 @@ events are published straight onto the topics, shaped as their producers shape t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
@@ -217,10 +218,13 @@ async def eventually(
     raise AssertionError(f"condition not met within {within}s; last value: {last!r}")
 
 
-@pytest.fixture(scope="module")
-def notify_processes(
-    infra: Infra,
-) -> Iterator[tuple[str, ServiceProcess, ServiceProcess, ContactServer]]:
+Processes = tuple[str, ServiceProcess, ServiceProcess, ContactServer]
+
+
+@contextlib.contextmanager
+def notify_processes_with(infra: Infra, **settings: str) -> Iterator[Processes]:
+    """Notify and its gateway stand-ins on topics and a schema of their own, with intake
+    played by a ContactServer; ``settings`` add to or override the environment."""
     prefix = unique_prefix()
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     contacts = ContactServer()
@@ -237,12 +241,11 @@ def notify_processes(
         "ESMS_PORT": str(free_port()),
         "VIETTEL_PORT": str(free_port()),
         "ZALO_PORT": str(free_port()),
-        "MAX_ATTEMPTS": "3",
         "RETRY_BASE_SECONDS": "0.2",
         "RETRY_CAP_SECONDS": "1",
-        "SEND_LEASE_SECONDS": "3",
         "SENDER_INTERVAL_SECONDS": "0.05",
         "OTEL_EXPORTER": "none",
+        **settings,
     }
     dev = ServiceProcess("notify-devservers", "services.notify.devservers", env, free_port())
     notify = ServiceProcess("notify", "services.notify", env, notify_port)
@@ -258,11 +261,10 @@ def notify_processes(
         contacts.stop()
 
 
-@pytest.fixture
-async def stack(
-    infra: Infra, notify_processes: tuple[str, ServiceProcess, ServiceProcess, ContactServer]
-) -> AsyncIterator[Stack]:
-    prefix, notify, dev, contacts = notify_processes
+@contextlib.asynccontextmanager
+async def open_stack(infra: Infra, processes: Processes) -> AsyncIterator[Stack]:
+    """A test's handle on the processes; gateways are put back to normal afterwards."""
+    prefix, notify, dev, contacts = processes
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
     env = dev.env
@@ -285,6 +287,18 @@ async def stack(
         for gateway in found.gateways:
             await found.control(gateway, mode="ok", non_zalo_phones=[])
         await producer.stop()
+
+
+@pytest.fixture(scope="module")
+def notify_processes(infra: Infra) -> Iterator[Processes]:
+    with notify_processes_with(infra, MAX_ATTEMPTS="3", SEND_LEASE_SECONDS="3") as processes:
+        yield processes
+
+
+@pytest.fixture
+async def stack(infra: Infra, notify_processes: Processes) -> AsyncIterator[Stack]:
+    async with open_stack(infra, notify_processes) as found:
+        yield found
 
 
 # --- event payloads, as intake, routing and sla publish them ----------------------------

@@ -11,7 +11,6 @@ around now); the test ends the night by moving it to a unit without quiet hours.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,6 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.notify.dev_defaults import (
     DEV_RECEIPT_TOKEN_SECRET,
@@ -30,101 +28,48 @@ from services.notify.dev_defaults import (
 )
 from services.notify.domain.receipt_auth import receipt_token, zalo_signature
 from services.notify.entrypoints.receipts import FORBIDDEN_SOURCE, STALE, UNAUTHENTICATED
-from services.runtime.setup import ensure_topics
-from tests.conftest import unique_prefix
 from tests.integration.test_notify_delivery import (
     COMMUNE,
     QUIET_UNIT,
     Citizen,
-    ContactServer,
+    Processes,
     Stack,
-    _quiet_hours_around_now,
     citizen,
     eventually,
+    notify_processes_with,
+    open_stack,
     opt_out_token,
     received,
     settled_by_channel,
 )
-from tests.support.infra import Infra, isolated_env
-from tests.support.processes import ServiceProcess, free_port
+from tests.support.infra import Infra
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
-def receipt_processes(
-    infra: Infra,
-) -> Iterator[tuple[str, ServiceProcess, ServiceProcess, ContactServer]]:
-    prefix = unique_prefix()
-    asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
-    contacts = ContactServer()
-    contacts.start()
-    notify_port = free_port()
-    env = {
-        **isolated_env(infra, prefix),
-        "QUIET_HOURS": "",
-        "QUIET_HOURS_BY_UNIT": json.dumps({QUIET_UNIT: _quiet_hours_around_now()}),
-        "INTAKE_URL": contacts.url,
-        "NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
-        "SMTP_PORT": str(free_port()),
-        "ESMS_PORT": str(free_port()),
-        "VIETTEL_PORT": str(free_port()),
-        "ZALO_PORT": str(free_port()),
-        "RETRY_BASE_SECONDS": "0.2",
-        "RETRY_CAP_SECONDS": "1",
-        "SENDER_INTERVAL_SECONDS": "0.05",
-        "OTEL_EXPORTER": "none",
-        # The stand-ins call from this machine: allowed for eSMS and Zalo; Viettel's
-        # reports are only taken from a network they cannot come from.
-        "ESMS_RECEIPT_CIDRS": json.dumps(["127.0.0.0/8"]),
-        "ZALO_RECEIPT_CIDRS": json.dumps(["127.0.0.0/8", "::1/128"]),
-        "VIETTEL_RECEIPT_CIDRS": json.dumps(["192.0.2.0/24"]),
-    }
-    dev = ServiceProcess("notify-devservers", "services.notify.devservers", env, free_port())
-    notify = ServiceProcess("notify", "services.notify", env, notify_port)
-    dev.start()
-    notify.start()
-    try:
-        dev.wait_ready(path="/healthz")
-        notify.wait_ready()
-        yield prefix, notify, dev, contacts
-    finally:
-        notify.stop()
-        dev.stop()
-        contacts.stop()
+def receipt_processes(infra: Infra) -> Iterator[Processes]:
+    # The stand-ins call from this machine: allowed for eSMS and Zalo; Viettel's reports
+    # are only taken from a network they cannot come from.
+    with notify_processes_with(
+        infra,
+        ESMS_RECEIPT_CIDRS=json.dumps(["127.0.0.0/8"]),
+        ZALO_RECEIPT_CIDRS=json.dumps(["127.0.0.0/8", "::1/128"]),
+        VIETTEL_RECEIPT_CIDRS=json.dumps(["192.0.2.0/24"]),
+    ) as processes:
+        yield processes
 
 
 @pytest.fixture
-async def stack(
-    infra: Infra, receipt_processes: tuple[str, ServiceProcess, ServiceProcess, ContactServer]
-) -> AsyncIterator[Stack]:
-    prefix, notify, dev, contacts = receipt_processes
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
-    await producer.start()
-    env = dev.env
-    found = Stack(
-        prefix,
-        infra,
-        notify,
-        dev,
-        contacts,
-        producer,
-        gateways={
-            "esms": f"http://127.0.0.1:{env['ESMS_PORT']}",
-            "viettel": f"http://127.0.0.1:{env['VIETTEL_PORT']}",
-            "zalo": f"http://127.0.0.1:{env['ZALO_PORT']}",
-        },
-    )
-    # SMS go through eSMS here: Viettel refuses every send.
-    await found.control("viettel", mode="fail", failure="provider")
-    try:
-        yield found
-    finally:
-        for gateway in found.gateways:
-            await found.control(gateway, mode="ok", non_zalo_phones=[])
-        await found.control("zalo", callback_url=f"{notify.url}/v1/callbacks/zalo")
-        await producer.stop()
+async def stack(infra: Infra, receipt_processes: Processes) -> AsyncIterator[Stack]:
+    async with open_stack(infra, receipt_processes) as found:
+        # SMS go through eSMS here: Viettel refuses every send.
+        await found.control("viettel", mode="fail", failure="provider")
+        try:
+            yield found
+        finally:
+            await found.control("zalo", callback_url=f"{found.notify.url}/v1/callbacks/zalo")
 
 
 # --- what the tests do ------------------------------------------------------------------
