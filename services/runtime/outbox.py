@@ -85,6 +85,8 @@ class OutboxRecord:
     event_id: UUID | str
     event_type: str
     value: bytes
+    #: The trace context to send it with; None: the batch's (``append_records``).
+    headers: dict[str, str] | None = None
 
 
 async def append_records(
@@ -94,17 +96,18 @@ async def append_records(
     with the relay's wake-up (delivered at commit; wake-ups of one transaction collapse)."""
     if not records:
         return
+    shared = json.dumps(headers)
     await conn.execute(
         "WITH added AS (INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
-        " SELECT t, k, e, y, v, $6::jsonb FROM unnest($1::text[], $2::text[], $3::uuid[],"
-        " $4::text[], $5::bytea[]) WITH ORDINALITY AS u(t, k, e, y, v, n) ORDER BY n"
-        " RETURNING id) SELECT pg_notify($7, '')",
+        " SELECT t, k, e, y, v, h::jsonb FROM unnest($1::text[], $2::text[], $3::uuid[],"
+        " $4::text[], $5::bytea[], $6::text[]) WITH ORDINALITY AS u(t, k, e, y, v, h, n)"
+        " ORDER BY n RETURNING id) SELECT pg_notify($7, '')",
         [r.topic for r in records],
         [r.key for r in records],
         [r.event_id for r in records],
         [r.event_type for r in records],
         [r.value for r in records],
-        json.dumps(headers),
+        [shared if r.headers is None else json.dumps(r.headers) for r in records],
         outbox_channel(schema),
     )
 

@@ -47,12 +47,13 @@ class Outgoing:
     event_id: UUID
     event_type: str
     body: bytes
+    trace: dict[str, str] | None = None  # None: the context current when written
 
 
 @dataclass(frozen=True, slots=True)
 class _Decided:
     dossier_id: UUID
-    cause: EventEnvelope | None  # the consumed event; None for a timer
+    cause: Envelope[Payload] | None  # the consumed event; None for a timer
     event: ev.Event
 
 
@@ -83,7 +84,7 @@ class SlaHandlers:
         return dict.fromkeys(heard.EVENT_TYPES, handler)
 
     async def handle(self, conn: DbConn, batch: Sequence[Envelope[Payload]]) -> None:
-        events = [(e.event, heard.parse(e.event.event_type, e.event.payload)) for e in batch]
+        events = [(e, heard.parse(e.event.event_type, e.event.payload)) for e in batch]
         ids = store.distinct(env.dossier_id for env, _ in events)
         await self.calendars.refresh(conn)
         await store.lock_dossiers(conn, ids)
@@ -206,9 +207,10 @@ class SlaHandlers:
         event_type: str,
         payload: dict[str, Any],
         dossier_id: UUID,
-        cause: EventEnvelope | None,
+        cause: Envelope[Payload] | None,
     ) -> Outgoing:
-        """An ``EventEnvelope`` serialised for the outbox."""
+        """An ``EventEnvelope`` serialised for the outbox; what a consumed event caused
+        goes out in that event's trace."""
         event_id = uuid4()
         envelope = {
             "event_id": str(event_id),
@@ -217,18 +219,21 @@ class SlaHandlers:
             "occurred_at": datetime.now(UTC).isoformat(),
             "dossier_id": str(dossier_id),
             "sequence": 0,
-            "correlation_id": str(cause.correlation_id if cause else dossier_id),
+            "correlation_id": str(cause.event.correlation_id if cause else dossier_id),
             "causation_id": str(cause.event_id) if cause else None,
             "producer": self.rt.settings.service_name,
             "payload": payload,
         }
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
-        return Outgoing(dossier_id, event_id, event_type, body)
+        return Outgoing(
+            dossier_id, event_id, event_type, body, cause.trace or None if cause else None
+        )
 
     async def _publish_many(self, conn: DbConn, events: Sequence[Outgoing]) -> None:
         """Outbox rows for a whole batch in one statement, one wake-up for the relay."""
         topic = self.rt.topic("dossier.sla")
         records = [
-            OutboxRecord(topic, str(e.dossier_id), e.event_id, e.event_type, e.body) for e in events
+            OutboxRecord(topic, str(e.dossier_id), e.event_id, e.event_type, e.body, e.trace)
+            for e in events
         ]
         await append_records(conn, self.rt.schema, records, current_trace_headers())
