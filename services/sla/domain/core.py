@@ -207,16 +207,9 @@ class _Decision:
         if d is None or d.timer.next_fire_at is None or d.timer.next_fire_at > self.now:
             return state, []  # not due (any more): nothing to do
         firing = rules.fire(d.timer.as_rule_state(d), self.now)
-        fired = replace(
-            d,
-            timer=Timer(
-                firing.next_fire_at,
-                firing.due_soon_fired,
-                firing.overdue_fired,
-                firing.escalated,
-            ),
-        )
-        state = _put(state, fired)
+        f = firing
+        fired = d.with_timer(Timer(f.next_fire_at, f.due_soon_fired, f.overdue_fired, f.escalated))
+        state = state.with_deadline(fired)
         out: list[ev.Event] = []
         if firing.alarm is rules.Alarm.ESCALATED:
             calendar = self.calendars.for_unit(d.unit_code)
@@ -362,13 +355,6 @@ def _raised(d: Deadline) -> tuple[rules.Alarm, ...]:
     if d.escalate_at is not None and d.timer.escalated:
         return (rules.Alarm.STEP_OVERDUE, rules.Alarm.ESCALATED)
     return (rules.Alarm.STEP_OVERDUE,)
-
-
-def _put(state: DossierSla, deadline: Deadline) -> DossierSla:
-    return replace(
-        state,
-        deadlines=tuple(deadline if d.id == deadline.id else d for d in state.deadlines),
-    )
 
 
 def _track(

@@ -106,6 +106,28 @@ class Deadline:
     closed_at: datetime | None = None
     outcome: rules.Outcome | None = None
 
+    def with_timer(self, timer: Timer) -> Deadline:
+        """This deadline with another timer (the timer job's hot path: no ``replace``)."""
+        return Deadline(
+            self.id,
+            self.kind,
+            self.dossier_code,
+            self.task_id,
+            self.unit_code,
+            self.step_name,
+            self.field_code,
+            self.starts_at,
+            self.allotment_hours,
+            self.due_at,
+            self.due_soon_at,
+            self.escalate_at,
+            timer,
+            self.phase,
+            self.paused_at,
+            self.closed_at,
+            self.outcome,
+        )
+
     def same_row(self, other: Deadline) -> bool:
         """Equal but for the timer (the timer is a row of its own)."""
         return (
@@ -150,6 +172,15 @@ class DossierSla:
     dossier: Dossier | None = None  # None: SLA has heard nothing about it yet
     deadlines: tuple[Deadline, ...] = ()
     apologised: bool = False  # form 04 was issued (once per dossier)
+
+    def with_deadline(self, deadline: Deadline) -> DossierSla:
+        """This state with ``deadline`` in place of the one with its id."""
+        return DossierSla(
+            self.dossier_id,
+            self.dossier,
+            tuple(deadline if d.id == deadline.id else d for d in self.deadlines),
+            self.apologised,
+        )
 
     def whole(self) -> Deadline | None:
         """The dossier's own deadline (to the appointment)."""
