@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import statistics
 import time
 import uuid
@@ -139,7 +140,7 @@ def received_envelope(dossier_id: uuid.UUID, code: str) -> EventEnvelope:
         clock_started_at=now,
         appointment_at=now + timedelta(days=1),
         legal_hours=8,
-        contact_ref=str(dossier_id),
+        contact_ref=secrets.token_urlsafe(16),  # opaque, as intake issues them
     )
     return EventEnvelope(
         event_type="dossier.received",

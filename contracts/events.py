@@ -73,8 +73,33 @@ class DossierReceived(Payload):
         default_factory=list, description="Workflow conditions, e.g. `verification_needed`."
     )
     contact_ref: str = Field(
-        description="Reference notify uses to fetch contact details from intake; no PII here."
+        description="Opaque random reference (128 bits, URL-safe base64) notify and SLA use"
+        " to fetch contact details from intake; not the dossier id, no personal data, never"
+        " shown by a public endpoint.",
+        examples=["q2Hc0m1bX4yV9sWkP7dLfA"],
     )
+
+
+class ContactRefAssigned(Payload):
+    """The dossier's contact reference is (now) this value: sent once for each dossier
+    received before references were random, so every consumer replaces what it used
+    (the dossier id) for that dossier."""
+
+    dossier_code: str
+    contact_ref: str = Field(
+        description="The new opaque contact reference.", examples=["q2Hc0m1bX4yV9sWkP7dLfA"]
+    )
+
+
+class OptOutChanged(Payload):
+    """The citizen, through their portal, stopped (or resumed) one channel of messages
+    about this dossier."""
+
+    dossier_code: str
+    channel: str = Field(examples=["email", "sms", "zalo"], pattern="^(email|sms|zalo)$")
+    opted_out: bool = Field(description="True: stop this channel; false: resume it.")
+    requested_at: datetime
+    portal_id: str = Field(description="The portal that asked (audit).")
 
 
 class SupplementSubmitted(Payload):
@@ -290,6 +315,18 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
         topic="dossier.intake",
         payload=DossierReceived,
         summary="A complete dossier was received; carries the appointment.",
+    ),
+    EventSpec(
+        event_type="dossier.contact_ref_assigned",
+        topic="dossier.intake",
+        payload=ContactRefAssigned,
+        summary="A dossier's contact reference was (re)assigned; replace the one held.",
+    ),
+    EventSpec(
+        event_type="dossier.opt_out_changed",
+        topic="dossier.intake",
+        payload=OptOutChanged,
+        summary="Through its portal, the citizen stopped or resumed a channel of messages.",
     ),
     EventSpec(
         event_type="dossier.supplement_submitted",

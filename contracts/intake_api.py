@@ -230,6 +230,22 @@ class ActionAccepted(BaseModel):
     status: DossierStatus = Field(description="Public status when the action was accepted.")
 
 
+OptOutChannel = Literal["email", "sms", "zalo"]
+
+
+class OptOutBody(Strict):
+    channel: OptOutChannel = Field(
+        description="The channel the citizen no longer wants messages on.", examples=["sms"]
+    )
+
+
+class OptOutAccepted(BaseModel):
+    dossier_code: str
+    channel: OptOutChannel
+    opted_out: bool = Field(description="True: the channel stops; false: it resumes.")
+    accepted_at: datetime
+
+
 class PortalCreate(Strict):
     name: str = Field(min_length=1, max_length=200, examples=["Cổng DVC tỉnh Hà Sơn"])
     units: list[str] = Field(
@@ -314,3 +330,36 @@ class DvcqgReply(BaseModel):
     error_code: str = Field(examples=["0"])
     message: str = Field(examples=["Thành công"])
     result: list[DvcqgResult] = Field(default_factory=list)
+
+
+class DossierDocument(BaseModel):
+    """A paper of the dossier. Identity documents (CCCD, passport, ID card) are
+    ``sensitive``: only the portal that submitted the dossier gets their storage reference
+    (``storage_ref_withheld`` tells the others it exists); each such read is audited."""
+
+    type_code: str = Field(examples=["TK_KS"])
+    name: str = Field(examples=["Tờ khai đăng ký khai sinh"])
+    checksum: str | None = None
+    storage_ref: str | None = Field(examples=["s3://dossiers/2026/11/abc.pdf"])
+    supplement: bool = Field(description="Handed in later, as a supplement.")
+    sensitive: bool = Field(description="An identity document.")
+    storage_ref_withheld: bool
+
+
+class DossierDocuments(BaseModel):
+    code: str = Field(examples=["000.01.01.H99-261122-0001"])
+    documents: list[DossierDocument]
+
+
+class DataSubjectRequest(Strict):
+    """A citizen's request to know what the system holds about them (Law 91/2025/QH15)."""
+
+    citizen_id: str = Field(
+        pattern=CITIZEN_ID_PATTERN, description="12-digit citizen ID.", examples=["001190012345"]
+    )
+    reference: str = Field(
+        default="",
+        max_length=200,
+        description="The request's own reference (e.g. the number of the citizen's letter).",
+        examples=["Đơn yêu cầu số 12/2026"],
+    )

@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.bounds import PG_BIGINT_MAX, UNIT_PATTERN, SafeStr
 from services.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
+from services.routing.adapters import access_log
 from services.runtime.auth import Principal, operator_principal
-from services.runtime.problems import ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.telemetry import load_trace, traces_of_dossier
 
 log = logging.getLogger(__name__)
@@ -55,24 +60,33 @@ class ConsoleSettings(BaseSettings):
         return str(getattr(self, f"{service}_url")).rstrip("/")
 
 
-router = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/console/api", tags=["console"])
+# The page and its files are not part of the API; the JSON the page reads is.
+router = APIRouter()
+api = APIRouter(
+    prefix="/console/api", tags=["console"], responses=problem_responses(401, 403, 404, 422)
+)
+UnitQuery = Annotated[SafeStr | None, Query(max_length=32, pattern=UNIT_PATTERN)]
+DossierRefPath = Annotated[
+    SafeStr,
+    PathParam(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.\-]+$", description="Code or id."),
+]
+TraceIdPath = Annotated[str, PathParam(pattern=r"^[0-9a-fA-F]{32}$", description="W3C trace id.")]
 
 
 # --- the page ---------------------------------------------------------------------------
 
 
-@router.get("/console")
+@router.get("/console", include_in_schema=False)
 async def console_redirect() -> RedirectResponse:
     return RedirectResponse("/console/")
 
 
-@router.get("/console/")
+@router.get("/console/", include_in_schema=False)
 async def console_page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
-@router.get("/console/static/{name}")
+@router.get("/console/static/{name}", include_in_schema=False)
 async def console_static(name: str) -> FileResponse:
     media_type = STATIC_FILES.get(name)
     if media_type is None:
@@ -187,7 +201,7 @@ async def remaining_hours(
 async def inbox(
     request: Request,
     who: PrincipalDep,
-    unit: Annotated[str | None, Query(max_length=32)] = None,
+    unit: UnitQuery = None,
 ) -> dict[str, Any]:
     unit_code = unit or who.unit_code
     if not can_see_unit(who, unit_code):
@@ -273,6 +287,13 @@ async def _units_of(request: Request, dossier_id: Any) -> set[str]:
 
 
 DOSSIER_REF = re.compile(r"^[0-9A-Za-z.\-]{1,64}$")
+DOSSIER_PAGE_PARTS = ("intake", "handoffs", "steps", "deadlines", "messages", "traces")
+
+
+def no_such_dossier() -> ProblemError:
+    """The same answer for a dossier that does not exist and one the operator's unit may
+    not see, as routing's operator API gives: neither its existence nor its owner leaks."""
+    return ProblemError(404, "Không tìm thấy hồ sơ", "No such dossier for your unit.")
 
 
 async def _check_dossier_access(request: Request, who: Principal, ref: str) -> Any:
@@ -282,13 +303,11 @@ async def _check_dossier_access(request: Request, who: Principal, ref: str) -> A
     if found is None:
         if is_supervisor(who):
             return None  # intake may know it before routing does
-        raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {ref}.")
+        raise no_such_dossier()
     if not is_supervisor(who):
-        import json
-
         receiving = json.loads(found["state"]).get("receiving_unit")
         if who.unit_code not in await _units_of(request, found["dossier_id"]) | {receiving}:
-            raise ProblemError(403, "Không có quyền xem hồ sơ của đơn vị khác")
+            raise no_such_dossier()
     return found
 
 
@@ -296,7 +315,7 @@ async def _check_dossier_access(request: Request, who: Principal, ref: str) -> A
 async def dossiers(
     request: Request,
     who: PrincipalDep,
-    q: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[SafeStr, Query(max_length=64, description="Part of a dossier code.")] = "",
 ) -> dict[str, Any]:
     """Recent dossiers the operator may see, optionally filtered by (part of) the code."""
     units = None if is_supervisor(who) else [who.unit_code]
@@ -314,15 +333,28 @@ async def dossiers(
 
 
 @api.get("/dossiers/{ref}")
-async def dossier(request: Request, ref: str, who: PrincipalDep) -> dict[str, Any]:
+async def dossier(request: Request, ref: DossierRefPath, who: PrincipalDep) -> dict[str, Any]:
     """Everything about one dossier: intake's view and timeline (form 06 hand-offs),
     routing's steps and step deadlines, SLA's deadlines, notify's messages, traces."""
     found = await _check_dossier_access(request, who, ref)
     status, view = await call(request, "intake", "GET", f"/v1/dossiers/{ref}")
     if status != 200 and found is None:
-        raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {ref}.")
+        raise no_such_dossier()
     code = found["dossier_code"] if found is not None else view["code"]
     dossier_id = str(found["dossier_id"]) if found is not None else str(view["id"])
+    # The page shows the messages sent to the citizen (their name) and intake's view:
+    # the read is recorded before anything is answered.
+    async with _runtime(request).pool.acquire() as conn:
+        await access_log.record_read(
+            conn,
+            actor=who.user_id,
+            role=who.role,
+            unit_code=who.unit_code,
+            dossier_id=UUID(dossier_id),
+            dossier_code=code,
+            what=access_log.CONSOLE_DOSSIER,
+            parts=DOSSIER_PAGE_PARTS,
+        )
     (n_status, notes), (d_status, deadlines), traces = await asyncio.gather(
         call(request, "notify", "GET", "/v1/notifications", params={"dossier": code}),
         call(request, "sla", "GET", f"/v1/dossiers/{dossier_id}/deadlines"),
@@ -414,27 +446,44 @@ async def merged_trace(request: Request, trace_id: str) -> dict[str, Any]:
     return {"trace_id": trace_id, "spans": spans, "unreachable": missing}
 
 
+DOSSIER_ATTRIBUTES = ("onestop.dossier_id", "onestop.dossier_code")
+MAX_TRACE_DOSSIERS = 200  # a trace is about one dossier (a DVCQG batch: a few)
+
+
+def _dossiers_named(span: dict[str, Any]) -> set[str]:
+    attributes = span.get("attributes")
+    if not isinstance(attributes, dict):
+        return set()
+    return {str(attributes[name]) for name in DOSSIER_ATTRIBUTES if attributes.get(name)}
+
+
+async def _visible_spans(
+    request: Request, who: Principal, spans: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Authorised by dossier, never by trace id: the operator must be allowed to see a
+    dossier the trace's spans name, and sees no span naming a dossier they may not see
+    (had anyone grafted spans of their own onto another dossier's trace, neither side
+    would see the other's)."""
+    named = {ref for span in spans for ref in _dossiers_named(span)}
+    if len(named) > MAX_TRACE_DOSSIERS:
+        raise ProblemError(403, "Không có quyền xem trace này", "Too many dossiers in one trace.")
+    allowed: dict[str, bool] = {}
+    for ref in sorted(named):
+        try:
+            await _check_dossier_access(request, who, ref)
+            allowed[ref] = True
+        except ProblemError:
+            allowed[ref] = False
+    if not any(allowed.values()):
+        raise ProblemError(403, "Không có quyền xem trace này")
+    return [s for s in spans if all(allowed[ref] for ref in _dossiers_named(s))]
+
+
 @api.get("/traces/{trace_id}")
-async def trace(request: Request, trace_id: str, who: PrincipalDep) -> dict[str, Any]:
-    if len(trace_id) != 32 or any(c not in "0123456789abcdef" for c in trace_id.lower()):
-        raise ProblemError(422, "Mã trace không hợp lệ")
+async def trace(request: Request, trace_id: TraceIdPath, who: PrincipalDep) -> dict[str, Any]:
     merged = await merged_trace(request, trace_id.lower())
     if not is_supervisor(who):
-        dossiers = {
-            s["attributes"].get("onestop.dossier_id")
-            for s in merged["spans"]
-            if isinstance(s.get("attributes"), dict)
-        } - {None}
-        allowed = False
-        for dossier_id in dossiers:
-            try:
-                await _check_dossier_access(request, who, str(dossier_id))
-                allowed = True
-                break
-            except ProblemError:
-                continue
-        if not allowed:
-            raise ProblemError(403, "Không có quyền xem trace này")
+        merged["spans"] = await _visible_spans(request, who, merged["spans"])
     return merged
 
 
@@ -597,12 +646,13 @@ async def health(request: Request, who: PrincipalDep) -> dict[str, Any]:
 
 @api.post("/dead-letters/{service}/{letter_id}/replay")
 async def replay_dead_letter(
-    request: Request, service: str, letter_id: int, who: PrincipalDep
+    request: Request,
+    service: Literal["intake", "routing", "sla", "notify"],
+    letter_id: Annotated[int, PathParam(ge=1, le=PG_BIGINT_MAX)],
+    who: PrincipalDep,
 ) -> Response:
     if not is_supervisor(who):
         raise ProblemError(403, "Chỉ giám sát cấp tỉnh được phát lại")
-    if service not in SERVICES:
-        raise ProblemError(404, "Không có dịch vụ này")
     cfg = settings_of(request)
     # Never an address from the request (its Host header is the caller's to choose).
     base = cfg.url(service)

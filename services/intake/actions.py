@@ -9,10 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contracts.events import ObligationPaid, SupplementSubmitted, WithdrawalRequested
+from contracts.events import (
+    ObligationPaid,
+    OptOutChanged,
+    SupplementSubmitted,
+    WithdrawalRequested,
+)
 from contracts.intake_api import PaymentBody, SupplementBody, WithdrawalBody
 from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
+from services.intake.domain.personal_data import flag_documents
 from services.intake.domain.status import ACTION_NAMES, Action, action_allowed, status_name
 from services.intake.handlers import IntakeContext
 from services.intake.views import vn
@@ -73,7 +79,7 @@ async def take_action(
             _payload(action, code, body, now),
         )
         documents = (
-            [{**d.model_dump(), "supplement": True} for d in body.documents]
+            flag_documents({**d.model_dump(), "supplement": True} for d in body.documents)
             if isinstance(body, SupplementBody)
             else []
         )
@@ -89,3 +95,46 @@ async def take_action(
             details={"action": action},
         )
     return {"dossier_code": code, "action": action, "accepted_at": vn(now), "status": status}
+
+
+async def change_opt_out(
+    ctx: IntakeContext, portal: Portal, code: str, channel: str, opted_out: bool, now: datetime
+) -> dict[str, Any]:
+    """A channel stopped (or resumed) for the dossier's contact, asked through the portal
+    the dossier belongs to; notify reads the event and applies it to the contact it holds
+    for the dossier (it never learns who asked beyond the portal's id)."""
+    rt = ctx.runtime
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row = await repo.load_dossier_for_update(conn, code)
+        if row is None or not portal.may_act_for(row["receiving_unit"]):
+            raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {code}.")
+        event = OptOutChanged(
+            dossier_code=row["code"],
+            channel=channel,
+            opted_out=opted_out,
+            requested_at=now,
+            portal_id=portal.id,
+        )
+        envelope = await rt.publish(
+            conn,
+            "dossier.intake",
+            "dossier.opt_out_changed",
+            row["id"],
+            event.model_dump(mode="json"),
+        )
+        await repo.append_timeline(
+            conn,
+            event_id=envelope.event_id,
+            dossier_id=row["id"],
+            source="intake",
+            event_type="dossier.opt_out_changed",
+            sequence=0,
+            occurred_at=now,
+            details={"channel": channel, "opted_out": opted_out},
+        )
+    return {
+        "dossier_code": row["code"],
+        "channel": channel,
+        "opted_out": opted_out,
+        "accepted_at": vn(now),
+    }

@@ -9,15 +9,19 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.intake.adapters.portals import dev_portal_exists, seed_dev_portal
+from services.intake.adapters.retention import IntakeRetention, purge
 from services.intake.adapters.webhook_sender import run_sender
 from services.intake.config import IntakeSettings
-from services.intake.entrypoints import citizen, dvcqg, portals
+from services.intake.entrypoints import citizen, dvcqg, personal_data, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
-from services.intake.entrypoints.limits import BodySizeLimit
-from services.intake.handlers import IntakeContext
+from services.intake.entrypoints.security import trace_trust
+from services.intake.handlers import IntakeContext, announce_contact_refs
 from services.reference import intake_catalog
+from services.runtime.data_access import BulkReadDetector
+from services.runtime.http import TRACE_TRUST_HOOK
 from services.runtime.ratelimit import TokenBuckets
+from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
 
 __all__ = ["IntakeSettings", "build_app"]
@@ -34,7 +38,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
             calendars={},
             settings=settings,
             lookups=TokenBuckets(settings.lookup_burst, settings.lookup_refill_per_second),
+            reads=BulkReadDetector(settings.bulk_read_policy),
         )
+        rt.state[TRACE_TRUST_HOOK] = trace_trust(rt.state["intake"])
         async with rt.pool.acquire() as conn:
             if settings.is_development:
                 await seed_dev_portal(conn, settings.dev_api_key)
@@ -44,6 +50,16 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
                     " (delete it: DELETE FROM api_keys WHERE portal_id = 'dev';"
                     " DELETE FROM portals WHERE id = 'dev')"
                 )
+        # Dossiers received while the contact reference was the dossier id got a random
+        # one from the migration: tell notify and SLA (once, whichever instance starts).
+        await announce_contact_refs(rt)
+
+    retention = IntakeRetention(
+        dossier_days=settings.dossier_personal_data_retention_days,
+        idempotency_days=settings.idempotency_key_retention_days,
+        audit_days=settings.personal_data_audit_retention_days,
+        batch=settings.retention_purge_batch,
+    )
 
     def jobs(rt: Runtime) -> list[Job]:
         return [
@@ -52,7 +68,13 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
                 settings.webhook_poll_seconds,
                 settings.webhook_timeout_seconds,
                 settings.webhook_policy,
-            )
+            ),
+            lambda: run_retention(
+                rt.pool,
+                "intake",
+                lambda conn, now: purge(conn, now, retention),
+                settings.retention_purge_interval_seconds,
+            ),
         ]
 
     spec = ServiceSpec(
@@ -67,13 +89,20 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         ),
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, citizen.router, portals.router, portals.admin, dvcqg.router, internal],
+        routers=[
+            router,
+            citizen.router,
+            portals.router,
+            portals.admin,
+            dvcqg.router,
+            internal,
+            personal_data.router,
+            personal_data.admin,
+        ],
         jobs=jobs,
         on_start=on_start,
     )
-    app = create_app(spec, settings)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    return app
+    return create_app(spec, settings)
 
 
 def app_factory() -> FastAPI:

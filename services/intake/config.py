@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from services.intake.domain.callback_targets import NetworkPolicy, parse_networks
+from services.runtime.data_access import BulkReadPolicy
 from services.runtime.settings import ServiceSettings
 
 DEV_API_KEY = "dev-portal-key-change-me"
@@ -14,7 +15,6 @@ class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     port: int = 8001
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes.")
-    max_request_bytes: int = Field(default=1_048_576, ge=1024)
     # In development a dev portal (every unit) is seeded with this key; a request without
     # a key is refused everywhere (401).
     dev_api_key: str = DEV_API_KEY
@@ -34,6 +34,34 @@ class IntakeSettings(ServiceSettings):
         " e.g. a portal inside the province's network: 10.20.0.0/16.",
     )
 
+    # --- personal data (docs/SECURITY.md, docs/personal-data.yaml) ---
+    dossier_personal_data_retention_days: int = Field(
+        default=3650,
+        ge=1,
+        description="A closed dossier's applicant, document references and summary are"
+        " anonymised this long after its last event (the province's archive schedule).",
+    )
+    idempotency_key_retention_days: int = Field(default=30, ge=1)
+    personal_data_audit_retention_days: int = Field(default=1825, ge=1)
+    retention_purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    retention_purge_batch: int = Field(default=1000, ge=1)
+    personal_data_bulk_read_threshold: int = Field(
+        default=100,
+        ge=1,
+        description="Distinct dossiers whose personal data one caller may read in the window"
+        " before the bulk-read alarm.",
+    )
+    personal_data_bulk_read_window_seconds: float = Field(default=600.0, gt=0)
+    # Callers whose job is reading many dossiers: notify reads a contact per message.
+    personal_data_bulk_read_thresholds: dict[str, int] = Field(
+        default_factory=lambda: {"service:notify": 20_000, "service:sla": 2_000}
+    )
+    # The other services a data-subject export asks for what they hold.
+    notify_url: str = "http://127.0.0.1:8004"
+    sla_url: str = "http://127.0.0.1:8003"
+    routing_url: str = "http://127.0.0.1:8002"
+    data_subject_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _valid_networks(cls, value: str) -> str:
@@ -48,6 +76,14 @@ class IntakeSettings(ServiceSettings):
                 " networks in WEBHOOK_ALLOWED_NETWORKS"
             )
         return self
+
+    @property
+    def bulk_read_policy(self) -> BulkReadPolicy:
+        return BulkReadPolicy(
+            threshold=self.personal_data_bulk_read_threshold,
+            window_seconds=self.personal_data_bulk_read_window_seconds,
+            per_caller=dict(self.personal_data_bulk_read_thresholds),
+        )
 
     @property
     def webhook_policy(self) -> NetworkPolicy:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from contracts.events import DossierReceived, DossierStatus
+from contracts.events import ContactRefAssigned, DossierReceived, DossierStatus
 from contracts.intake_api import Receipt, SubmitDossier
 from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
 from services.intake.config import IntakeSettings
 from services.intake.domain.catalog import Catalog
+from services.intake.domain.personal_data import flag_documents
 from services.intake.domain.rules import appointment, check_submission, dossier_code
 from services.intake.views import status_callback
+from services.runtime.data_access import BulkReadDetector
 from services.runtime.problems import ProblemError
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime
@@ -35,6 +38,8 @@ class IntakeContext:
     # api-key hash -> (portal or None, expiry on the monotonic clock)
     portal_cache: dict[str, tuple[Portal | None, float]] = field(default_factory=dict)
     lookups: TokenBuckets = field(default_factory=lambda: TokenBuckets(5, 0.1))
+    # Reads of personal data per caller, for the bulk-read alarm.
+    reads: BulkReadDetector | None = None
 
     def calendar_for(self, unit_code: str) -> WorkingCalendar:
         calendar = self.calendars.get(unit_code)
@@ -42,6 +47,11 @@ class IntakeContext:
             calendar = WorkingCalendar(self.catalog.units[unit_code].calendar)
             self.calendars[unit_code] = calendar
         return calendar
+
+
+def new_contact_ref() -> str:
+    """128 random bits, URL-safe base64 without padding (22 characters)."""
+    return secrets.token_urlsafe(16)
 
 
 def request_hash(body: SubmitDossier) -> str:
@@ -69,6 +79,7 @@ async def submit_dossier(
         ctx.calendar_for(checked.unit.code), checked.procedure, body.channel, body.conditions, now
     )
     dossier_id = uuid4()
+    contact_ref = new_contact_ref()
     async with rt.pool.acquire() as conn, conn.transaction():
         day = now.astimezone(VN_TZ).date()
         sequence = await repo.next_sequence(conn, checked.unit.agency_code, day)
@@ -88,9 +99,9 @@ async def submit_dossier(
             "INSERT INTO dossiers (id, code, agency_code, procedure_code, field_code,"
             " receiving_unit, channel, applicant, documents, fees, request, received_at,"
             " clock_started_at, appointment_at, status, status_version, current_unit, portal_id,"
-            " external_code)"
+            " external_code, contact_ref)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9::jsonb,$10::jsonb,$11::jsonb,$12,$13,$14,"
-            " $15, 1, $6, $16, $17)",
+            " $15, 1, $6, $16, $17, $18)",
             dossier_id,
             code,
             checked.unit.agency_code,
@@ -99,7 +110,7 @@ async def submit_dossier(
             checked.unit.code,
             int(body.channel),
             body.applicant.model_dump_json(),
-            json.dumps([d.model_dump() for d in body.documents]),
+            json.dumps(flag_documents(d.model_dump() for d in body.documents)),
             json.dumps([f.model_dump() for f in body.fees]),
             json.dumps({"summary": body.summary, "conditions": body.conditions}),
             now,
@@ -108,6 +119,7 @@ async def submit_dossier(
             int(DossierStatus.RECEIVED),
             portal_id,
             external_code,
+            contact_ref,
         )
         event = DossierReceived(
             dossier_code=code,
@@ -121,7 +133,7 @@ async def submit_dossier(
             legal_hours=times.legal_hours,
             chosen_subprocedures=body.chosen_subprocedures,
             conditions=body.conditions,
-            contact_ref=str(dossier_id),
+            contact_ref=contact_ref,
         )
         envelope = await rt.publish(
             conn,
@@ -199,3 +211,26 @@ async def submit_with_race_retry(
         replay = await _replay(ctx, portal_id, idempotency_key, request_hash(body))
         assert replay is not None
         return replay
+
+
+async def announce_contact_refs(rt: Runtime, batch: int = 500) -> int:
+    """Publish `dossier.contact_ref_assigned` for dossiers whose reference the migration
+    assigned (they were received when the reference was the dossier id), so notify and
+    SLA replace the id they hold. Returns how many were announced."""
+    total = 0
+    while True:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            rows = await repo.unannounced_contact_refs(conn, batch)
+            for row in rows:
+                event = ContactRefAssigned(dossier_code=row["code"], contact_ref=row["contact_ref"])
+                await rt.publish(
+                    conn,
+                    "dossier.intake",
+                    "dossier.contact_ref_assigned",
+                    row["id"],
+                    event.model_dump(mode="json"),
+                )
+            await repo.mark_contact_refs_announced(conn, [r["id"] for r in rows])
+        total += len(rows)
+        if len(rows) < batch:
+            return total

@@ -34,7 +34,7 @@ def receipt_form(catalog: Catalog, row: dict[str, Any]) -> dict[str, Any]:
         "procedure_name": procedure.name if procedure else row["procedure_code"],
         "receiving_unit": row["receiving_unit"],
         "receiving_unit_name": unit.name if unit else row["receiving_unit"],
-        "applicant_name": applicant["full_name"],
+        "applicant_name": applicant.get("full_name", ""),  # gone once anonymised
         "channel": row["channel"],
         "documents": documents,
         "received_at": vn(row["received_at"]),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from fastapi import FastAPI
@@ -15,19 +15,24 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp_transport
+from services.notify.adapters.retention import NotifyRetention, purge
 from services.notify.dev_defaults import (
+    DEV_OPT_OUT_LINK_SECRET,
     DEV_RECEIPT_TOKEN_SECRET,
     DEV_VIETTEL_RECEIPT_TOKEN,
     DEV_ZALO_APP_ID,
     DEV_ZALO_OA_SECRET_KEY,
 )
+from services.notify.domain.opt_out_link import OptOutLinks
 from services.notify.domain.receipt_auth import parse_networks
-from services.notify.entrypoints import receipts
+from services.notify.entrypoints import data_subject, optouts, receipts
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
     CITIZEN_EVENTS,
+    FACT_EVENTS,
     NotifyContext,
     on_citizen_event,
+    on_fact_event,
     parse_quiet_hours,
     parse_rate_limits,
 )
@@ -39,16 +44,27 @@ from services.notify.sender import send_due_messages
 from services.reference import reference
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
+from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
 from services.runtime.settings import ServiceSettings, secret_problems
 
 
 class NotifySettings(ServiceSettings):
+    secret_settings: ClassVar[tuple[str, ...]] = (
+        *ServiceSettings.secret_settings,
+        "opt_out_link_secret",
+    )
+
     service_name: str = "notify"
     port: int = 8004
     intake_url: str = "http://127.0.0.1:8001"
     # Where gateways send delivery receipts (this service, as the gateways reach it).
     notify_url: str = "http://127.0.0.1:8004"
+    # Where citizens reach notify's opt-out page (the links in messages); keep it short.
+    notify_public_url: str = "http://127.0.0.1:8004"
+    # Key of the signed opt-out links (HMAC-SHA256); changing it voids every link sent.
+    opt_out_link_secret: str = DEV_OPT_OUT_LINK_SECRET
+    opt_out_link_ttl_days: int = Field(default=90, ge=1, le=3650)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     mail_from: str = "Một cửa điện tử <motcua@onestop.local>"
@@ -107,6 +123,11 @@ class NotifySettings(ServiceSettings):
     viettel_receipt_cidrs: list[str] = Field(default_factory=list)
     zalo_receipt_cidrs: list[str] = Field(default_factory=list)
 
+    # --- retention of personal data (docs/personal-data.yaml) ---
+    message_body_retention_days: int = Field(default=90, ge=1)
+    contact_ref_retention_days: int = Field(default=365, ge=1)
+    retention_purge_interval_seconds: float = Field(default=3600.0, gt=0)
+
     @field_validator("esms_receipt_cidrs", "viettel_receipt_cidrs", "zalo_receipt_cidrs")
     @classmethod
     def _valid_cidrs(cls, value: list[str]) -> list[str]:
@@ -149,6 +170,13 @@ class NotifySettings(ServiceSettings):
         if self.smtp_username and not self.smtp_password.get_secret_value():
             problems.append("SMTP_PASSWORD is not set while SMTP_USERNAME is")
         return problems
+
+    def opt_out_links(self) -> OptOutLinks:
+        return OptOutLinks(
+            secret=self.opt_out_link_secret.encode(),
+            base_url=self.notify_public_url,
+            ttl_days=self.opt_out_link_ttl_days,
+        )
 
     @model_validator(mode="after")
     def _check_smtp_transport(self) -> NotifySettings:
@@ -247,6 +275,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
         lease_seconds=cfg.send_lease_seconds,
         batch_size=cfg.sender_batch,
         concurrency=cfg.sender_concurrency,
+        links=cfg.opt_out_links(),
     )
 
 
@@ -270,6 +299,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
             await on_citizen_event(ctx, conn, env, zalo_enabled=cfg.zalo_enabled)
 
         handlers: dict[str, Handler] = dict.fromkeys(CITIZEN_EVENTS, handle)
+        handlers.update(dict.fromkeys(FACT_EVENTS, on_fact_event))
         return [
             rt.consumer("notify", ["dossier.intake", "dossier.routing", "dossier.sla"], handlers)
         ]
@@ -282,7 +312,19 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
                 if claimed == 0:
                     await asyncio.sleep(cfg.sender_interval_seconds)
 
-        return [sender]
+        retention = NotifyRetention(
+            body_days=cfg.message_body_retention_days, contact_days=cfg.contact_ref_retention_days
+        )
+
+        async def retention_purge() -> None:
+            await run_retention(
+                rt.pool,
+                "notify",
+                lambda conn, now: purge(conn, now, retention),
+                cfg.retention_purge_interval_seconds,
+            )
+
+        return [sender, retention_purge]
 
     spec = ServiceSpec(
         name="notify",
@@ -290,7 +332,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         description="SMS, Zalo and email messages to citizens, with delivery tracking.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, receipts.router],
+        routers=[router, optouts.router, receipts.router, data_subject.router],
         jobs=jobs,
         on_start=on_start,
     )

@@ -14,3 +14,4 @@ DEV_VIETTEL_RECEIPT_TOKEN = "dev-viettel-receipt-token-change-me"
 DEV_RECEIPT_SECRETS = frozenset(
     {DEV_RECEIPT_TOKEN_SECRET, DEV_ZALO_OA_SECRET_KEY, DEV_VIETTEL_RECEIPT_TOKEN}
 )
+DEV_OPT_OUT_LINK_SECRET = "dev-opt-out-link-secret-change-me"

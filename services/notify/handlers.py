@@ -19,6 +19,7 @@ from uuid import UUID, uuid4
 from contracts.envelope import EventEnvelope
 from services.notify.adapters.contacts import Contact, ContactDirectory
 from services.notify.adapters.email import SmtpSender
+from services.notify.domain.opt_out_link import OptOutLinks
 from services.notify.domain.quiet_hours import DEFAULT_QUIET_WINDOW, VN_TZ, quiet_hours_defer
 from services.notify.domain.rate_limit import DEFAULT_LIMITS, RateLimit
 from services.notify.domain.templates import RenderedMessage, render
@@ -26,6 +27,7 @@ from services.notify.providers.esms import EsmsProvider
 from services.notify.providers.failover import WeightedFailover
 from services.notify.providers.zalo_zns import ZaloZnsProvider
 from services.runtime.db import DbConn
+from services.runtime.logs import mask_personal_data
 from services.runtime.service import Runtime
 from services.runtime.telemetry import current_trace_headers
 
@@ -40,9 +42,17 @@ CITIZEN_EVENTS = (
     "dossier.refused",
     "dossier.stopped",
 )
+# Events that tell notify about the dossier without a message of their own.
+FACT_EVENTS = ("dossier.contact_ref_assigned", "dossier.opt_out_changed", "step.assigned")
 # Params filled from the contact at send time; never stored in the message row.
-PERSONAL_PARAMS = frozenset({"citizen_name"})
+PERSONAL_PARAMS = frozenset({"citizen_name", "opt_out_url"})
 MASKED = "***"
+# What the stored preview shows instead of the signed link (made at send time).
+LINK_PLACEHOLDER = "[liên kết ngừng nhận tin]"
+# When no link can be made (a reference intake did not issue): what the citizen reads.
+NO_LINK = "xin liên hệ bộ phận một cửa"
+# The contact of a dossier notify has not heard of from intake yet: the message waits.
+PENDING_CONTACT = ""
 DEFAULT_REASON = "xin liên hệ bộ phận một cửa để biết chi tiết"
 DEFAULT_PROCEDURE = "thủ tục hành chính"
 
@@ -68,6 +78,7 @@ class NotifyContext:
     lease_seconds: float = 30.0
     batch_size: int = 200
     concurrency: int = 64
+    links: OptOutLinks | None = None
 
     def quiet_for(self, unit_code: str | None) -> tuple[time, time] | None:
         if unit_code is not None and unit_code in self.quiet_by_unit:
@@ -120,10 +131,11 @@ def event_params(
     elif kind == "dossier.obligation_requested":
         params["amount"] = int(p["amount_vnd"])
     elif kind in ("dossier.refused", "dossier.stopped"):
-        params["reason"] = p.get("reason") or DEFAULT_REASON
+        # Officials' free text: no third person's phone, e-mail, ID number or name.
+        params["reason"] = mask_personal_data(p.get("reason") or DEFAULT_REASON)
     elif kind == "apology.issued":
         unit = p["responsible_unit"]
-        params["reason"] = p["reason"]
+        params["reason"] = mask_personal_data(p["reason"])
         params["responsible_unit"] = unit_names.get(unit, unit)
         params["new_appointment_date"] = _local_date(p["new_appointment_at"])
     return params, unit
@@ -133,12 +145,18 @@ def render_params(
     stored: Mapping[str, Any],
     procedure_names: Mapping[str, str],
     contact: Contact | None,
+    opt_out_url: str | None = None,
 ) -> dict[str, Any]:
-    """Stored params plus what is known only now: procedure name, personal params."""
+    """Stored params plus what is known only now: procedure name, personal params (the
+    citizen's name, the signed opt-out link; masked when there is no contact)."""
     params = dict(stored)
     code = params.get("procedure_code") or (contact.procedure_code if contact else None)
     params["procedure_name"] = procedure_names.get(code or "", DEFAULT_PROCEDURE)
     params["citizen_name"] = contact.full_name if contact is not None else MASKED
+    if contact is None:
+        params["opt_out_url"] = LINK_PLACEHOLDER
+    else:
+        params["opt_out_url"] = opt_out_url or NO_LINK
     return params
 
 
@@ -153,6 +171,7 @@ def phone_channel(zalo_enabled: bool, opted_out: set[str]) -> str | None:
 
 async def remember_dossier(conn: DbConn, env: EventEnvelope) -> None:
     p = env.payload
+    contact_ref = str(p["contact_ref"])
     await conn.execute(
         "INSERT INTO dossier_facts (dossier_id, dossier_code, procedure_code, receiving_unit,"
         " contact_ref) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (dossier_id) DO NOTHING",
@@ -160,8 +179,97 @@ async def remember_dossier(conn: DbConn, env: EventEnvelope) -> None:
         p["dossier_code"],
         p["procedure_code"],
         p["receiving_unit"],
-        str(p.get("contact_ref") or env.dossier_id),
+        contact_ref,
     )
+    # Messages of events that arrived first (other topics) waited for the contact.
+    await conn.execute(
+        "UPDATE messages SET contact_ref = $2, updated_at = now()"
+        " WHERE dossier_id = $1 AND contact_ref = $3",
+        env.dossier_id,
+        contact_ref,
+        PENDING_CONTACT,
+    )
+
+
+async def remember_unit(conn: DbConn, dossier_id: UUID, unit_code: str | None) -> None:
+    """A unit the dossier belongs to: its operators may read its messages and opt-outs."""
+    if unit_code:
+        await conn.execute(
+            "INSERT INTO dossier_units (dossier_id, unit_code) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            dossier_id,
+            unit_code,
+        )
+
+
+async def on_fact_event(conn: DbConn, env: EventEnvelope) -> None:
+    """Events that change what notify knows, not what it sends."""
+    p = env.payload
+    if env.event_type == "step.assigned":
+        await remember_unit(conn, env.dossier_id, p.get("unit_code"))
+    elif env.event_type == "dossier.contact_ref_assigned":
+        await replace_contact_ref(conn, env.dossier_id, str(p["contact_ref"]))
+    elif env.event_type == "dossier.opt_out_changed":
+        contact_ref = await conn.fetchval(
+            "SELECT contact_ref FROM dossier_facts WHERE dossier_id = $1", env.dossier_id
+        )
+        if contact_ref is None:
+            log.warning("opt-out for dossier %s before its facts; ignored", env.dossier_id)
+            return
+        await set_opt_out(
+            conn, contact_ref, p["channel"], bool(p["opted_out"]), f"portal:{p['portal_id']}"
+        )
+
+
+async def replace_contact_ref(conn: DbConn, dossier_id: UUID, new_ref: str) -> None:
+    """Intake gave the dossier a new (random) reference: every table holding the old one
+    (the dossier id, before references were random) moves to the new one."""
+    old = await conn.fetchval(
+        "SELECT contact_ref FROM dossier_facts WHERE dossier_id = $1", dossier_id
+    )
+    olds = [r for r in {old, str(dossier_id)} if r is not None and r != new_ref]
+    await conn.execute(
+        "UPDATE dossier_facts SET contact_ref = $2 WHERE dossier_id = $1", dossier_id, new_ref
+    )
+    await conn.execute(
+        "UPDATE messages SET contact_ref = $2, updated_at = now()"
+        " WHERE dossier_id = $1 AND contact_ref <> $2",
+        dossier_id,
+        new_ref,
+    )
+    if olds:
+        await conn.execute(
+            "INSERT INTO opt_outs (contact_ref, channel, created_at, source)"
+            " SELECT $2, channel, created_at, source FROM opt_outs"
+            " WHERE contact_ref = ANY($1::text[]) ON CONFLICT DO NOTHING",
+            olds,
+            new_ref,
+        )
+        await conn.execute("DELETE FROM opt_outs WHERE contact_ref = ANY($1::text[])", olds)
+
+
+async def set_opt_out(
+    conn: DbConn, contact_ref: str, channel: str, opted_out: bool, source: str
+) -> bool:
+    """Stop (or resume) a channel for a contact; True when something changed."""
+    if opted_out:
+        result: str = await conn.execute(
+            "INSERT INTO opt_outs (contact_ref, channel, source) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            contact_ref,
+            channel,
+            source,
+        )
+    else:
+        result = await conn.execute(
+            "DELETE FROM opt_outs WHERE contact_ref = $1 AND channel = $2", contact_ref, channel
+        )
+    changed = not result.endswith(" 0")
+    if changed:
+        log.info(
+            "opt-out %s for channel %s by %s", "set" if opted_out else "lifted", channel, source
+        )
+    return changed
 
 
 async def on_citizen_event(
@@ -179,13 +287,16 @@ async def on_citizen_event(
     if facts is not None:
         params.setdefault("procedure_code", facts["procedure_code"])
         unit = unit or facts["receiving_unit"]
+    await remember_unit(conn, env.dossier_id, unit)
     if "missing_papers" in params:
         names = ctx.document_names.get(params.get("procedure_code") or "", {})
         params["missing_papers"] = [names.get(p, p) for p in params["missing_papers"]]
+    # Never the dossier id: until intake's `dossier.received` arrives (topics keep no
+    # order between them) the message waits with no contact.
     contact_ref = str(
         env.payload.get("contact_ref")
         or (facts["contact_ref"] if facts is not None else None)
-        or env.dossier_id
+        or PENDING_CONTACT
     )
     opted_out = {
         r["channel"]

@@ -27,6 +27,7 @@ from opentelemetry import trace
 from services.notify.adapters.contacts import Contact, ContactNotFound
 from services.notify.domain.lifecycle import DeliveryStatus, RetryPolicy, plan_retry
 from services.notify.domain.masking import mask_email, mask_phone
+from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.domain.rate_limit import rate_limit_decision
 from services.notify.domain.templates import TemplateError, render
 from services.notify.handlers import (
@@ -76,7 +77,7 @@ async def claim(ctx: NotifyContext, now: datetime) -> list[dict[str, Any]]:
             for r in await conn.fetch(
                 f"SELECT {_CLAIM_COLUMNS} FROM messages"
                 " WHERE (status IN ('created', 'temporary_failure') AND sent_at IS NULL"
-                "        AND next_attempt_at <= $1)"
+                "        AND next_attempt_at <= $1 AND contact_ref <> '')"
                 "    OR (status = 'sending' AND lease_until < $1)"
                 " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED",
                 now,
@@ -213,7 +214,12 @@ async def _deliver(
     if not isinstance(contact, Contact):
         await _failed(ctx, row, f"contact lookup: {type(contact).__name__}", retryable=True)
         return
-    params = render_params(json.loads(row["params"]), ctx.procedure_names, contact)
+    link = (
+        ctx.links.url(row["contact_ref"], row["channel"], datetime.now(VN_TZ).date())
+        if ctx.links is not None
+        else None
+    )
+    params = render_params(json.loads(row["params"]), ctx.procedure_names, contact, link)
     try:
         rendered = render(row["event_type"], row["channel"], params)
     except TemplateError as exc:

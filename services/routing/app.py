@@ -16,6 +16,7 @@ from services.reference import reference
 from services.routing.adapters import accounts
 from services.routing.domain.reference import ReferenceData
 from services.routing.entrypoints import auth as auth_api
+from services.routing.entrypoints import data_subject
 from services.routing.entrypoints.consumers import RoutingConsumers, consumers
 from services.routing.entrypoints.http import router
 from services.routing.handlers import Routing
@@ -166,7 +167,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         ),
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[auth_api.router, router, console_router],
+        routers=[auth_api.router, router, console_router, data_subject.router],
         jobs=jobs,
         on_start=on_start,
     )

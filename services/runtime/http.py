@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.runtime.auth import service_caller
+from services.runtime.auth import Principal, service_caller
 from services.runtime.deadletters import ReplayError, list_dead_letters, replay
 from services.runtime.metrics import HTTP_LATENCY
-from services.runtime.problems import ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.telemetry import (
     context_from_carrier,
     load_trace,
@@ -27,6 +29,16 @@ from services.runtime.telemetry import (
 
 # Dead letters are the operators' (and the console's, for the province supervisor).
 OPERATORS = ("ops", "routing")
+# Spans name dossiers: the console (routing's credential, after checking the operator may
+# see the dossier), the province's operators, or a province supervisor may read them.
+TRACE_READERS = ("routing", "ops")
+# A service may put here (``rt.state[TRACE_TRUST_HOOK]``) an async callable that tells,
+# from a request's headers (lower-case names), whether its caller is authenticated well
+# enough for its ``traceparent`` to be continued (intake: a valid portal key).
+TRACE_TRUST_HOOK = "trace_trust"
+TraceTrust = Callable[[Mapping[str, str]], Awaitable[bool]]
+UNTRUSTED_PARENT = "onestop.untrusted_traceparent"
+log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], Awaitable[None]]
 # Not traced: probes, scrapes, the trace reader itself and the console's static files.
 UNTRACED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/v1/traces", "/console/static")
@@ -105,7 +117,10 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         method = method_label(scope["method"])
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        carrier: dict[str, str] = {}
+        for key, value in scope["headers"]:  # the first of repeated headers, as Starlette
+            carrier.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+        parent, untrusted = await trace_parent(scope.get("app"), carrier)
         status = 500  # unless the app starts a response
 
         async def record_status(message: Message) -> None:
@@ -116,11 +131,11 @@ class TracingMiddleware:
 
         started = time.perf_counter()
         template = UNMATCHED_ROUTE
+        attributes = {"http.request.method": method, "onestop.service": self.service}
+        if untrusted is not None:
+            attributes[UNTRUSTED_PARENT] = untrusted
         with tracer().start_as_current_span(
-            f"HTTP {method}",
-            context=context_from_carrier(carrier),
-            kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": method, "onestop.service": self.service},
+            f"HTTP {method}", context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
         ) as span:
             try:
                 await self.app(scope, receive, record_status)
@@ -137,6 +152,47 @@ class TracingMiddleware:
                 if status >= 500:
                     span.set_status(trace.StatusCode.ERROR)
         HTTP_LATENCY.labels(method, template, str(status)).observe(time.perf_counter() - started)
+
+
+async def trusted_caller(app: Any, headers: Mapping[str, str]) -> bool:
+    """Whether the request comes from a caller whose trace context we may continue: a valid
+    service credential, or what the service's own hook recognises (intake: a portal key)."""
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    if runtime is None:
+        return False
+    token = headers.get("x-service-token")
+    if token and runtime.credentials.identify(token) is not None:
+        return True
+    hook: TraceTrust | None = runtime.state.get(TRACE_TRUST_HOOK)
+    if hook is None:
+        return False
+    try:
+        return bool(await hook(headers))
+    except Exception:  # an unanswerable question is a no, never a failed request
+        log.warning("trace trust hook failed", exc_info=True)
+        return False
+
+
+async def trace_parent(
+    app: Any, headers: Mapping[str, str]
+) -> tuple[otel_context.Context, str | None]:
+    """The context a request's server span starts in, and the untrusted parent it ignored.
+
+    A ``traceparent`` is continued only from trusted callers: from anyone else it would let
+    them graft their spans (naming their own dossiers) onto another dossier's trace. Their
+    parent is kept as an attribute (re-formatted from the parsed ids, never the raw text),
+    so a support engineer can still match a client's report; it is never the parent.
+    """
+    fresh = otel_context.Context()
+    if "traceparent" not in headers:
+        return fresh, None
+    extracted = context_from_carrier(dict(headers))
+    if await trusted_caller(app, headers):
+        return extracted, None
+    claimed = trace.get_current_span(extracted).get_span_context()
+    if not claimed.is_valid:
+        return fresh, None
+    return fresh, f"00-{claimed.trace_id:032x}-{claimed.span_id:016x}-{claimed.trace_flags:02x}"
 
 
 def install_tracing_middleware(app: FastAPI, service: str) -> None:
@@ -175,6 +231,30 @@ def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
 TraceId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{32}$", description="W3C trace id (hex).")]
 
 
+async def trace_reader(
+    request: Request,
+    authorization: Annotated[str | None, Header(max_length=8192)] = None,
+    x_service_token: Annotated[str | None, Header(max_length=512)] = None,
+) -> str:
+    """Who may read spans: the console (which checks the operator may see a dossier the
+    trace names), the province's operators, or a province supervisor. Any other official
+    reads a trace through the console, never here by a trace id or dossier code."""
+    rt = request.app.state.runtime
+    if x_service_token is not None:
+        return str(rt.credentials.require(x_service_token, TRACE_READERS))
+    who: Principal = await rt.auth.principal(authorization)
+    if who.role != "province_supervisor":
+        raise ProblemError(
+            403,
+            "Không có quyền xem trace",
+            "Traces are read through the operator console, which checks the dossier.",
+        )
+    return who.user_id
+
+
+TraceReader = Annotated[str, Depends(trace_reader)]
+
+
 def traces_router() -> APIRouter:
     """This service's recorded spans (``spans`` table): the console merges the four."""
     router = APIRouter(prefix="/v1", tags=["ops"])
@@ -183,6 +263,7 @@ def traces_router() -> APIRouter:
     async def traces(
         request: Request,
         dossier: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.-]+$")],
+        _reader: TraceReader,
     ) -> dict[str, Any]:
         rt = request.app.state.runtime
         return {
@@ -191,12 +272,18 @@ def traces_router() -> APIRouter:
         }
 
     @router.get("/traces/{trace_id}", summary="Every span this service recorded in a trace.")
-    async def one_trace(request: Request, trace_id: TraceId) -> dict[str, Any]:
+    async def one_trace(
+        request: Request, trace_id: TraceId, _reader: TraceReader
+    ) -> dict[str, Any]:
         rt = request.app.state.runtime
         spans = await load_trace(rt.pool, trace_id)
         return {"service": rt.settings.service_name, "trace_id": trace_id.lower(), "spans": spans}
 
-    @router.get("/dead-letters", summary="Records this service's consumers dead-lettered.")
+    @router.get(
+        "/dead-letters",
+        summary="Records this service's consumers dead-lettered.",
+        responses=problem_responses(403),
+    )
     async def dead_letters(
         request: Request, _caller: Annotated[str, Depends(service_caller(*OPERATORS))]
     ) -> dict[str, Any]:
@@ -205,7 +292,9 @@ def traces_router() -> APIRouter:
         return {"service": rt.settings.service_name, "dead_letters": letters}
 
     @router.post(
-        "/dead-letters/{letter_id}/replay", summary="Hand a dead letter back to its consumer."
+        "/dead-letters/{letter_id}/replay",
+        summary="Hand a dead letter back to its consumer.",
+        responses=problem_responses(403, 404, 409),
     )
     async def replay_dead_letter(
         request: Request,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,67 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+
+
+# The shape of every problem document (the specs' `Problem` component).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details; some carry more members.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "examples": ["about:blank"]},
+        "title": {
+            "type": "string",
+            "description": "Vietnamese, for people.",
+            "examples": ["Dữ liệu không hợp lệ"],
+        },
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "English, for developers."},
+        "errors": {
+            "type": "array",
+            "description": "Each invalid value (422 validation problems).",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg", "type"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": "string"}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+# Vietnamese titles of the errors the framework raises itself (unknown route, method...).
+HTTP_TITLES = {
+    400: "Yêu cầu không hợp lệ",
+    404: "Không tìm thấy",
+    405: "Phương thức không được hỗ trợ",
+    406: "Không có định dạng phù hợp",
+    415: "Kiểu nội dung không được hỗ trợ",
+}
+PROBLEM_DESCRIPTIONS = {
+    400: "Malformed request (e.g. a body that is not UTF-8).",
+    401: "Not signed in, or the credentials are not valid.",
+    403: "The caller may not do this.",
+    404: "Not found.",
+    409: "Conflicts with the current state.",
+    413: "The request body is over the size limit (`MAX_REQUEST_BYTES`).",
+    422: "The body or parameters are invalid.",
+    429: "Too many requests.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting problem documents for these statuses."""
+    return {
+        status: {
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+            "description": PROBLEM_DESCRIPTIONS.get(status, "Problem details."),
+        }
+        for status in statuses
+    }
 
 
 class ProblemError(Exception):
@@ -62,9 +124,53 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail))
+        title = HTTP_TITLES.get(exc.status_code)
+        detail = str(exc.detail)
+        response = problem_response(exc.status_code, title or detail, detail if title else "")
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return problem_response(500, "Internal error", "The error was logged.")
+        return problem_response(500, "Lỗi hệ thống", "The error was logged.")
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI spec say what the handlers above answer: every operation with
+    parameters or a body documents its 422 as a problem document (not FastAPI's default
+    ``HTTPValidationError``), and every operation with a body its 400 and 413."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        default_422 = "#/components/schemas/HTTPValidationError"
+        for methods in spec.get("paths", {}).values():
+            for operation in methods.values():
+                responses = operation.setdefault("responses", {})
+                found = responses.get("422")
+                schema = (found or {}).get("content", {}).get("application/json", {})
+                if found is not None and schema.get("schema", {}).get("$ref") == default_422:
+                    responses["422"] = problem_responses(422)[422]
+                if "requestBody" in operation:  # an unreadable body (not UTF-8) is a 400
+                    for status in (400, 413):
+                        responses.setdefault(str(status), problem_responses(status)[status])
+        # One Problem component instead of a copy per response.
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        for methods in spec.get("paths", {}).values():
+            for operation in methods.values():
+                for response in operation.get("responses", {}).values():
+                    media = response.get("content", {}).get(PROBLEM_JSON)
+                    if media is not None and media.get("schema") == PROBLEM_SCHEMA:
+                        media["schema"] = problem_ref
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        if default_422 not in json.dumps(spec.get("paths", {})):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

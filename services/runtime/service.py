@@ -27,10 +27,11 @@ from services.runtime.consumer import BatchHandler, ConsumerConfig, Handler, Ide
 from services.runtime.credentials import ServiceCredentials
 from services.runtime.db import DbConn, create_pool, migrate
 from services.runtime.http import install_tracing_middleware, ops_router, traces_router
+from services.runtime.limits import install_body_size_limit
 from services.runtime.logs import configure_logging
 from services.runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, refresh_domain_gauges
 from services.runtime.outbox import OutboxRelay, append_event, delete_published
-from services.runtime.problems import install_problem_handlers
+from services.runtime.problems import document_problems, install_problem_handlers
 from services.runtime.settings import ServiceSettings
 from services.runtime.telemetry import (
     BufferingSpanExporter,
@@ -262,6 +263,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
+    # Added first, so it runs inside the tracing middleware: refusals are traced too.
+    install_body_size_limit(app, settings.max_request_bytes)
     install_tracing_middleware(app, spec.name)
     for router in spec.routers:
         app.include_router(router)
@@ -275,4 +278,5 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
 
     app.include_router(ops_router({"postgres": check_db, "kafka": check_kafka}))
     app.include_router(traces_router())
+    document_problems(app)
     return app

@@ -70,6 +70,10 @@ class ServiceSettings(TransportSettings, BaseSettings):
     port: int = 8000
     otel_exporter: Literal["none", "console", "otlp", "postgres"] = "postgres"
     otel_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    # Share of traces kept in the spans table at load (consistent across services by trace
+    # id); spans that failed or took longer than OTEL_SLOW_SPAN_MS are always kept.
+    otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    otel_slow_span_ms: float = Field(default=500.0, gt=0)
     log_level: str = "INFO"
     reference_profile: Literal["three_level", "two_level"] = "three_level"
     db_pool_min: int = 2
@@ -78,6 +82,9 @@ class ServiceSettings(TransportSettings, BaseSettings):
     outbox_relay_enabled: bool = True
     consumer_batch_max: int = 200
     consumer_max_attempts: int = Field(default=3, ge=1)
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
+    )
     service_token: str = Field(
         default="",
         description="This service's own credential for calling the others (X-Service-Token);"

@@ -34,14 +34,31 @@ log = logging.getLogger(__name__)
 KafkaHeaders = list[tuple[str, bytes]]
 
 
-class BufferingSpanExporter(SpanExporter):
-    """Keeps finished spans in memory until the async flusher writes them to PostgreSQL."""
+def keep_span(span: ReadableSpan, sample_ratio: float, slow_ns: int) -> bool:
+    """Tail sampling at load: a trace is kept whole when its id falls in the ratio (the
+    same decision in every service, so kept traces stay complete); a span that failed or
+    was slow is always kept."""
+    if sample_ratio >= 1.0 or span.status.status_code is trace.StatusCode.ERROR:
+        return True
+    if (span.end_time or 0) - (span.start_time or 0) >= slow_ns:
+        return True
+    ctx = span.get_span_context()
+    return ctx is not None and (ctx.trace_id & 0xFFFFFFFFFFFFFFFF) < sample_ratio * 2**64
 
-    def __init__(self, limit: int = 50_000) -> None:
+
+class BufferingSpanExporter(SpanExporter):
+    """Keeps finished spans in memory until the async flusher writes them to PostgreSQL
+    in batches, off the request's path; drops the oldest beyond ``limit``."""
+
+    def __init__(
+        self, limit: int = 50_000, sample_ratio: float = 1.0, slow_ms: float = 500.0
+    ) -> None:
         self.pending: collections.deque[ReadableSpan] = collections.deque(maxlen=limit)
+        self._ratio = sample_ratio
+        self._slow_ns = int(slow_ms * 1_000_000)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.pending.extend(spans)
+        self.pending.extend(s for s in spans if keep_span(s, self._ratio, self._slow_ns))
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -119,18 +136,28 @@ def _span_row(span: ReadableSpan, service: str) -> tuple[Any, ...]:
     )
 
 
-async def flush_spans(exporter: BufferingSpanExporter, pool: asyncpg.Pool, service: str) -> int:
-    rows = []
+async def flush_spans(
+    exporter: BufferingSpanExporter, pool: asyncpg.Pool, service: str, batch: int = 5000
+) -> int:
+    """Write buffered spans with one set-based statement per ``batch`` spans."""
+    total = 0
     while exporter.pending:
-        rows.append(_span_row(exporter.pending.popleft(), service))
-    if rows:
-        await pool.executemany(
+        rows = [
+            _span_row(exporter.pending.popleft(), service)
+            for _ in range(min(batch, len(exporter.pending)))
+        ]
+        columns = list(zip(*rows, strict=True))
+        await pool.execute(
             "INSERT INTO spans (trace_id, span_id, parent_span_id, service, name, kind,"
             " start_time, end_time, status, attributes)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT DO NOTHING",
-            rows,
+            " SELECT t, s, p, sv, n, k, st, et, ss, a::jsonb FROM unnest($1::text[], $2::text[],"
+            " $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],"
+            " $8::timestamptz[], $9::text[], $10::text[]) AS u(t, s, p, sv, n, k, st, et, ss, a)"
+            " ON CONFLICT DO NOTHING",
+            *[list(c) for c in columns],
         )
-    return len(rows)
+        total += len(rows)
+    return total
 
 
 async def delete_old_spans(pool: asyncpg.Pool, older_than_days: int = 7) -> None:
@@ -164,7 +191,9 @@ def setup_tracing(settings: ServiceSettings) -> BufferingSpanExporter | None:
     if settings.otel_exporter in ("postgres", "otlp"):
         # Kept in the service's own table as well, so the operator console's waterfall
         # works with or without a collector.
-        buffer = BufferingSpanExporter()
+        buffer = BufferingSpanExporter(
+            sample_ratio=settings.otel_sample_ratio, slow_ms=settings.otel_slow_span_ms
+        )
         provider.add_span_processor(SimpleSpanProcessor(buffer))
     trace.set_tracer_provider(provider)
     return buffer

@@ -13,9 +13,12 @@ from pydantic import Field
 
 from services.reference import load_unit_calendars, reference
 from services.runtime.consumer import ConsumerConfig
+from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
 from services.runtime.settings import ServiceSettings
 from services.sla.adapters.calendars import CalendarBook
+from services.sla.adapters.retention import SlaRetention, purge
+from services.sla.entrypoints import data_subject
 from services.sla.entrypoints.http import letters, reports, router
 from services.sla.handlers import Directory, SlaHandlers, SlaPolicy
 
@@ -35,6 +38,9 @@ class SlaSettings(ServiceSettings):
     procedure_cut_offs: dict[str, time] = Field(default_factory=dict)
     default_cut_off: time | None = None
     intake_url: str = "http://127.0.0.1:8001"
+    #: The contact reference on facts and letters is cleared this long after the end.
+    sla_contact_ref_retention_days: int = Field(default=3650, ge=1)
+    retention_purge_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
 def directory(profile: str) -> tuple[Directory, dict[str, time]]:
@@ -97,7 +103,17 @@ def build_app(settings: SlaSettings | None = None) -> FastAPI:
             handlers: SlaHandlers = rt.state["sla"]
             await handlers.run_timers(settings.timer_interval_seconds)
 
-        return [fire_timers]
+        retention = SlaRetention(contact_days=settings.sla_contact_ref_retention_days)
+
+        async def retention_purge() -> None:
+            await run_retention(
+                rt.pool,
+                "sla",
+                lambda conn, now: purge(conn, now, retention),
+                settings.retention_purge_interval_seconds,
+            )
+
+        return [fire_timers, retention_purge]
 
     spec = ServiceSpec(
         name="sla",
@@ -105,7 +121,7 @@ def build_app(settings: SlaSettings | None = None) -> FastAPI:
         description="Working-time deadlines, overdue and apology events, reports.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, letters, reports],
+        routers=[router, letters, reports, data_subject.router],
         jobs=jobs,
         on_start=make_on_start(settings),
     )

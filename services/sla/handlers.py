@@ -103,6 +103,7 @@ class SlaHandlers:
         await self.handle(conn, [Envelope(env, Payload())])
 
     on_received = on_event
+    on_contact_ref_assigned = on_event
     on_step_assigned = on_event
     on_step_done = on_event
     on_dossier_closed = on_event
@@ -125,6 +126,14 @@ class SlaHandlers:
         added = await store.save(conn, before, after, fired_by=fired_by)
         letters = [d.event.letter for d in decided if isinstance(d.event, ev.ApologyIssued)]
         issued = await store.add_apologies(conn, letters)
+        await store.relabel_letters(
+            conn,
+            {
+                d.dossier_id: d.event.contact_ref
+                for d in decided
+                if isinstance(d.event, ev.ContactRefReplaced)
+            },
+        )
         outgoing: list[Outgoing] = []
         for d in decided:
             e = d.event

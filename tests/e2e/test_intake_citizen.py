@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import asyncpg
@@ -149,7 +150,10 @@ def test_events_to_other_services_carry_a_contact_reference_not_personal_data(
     intake = system["intake"]
     receipt = submit(intake, portal["api_key"], birth_registration()).json()
     event = asyncio.run(intake_event(infra, intake, receipt["id"], "dossier.received"))
-    assert event["payload"]["contact_ref"] == receipt["id"]
+    contact_ref = event["payload"]["contact_ref"]
+    # Opaque and random (128 bits, URL-safe): not the dossier id, which public answers show.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", contact_ref)
+    assert contact_ref != receipt["id"] and contact_ref not in json.dumps(receipt)
     text = json.dumps(event, ensure_ascii=False)
     assert not any(item in text for item in PERSONAL)
 

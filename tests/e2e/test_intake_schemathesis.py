@@ -15,16 +15,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.support.credentials import OPS_TOKEN
+from tests.support.credentials import portal_headers, service_headers
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 SPEC = Path(__file__).resolve().parents[2] / "contracts" / "openapi" / "intake.json"
 OPS_ROUTES = ("/healthz", "/readyz", "/metrics")  # the shared runtime's; /metrics is text
-CREDENTIALS = {
-    "X-API-Key": "dev-portal-key-change-me",
-    "X-Service-Token": OPS_TOKEN,
-}
+CREDENTIALS = {**portal_headers(), **service_headers("ops")}
 OPERATIONS = [
     (method.upper(), path)
     for path, methods in json.loads(SPEC.read_text(encoding="utf-8"))["paths"].items()

@@ -56,9 +56,11 @@ def routing_events(intake: str, code: str, event_type: str) -> list[dict[str, An
 
 
 def finish_at_desk(desk: Official, watch: StatusWatch) -> dict[str, Any]:
-    """The result is ready at the desk; the desk official hands it to the citizen."""
+    """The result is ready at the desk; the head of the desk's unit signs it over to the
+    citizen (an official may not)."""
     watch.reaches(9)
-    response = desk.return_result(watch.receipt["id"])
+    head = desk.head()
+    response = head.return_result(watch.receipt["id"])
     assert response.status_code == 200, response.text
     assert response.json()["status"] == 10
     view = watch.reaches(10)
@@ -128,7 +130,8 @@ def test_birth_residence_and_health_insurance_for_a_newborn(
     assert (f"canbo@{DONG_LAM}", "official", DONG_LAM, "Claim") in actions
     assert (f"canbo@{DONG_LAM_POLICE}", "official", DONG_LAM_POLICE, "Complete") in actions
     assert ("agency", "system", None, "ExternalAnswered") in actions
-    assert (f"canbo@{DONG_LAM}", "official", DONG_LAM, "ReturnResult") in actions
+    # The result was signed over by the head of the desk's unit, not by the clerk.
+    assert (f"lanhdao@{DONG_LAM}", "unit_head", DONG_LAM, "ReturnResult") in actions
     assert all(a["at"] for a in trail)
 
 
@@ -332,7 +335,7 @@ def test_the_desk_refuses_an_incomplete_dossier_with_reasons(
     intake, routing = urls(system)
     receipt = submit(intake, application(BIRTH))
     watch = StatusWatch(intake, receipt)
-    desk = Official(routing, DONG_LAM)
+    desk = Official(routing, DONG_LAM, role="lanhdao")  # the head signs form 03
     desk.task_of(receipt["id"], "khai_sinh")
     refused = desk.refuse(receipt["id"], "Giấy chứng sinh là bản sao không hợp lệ")
     assert refused.status_code == 200, refused.text
@@ -351,7 +354,8 @@ def test_a_unit_holding_the_dossier_stops_processing(system: dict[str, ServicePr
     Official(routing, DONG_LAM).work(receipt["id"], "khai_sinh")
     police = Official(routing, DONG_LAM_POLICE)
     police.claim(police.task_of(receipt["id"], "thuong_tru"))
-    stopped = police.stop(receipt["id"], "Người yêu cầu đã chuyển nơi cư trú")
+    # The head of the police unit signs the stop notice (form 05).
+    stopped = police.head().stop(receipt["id"], "Người yêu cầu đã chuyển nơi cư trú")
     assert stopped.status_code == 200, stopped.text
     assert stopped.json() == {
         "dossier_id": receipt["id"],
@@ -387,12 +391,18 @@ def test_an_official_of_another_commune_cannot_see_or_touch_the_dossier(
     task = Official(routing, DONG_LAM).task_of(dossier, "khai_sinh")
     neighbour = Official(routing, DONG_PHU)
 
-    assert neighbour.try_claim(task).status_code == 403
-    assert neighbour.post(f"/v1/tasks/{task['task_id']}/complete").status_code == 403
+    # Another unit's task or dossier is answered as if it did not exist (404, the body
+    # of a random id: tests/e2e/test_authorization_depth.py); its head fares no better.
+    assert neighbour.try_claim(task).status_code == 404
+    assert neighbour.post(f"/v1/tasks/{task['task_id']}/complete").status_code == 404
     assert neighbour.get("/v1/inbox", unit=DONG_LAM).status_code == 403
-    assert neighbour.workflow(dossier).status_code == 403
-    assert neighbour.stop(dossier, "không phải việc của xã").status_code == 403
+    assert neighbour.workflow(dossier).status_code == 404
+    assert neighbour.stop(dossier, "không phải việc của xã").status_code == 403  # not a head
     assert neighbour.refuse(dossier, "không phải việc của xã").status_code == 403
+    neighbour_head = neighbour.head()
+    assert neighbour_head.stop(dossier, "không phải việc của xã").status_code == 404
+    assert neighbour_head.refuse(dossier, "không phải việc của xã").status_code == 404
+    assert neighbour_head.workflow(dossier).status_code == 404
     assert all(item["dossier_id"] != dossier for item in neighbour.inbox())
     unauthenticated = httpx.post(
         f"{routing}/v1/tasks/{task['task_id']}/claim", json={"expected_version": 1}, timeout=5

@@ -25,10 +25,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import EventEnvelope
-from tests.support.credentials import PORTAL, bearer
+from tests.support.credentials import OPS, PORTAL, bearer
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
-from tests.support.story import birth_registration, eventually
+from tests.support.story import COMMUNE, birth_registration, eventually
 
 pytestmark = pytest.mark.e2e
 VN = "+07:00"
@@ -40,8 +40,8 @@ def admin(system: dict[str, ServiceProcess]) -> dict[str, str]:
     return bearer(system["routing"].url, "giamsat")
 
 
-def official(system: dict[str, ServiceProcess]) -> dict[str, str]:
-    return bearer(system["routing"].url, f"canbo@{QUIET_UNIT}")
+def official(system: dict[str, ServiceProcess], unit: str = QUIET_UNIT) -> dict[str, str]:
+    return bearer(system["routing"].url, f"canbo@{unit}")
 
 
 def post(sla: str, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -270,7 +270,8 @@ async def run_dossier(
 
 
 def deadlines(sla: str, dossier: UUID) -> dict[str, Any] | None:
-    answer = httpx.get(f"{sla}/v1/dossiers/{dossier}/deadlines", timeout=5)
+    """As the operators' scripts read them (their own credential)."""
+    answer = httpx.get(f"{sla}/v1/dossiers/{dossier}/deadlines", headers=OPS, timeout=5)
     return answer.json() if answer.status_code == 200 else None
 
 
@@ -322,7 +323,9 @@ def test_deadlines_pause_move_on_resume_end_late_and_are_reported(
 
     eventually(lambda: deadlines(sla, open_))
     period = {"unit": QUIET_UNIT, "from": at(1, 0), "to": at(31, 0)}
-    report = httpx.get(f"{sla}/v1/reports", params=period, timeout=10).json()
+    # The unit's own official reads the unit's report.
+    as_official = official(system)
+    report = httpx.get(f"{sla}/v1/reports", params=period, headers=as_official, timeout=10).json()
     assert report["carried_over"] == 0
     assert report["received"] == 3 == report["to_handle"]
     assert report["received_by_channel"] == {"in_person": 1, "online": 1, "post": 1}
@@ -330,7 +333,9 @@ def test_deadlines_pause_move_on_resume_end_late_and_are_reported(
     assert report["returned"] == 2
     assert report["in_progress"] == 1 == report["in_progress_overdue"]
     assert report["on_time_rate"] == "50.00"
-    as_csv = httpx.get(f"{sla}/v1/reports", params={**period, "format": "csv"}, timeout=10)
+    as_csv = httpx.get(
+        f"{sla}/v1/reports", params={**period, "format": "csv"}, headers=as_official, timeout=10
+    )
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert rows[0]["to_handle"] == "3"
@@ -387,13 +392,16 @@ def test_an_overrun_step_raises_the_alarm_and_the_unit_apologises_on_form_04(
     asyncio.run(time_passes())
 
     def letters() -> list[dict[str, Any]]:
-        answer = httpx.get(f"{sla}/v1/apologies", params={"dossier": str(dossier)}, timeout=5)
+        answer = httpx.get(
+            f"{sla}/v1/apologies", params={"dossier": str(dossier)}, headers=OPS, timeout=5
+        )
         result: list[dict[str, Any]] = answer.json()
         return result
 
     found = eventually(letters)
     assert len(found) == 1
     letter = found[0]
+    assert "contact_ref" not in letter  # only services fetching contacts from intake hold it
     assert letter["dossier_code"] == receipt.json()["code"]
     assert letter["procedure_code"] == "1.001193"
     assert letter["signed_by_role"] == "unit_head"
@@ -401,12 +409,17 @@ def test_an_overrun_step_raises_the_alarm_and_the_unit_apologises_on_form_04(
         letter["old_appointment_at"]
     )
     assert letter["new_appointment_at"].endswith(VN)
-    as_data = httpx.get(f"{sla}/v1/apologies/{letter['id']}", timeout=5).json()
+    desk = official(system, COMMUNE)  # the unit that received the dossier
+    as_data = httpx.get(f"{sla}/v1/apologies/{letter['id']}", headers=desk, timeout=5).json()
     assert as_data == letter
     assert httpx.get(f"{sla}/v1/apologies/{letter['id']}.html", timeout=10).status_code == 401
-    page = httpx.get(
+    # A unit the dossier never passed through may not print it.
+    elsewhere = httpx.get(
         f"{sla}/v1/apologies/{letter['id']}.html", headers=official(system), timeout=10
     )
+    assert elsewhere.status_code == 403
+    assert "Nguyễn" not in elsewhere.text
+    page = httpx.get(f"{sla}/v1/apologies/{letter['id']}.html", headers=desk, timeout=10)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "Kính gửi: Ông/Bà Nguyễn Thị Lan" in page.text  # fetched from intake at print
@@ -417,6 +430,6 @@ def test_an_overrun_step_raises_the_alarm_and_the_unit_apologises_on_form_04(
     step = next(d for d in view["deadlines"] if d["kind"] == "step")
     assert step["overdue_fired"] is True
     assert [e["letter_id"] for e in view["extensions"]] == [letter["id"]]
-    assert httpx.get(f"{sla}/v1/apologies/{uuid4()}", timeout=5).status_code == 404
+    assert httpx.get(f"{sla}/v1/apologies/{uuid4()}", headers=OPS, timeout=5).status_code == 404
     # The letter's event carries no personal data.
     assert "Nguyễn" not in json.dumps(letter)

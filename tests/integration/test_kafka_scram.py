@@ -52,7 +52,7 @@ def scram() -> Iterator[ScramBroker]:
 def sasl_settings(infra: Infra, broker: ScramBroker, prefix: str, password: str) -> ServiceSettings:
     return ServiceSettings(
         service_name="svc",
-        environment="test",
+        environment="development",
         database_url=infra.database_url,
         kafka_bootstrap_servers=broker.bootstrap,
         topic_prefix=prefix,

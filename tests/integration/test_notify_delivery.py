@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import secrets
 import threading
 import time
 from collections import Counter
@@ -29,9 +30,11 @@ from fastapi import FastAPI, HTTPException
 
 from contracts.envelope import EventEnvelope
 from contracts.events import SPEC_BY_TYPE
-from services.notify.dev_defaults import DEV_VIETTEL_RECEIPT_TOKEN
+from services.notify.dev_defaults import DEV_OPT_OUT_LINK_SECRET, DEV_VIETTEL_RECEIPT_TOKEN
+from services.notify.domain.opt_out_link import sign
 from services.runtime.setup import ensure_topics
 from tests.conftest import unique_prefix
+from tests.support.credentials import OPS
 from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
 
@@ -67,7 +70,7 @@ class Citizen:
 def citizen(tag: str, email: bool = True) -> Citizen:
     digits = int(hashlib.sha256(tag.encode()).hexdigest(), 16) % 10**8
     return Citizen(
-        ref=str(uuid4()),
+        ref=secrets.token_urlsafe(16),  # as intake issues them: opaque, not the dossier id
         full_name="Trần Văn Bình",
         phone=f"09{digits:08d}",
         email=f"{tag}@example.vn" if email else None,
@@ -144,11 +147,6 @@ class Stack:
             producer="test",
             payload=payload,
         )
-        if event_type == "dossier.received" and payload["contact_ref"] in self.contacts.contacts:
-            # Intake answers a contact look-up by dossier id too: an event from another
-            # topic may reach notify before `dossier.received` and carry only the dossier.
-            person = self.contacts.contacts[payload["contact_ref"]]
-            self.contacts.contacts[str(dossier_id)] = person
         topic = self.prefix + SPEC_BY_TYPE[event_type].topic
         await self.producer.send_and_wait(
             topic, env.model_dump_json().encode(), key=str(dossier_id).encode()
@@ -175,7 +173,10 @@ class Stack:
     async def view(self, dossier: str) -> list[dict[str, Any]]:
         async with httpx.AsyncClient() as client:
             r = await client.get(
-                f"{self.notify.url}/v1/notifications", params={"dossier": dossier}, timeout=10
+                f"{self.notify.url}/v1/notifications",
+                params={"dossier": dossier},
+                headers=OPS,
+                timeout=10,
             )
             r.raise_for_status()
             result: list[dict[str, Any]] = r.json()["messages"]
@@ -218,6 +219,7 @@ def notify_processes(
         "QUIET_HOURS_BY_UNIT": json.dumps({QUIET_UNIT: _quiet_hours_around_now()}),
         "INTAKE_URL": contacts.url,
         "NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
+        "NOTIFY_PUBLIC_URL": f"http://127.0.0.1:{notify_port}",
         "SMTP_PORT": str(free_port()),
         "ESMS_PORT": str(free_port()),
         "VIETTEL_PORT": str(free_port()),
@@ -397,7 +399,7 @@ async def test_every_citizen_facing_event_becomes_exactly_the_expected_messages(
         statuses = [h["status"] for h in m["history"]]
         assert statuses[0] == "created"
         assert "sending" in statuses
-        assert m["template_version"] == 1
+        assert m["template_version"] == 2
     # No personal data is stored: the apology's name is filled in only when sending.
     rows = await stack.sql("SELECT body_text, params::text AS params FROM messages")
     assert all(person.full_name not in (r["body_text"] + r["params"]) for r in rows)
@@ -421,14 +423,14 @@ async def test_every_citizen_facing_event_becomes_exactly_the_expected_messages(
 
     zns = [m for m in await stack.gateway_messages("zalo") if m["phone"] == person.msisdn]
     assert sorted(m["template_id"] for m in zns) == [
-        "400101",
-        "400102",
-        "400103",
-        "400104",
-        "400105",
+        "400201",
+        "400202",
+        "400203",
+        "400204",
+        "400205",
     ]
     assert (
-        next(m for m in zns if m["template_id"] == "400105")["template_data"]["ten_cong_dan"]
+        next(m for m in zns if m["template_id"] == "400205")["template_data"]["ten_cong_dan"]
         == person.full_name
     )
     changes = await status_events(stack, code, at_least=15)
@@ -544,22 +546,93 @@ async def test_gateways_that_keep_failing_end_in_technical_failure_and_a_dead_le
     assert len(dead) == 1 and dead[0]["attempts"] == 3
 
 
+def opt_out_token(person: Citizen, channel: str) -> str:
+    """The token of the link in a message to `person` on `channel` (the dev key)."""
+    expires = datetime.now(UTC).date() + timedelta(days=30)
+    return sign(DEV_OPT_OUT_LINK_SECRET.encode(), person.ref, channel, expires)
+
+
 async def test_opted_out_channels_get_nothing(stack: Stack) -> None:
     person = stack.add(citizen("optout"))
-    async with httpx.AsyncClient() as client:
-        for channel in ("zalo", "sms"):
-            r = await client.post(
-                f"{stack.notify.url}/v1/opt-outs",
-                json={"contact_ref": person.ref, "channel": channel},
-                timeout=5,
-            )
-            assert r.status_code == 201
-        listed = (await client.get(f"{stack.notify.url}/v1/opt-outs/{person.ref}")).json()
-        assert {o["channel"] for o in listed["opt_outs"]} == {"sms", "zalo"}
     dossier, code = uuid4(), _code("0601")
     await stack.publish("dossier.received", dossier, received(code, person, dossier), None)
-    messages = await settled(stack, code, expected=1)
-    assert [m["channel"] for m in messages] == ["email"]
+    await settled(stack, code, expected=2)  # email and Zalo
+    async with httpx.AsyncClient() as client:
+        for channel in ("zalo", "sms"):  # the province's operators, at the citizen's request
+            r = await client.post(
+                f"{stack.notify.url}/v1/opt-outs",
+                json={"dossier": code, "channel": channel},
+                headers=OPS,
+                timeout=5,
+            )
+            assert r.status_code == 201, r.text
+        listed = await client.get(
+            f"{stack.notify.url}/v1/opt-outs", params={"dossier": code}, headers=OPS, timeout=5
+        )
+        assert {o["channel"] for o in listed.json()["opt_outs"]} == {"sms", "zalo"}
+        assert {o["source"] for o in listed.json()["opt_outs"]} == {"service:ops"}
+        assert person.ref not in listed.text
+    await stack.publish("dossier.result_ready", dossier, routing(code, 9, unit_code=COMMUNE), None)
+    messages = await settled(stack, code, expected=3)
+    later = [m for m in messages if m["event_type"] == "dossier.result_ready"]
+    assert [m["channel"] for m in later] == ["email"]
+
+
+async def test_the_link_in_a_message_stops_its_channel_and_nothing_else(stack: Stack) -> None:
+    person = stack.add(citizen("link"))
+    dossier, code = uuid4(), _code("0602")
+    await stack.publish("dossier.received", dossier, received(code, person, dossier), None)
+    await settled(stack, code, expected=2)
+    [mail] = [m for m in await stack.mail() if code in m["subject"]]
+    link = mail["text"].rsplit("Ngừng nhận thư về hồ sơ này: ", 1)[1].strip()
+    assert link.startswith(f"{stack.notify.url}/o/")
+    assert f'href="{link}"' in mail["html"]
+    [zns] = [m for m in await stack.gateway_messages("zalo") if m["phone"] == person.msisdn]
+    assert zns["template_data"]["link_ngung_nhan"].startswith(f"{stack.notify.url}/o/")
+    assert zns["template_data"]["link_ngung_nhan"] != link  # one link per channel
+    stored = await stack.sql("SELECT body_text FROM messages WHERE dossier_code = $1", code)
+    assert all(link not in r["body_text"] for r in stored)  # the link is made at send time
+    async with httpx.AsyncClient() as client:
+        page = await client.get(link, headers={"Accept": "text/html"}, timeout=5)
+        assert page.status_code == 200 and "Xác nhận ngừng nhận tin" in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert await stack.sql("SELECT * FROM opt_outs WHERE contact_ref = $1", person.ref) == []
+        done = await client.post(link, timeout=5)
+        assert done.status_code == 200 and "Đã ngừng nhận thông báo" in done.text
+    rows = await stack.sql(
+        "SELECT channel, source FROM opt_outs WHERE contact_ref = $1", person.ref
+    )
+    assert [(r["channel"], r["source"]) for r in rows] == [("email", "link")]
+    await stack.publish("dossier.result_ready", dossier, routing(code, 9, unit_code=COMMUNE), None)
+    messages = await settled(stack, code, expected=3)
+    later = [m for m in messages if m["event_type"] == "dossier.result_ready"]
+    assert [m["channel"] for m in later] == ["zalo"]
+
+
+async def test_events_before_intake_s_wait_for_the_contact_and_never_use_the_dossier_id(
+    stack: Stack,
+) -> None:
+    person = stack.add(citizen("early"))
+    dossier, code = uuid4(), _code("0603")
+    # Intake would answer nothing for the dossier id; make sure it is not even asked.
+    stack.contacts.contacts[str(dossier)] = citizen("impostor")
+    await stack.publish("dossier.result_ready", dossier, routing(code, 9, unit_code=COMMUNE), None)
+
+    async def waiting() -> list[dict[str, Any]] | None:
+        messages = await stack.view(code)
+        return messages if len(messages) == 2 else None
+
+    messages = await eventually(waiting)
+    await asyncio.sleep(1.0)
+    rows = await stack.sql("SELECT status, contact_ref FROM messages WHERE dossier_code = $1", code)
+    assert {(r["status"], r["contact_ref"]) for r in rows} == {("created", "")}
+    await stack.publish("dossier.received", dossier, received(code, person, dossier), None)
+    messages = await settled(stack, code, expected=4)
+    rows = await stack.sql("SELECT contact_ref FROM messages WHERE dossier_code = $1", code)
+    assert {r["contact_ref"] for r in rows} == {person.ref}
+    mails = [m for m in await stack.mail() if code in m["subject"]]
+    assert len(mails) == 2 and all(m["to"] == [person.email] for m in mails)
+    assert all(m["status"] != "permanent_failure" for m in messages)
 
 
 async def test_the_sixth_notice_in_ten_minutes_waits_and_quiet_hours_hold_sms_and_zalo(
@@ -674,3 +747,46 @@ async def test_killing_notify_mid_batch_and_restarting_sends_no_duplicate(stack:
         ]
     )
     assert all(sent_to[p.phone] == 1 for p in people)
+
+
+async def test_a_reassigned_contact_reference_replaces_the_dossier_id_everywhere(
+    stack: Stack,
+) -> None:
+    """A dossier notify learnt of when intake still used the dossier id as reference."""
+    person = stack.add(citizen("legacy"))
+    dossier, code = uuid4(), _code("0604")
+    await stack.sql(
+        "INSERT INTO dossier_facts (dossier_id, dossier_code, procedure_code, receiving_unit,"
+        " contact_ref) VALUES ($1, $2, $3, $4, $5)",
+        dossier,
+        code,
+        PROCEDURE,
+        COMMUNE,
+        str(dossier),
+    )
+    await stack.sql("INSERT INTO opt_outs (contact_ref, channel) VALUES ($1, 'zalo')", str(dossier))
+    await stack.publish(
+        "dossier.contact_ref_assigned",
+        dossier,
+        {"dossier_code": code, "contact_ref": person.ref},
+        None,
+    )
+
+    async def moved() -> list[asyncpg.Record] | None:
+        rows = await stack.sql(
+            "SELECT contact_ref FROM dossier_facts WHERE dossier_id = $1", dossier
+        )
+        return rows if rows[0]["contact_ref"] == person.ref else None
+
+    await eventually(moved)
+    opted = await stack.sql(
+        "SELECT contact_ref, channel FROM opt_outs WHERE contact_ref = ANY($1::text[])",
+        [str(dossier), person.ref],
+    )
+    assert [(r["contact_ref"], r["channel"]) for r in opted] == [(person.ref, "zalo")]
+    await stack.publish("dossier.result_ready", dossier, routing(code, 9, unit_code=COMMUNE), None)
+    messages = await settled(stack, code, expected=2)
+    assert sorted(m["channel"] for m in messages) == ["email", "sms"]  # still no Zalo
+    assert all(m["status"] in ("sent", "delivered") for m in messages)
+    mails = [m for m in await stack.mail() if code in m["subject"]]
+    assert [m["to"] for m in mails] == [[person.email]]

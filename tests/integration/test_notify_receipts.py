@@ -41,6 +41,7 @@ from tests.integration.test_notify_delivery import (
     _quiet_hours_around_now,
     citizen,
     eventually,
+    opt_out_token,
     received,
     settled_by_channel,
 )
@@ -147,10 +148,11 @@ async def waiting_notice(stack: Stack, tag: str, channel: str) -> tuple[str, dic
 
 
 async def opt_out(stack: Stack, person: Citizen, channel: str) -> None:
+    """The citizen follows the link of an earlier message on `channel`."""
     async with httpx.AsyncClient() as client:
         r = await client.post(
-            f"{stack.notify.url}/v1/opt-outs",
-            json={"contact_ref": person.ref, "channel": channel},
+            f"{stack.notify.url}/v1/opt-outs/confirm",
+            params={"token": opt_out_token(person, channel)},
             timeout=5,
         )
         r.raise_for_status()

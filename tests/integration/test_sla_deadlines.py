@@ -505,3 +505,32 @@ async def test_a_batch_of_several_dossiers_events_is_decided_and_saved_together(
     )
     causes = {str(env.event.event_id) for env in batch}
     assert all(json.loads(r["e"])["causation_id"] in causes for r in opened)
+
+
+async def test_a_new_contact_reference_reaches_the_facts_and_the_letter_already_issued(
+    sla: Sla,
+) -> None:
+    dossier, code = uuid4(), "000.02.01.H99-260302-0009"
+    start = vn(3, 2, 9)
+    await sla.consume(
+        "dossier.received",
+        dossier,
+        received(code, start, sla.book.for_unit(DESK).add_working_hours(start, 8), 8),
+    )
+    assert await sla.handlers.fire_due_timers(vn(3, 4, 9)) == 1  # overdue: the desk apologises
+    async with sla.pool.acquire() as conn, conn.transaction():
+        env = EventEnvelope(
+            event_type="dossier.contact_ref_assigned",
+            dossier_id=dossier,
+            correlation_id=dossier,
+            producer="test",
+            payload={"dossier_code": code, "contact_ref": "q2Hc0m1bX4yV9sWkP7dLfA"},
+        )
+        await sla.handlers.on_contact_ref_assigned(conn, env)
+    facts: Any = await sla.pool.fetchrow("SELECT * FROM dossiers WHERE dossier_id = $1", dossier)
+    assert facts["contact_ref"] == "q2Hc0m1bX4yV9sWkP7dLfA"
+    letter = json.loads(
+        await sla.pool.fetchval("SELECT letter FROM apologies WHERE dossier_id = $1", dossier)
+    )
+    assert letter["contact_ref"] == "q2Hc0m1bX4yV9sWkP7dLfA"
+    assert letter["dossier_code"] == code

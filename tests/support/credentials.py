@@ -38,3 +38,32 @@ def access_token(routing: str, username: str, password: str = DEMO_PASSWORD) -> 
 
 def bearer(routing: str, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token(routing, username)}"}
+
+
+def operator_token(routing_url: str, username: str = "giamsat") -> str:
+    return access_token(routing_url, username)
+
+
+def operator_headers(routing_url: str, username: str = "giamsat") -> dict[str, str]:
+    """What an operator's browser sends (to routing, the console and SLA)."""
+    return bearer(routing_url, username)
+
+
+def service_headers(caller: str = "ops") -> dict[str, str]:
+    """What ``caller`` (a service, ``ops`` or ``agency``) sends as its own credential."""
+    return {"X-Service-Token": dev_service_token(caller)}
+
+
+def portal_headers() -> dict[str, str]:
+    """What intake's development portal sends."""
+    return dict(PORTAL)
+
+
+def api_headers(service: str, routing_url: str) -> dict[str, str]:
+    """Every credential an API of ``service`` may ask for, so generated requests reach
+    its handlers (each route reads the header it needs): the operators' own (``ops``),
+    the province supervisor's token, and for intake the development portal's key."""
+    headers = {**service_headers("ops"), **operator_headers(routing_url)}
+    if service == "intake":
+        headers.update(portal_headers())
+    return headers

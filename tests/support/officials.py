@@ -127,6 +127,11 @@ class Official:
     def username(self) -> str:
         return f"{self.role}@{self.unit_code}"
 
+    def head(self) -> Official:
+        """The head of this official's unit (``lanhdao@…``), who signs refusals, stops
+        and the result handed back."""
+        return Official(self.routing, self.unit_code, role="lanhdao")
+
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {_token(self.routing, self.username)}"}

@@ -291,6 +291,7 @@ async def test_zalo_zns_send_and_webhook(stack: Stack) -> None:
             "dossier_code": "000.00.01.H22-251103-0007",
             "procedure_name": "Đăng ký khai sinh",
             "appointment_date": "2025-11-06",
+            "opt_out_url": "https://dvc.example.vn/o/token",
         },
     )
     assert rendered.zns_template_data is not None
@@ -301,7 +302,7 @@ async def test_zalo_zns_send_and_webhook(stack: Stack) -> None:
     assert result.accepted and result.provider_message_id
     [sent] = await messages(stack, stack.zalo)
     assert sent["phone"] == "84912345678"
-    assert sent["template_id"] == "400101"
+    assert sent["template_id"] == "400201"
     assert sent["template_data"]["ten_thu_tuc"] == "Đăng ký khai sinh"
     [hook] = await receipts(stack, 1)
     assert zalo_signature_ok(
@@ -315,7 +316,7 @@ async def test_zalo_zns_send_and_webhook(stack: Stack) -> None:
     assert receipt is not None
     assert receipt.status is DeliveryStatus.DELIVERED
     assert (receipt.provider_message_id, receipt.request_id) == (result.provider_message_id, "zl-1")
-    again = await provider.send("zl-1", PHONE, "400101", rendered.zns_template_data)
+    again = await provider.send("zl-1", PHONE, "400201", rendered.zns_template_data)
     assert again.provider_message_id == result.provider_message_id
     assert len(await messages(stack, stack.zalo)) == 1
 
@@ -326,7 +327,11 @@ async def test_zalo_non_account_signals_sms_fallback(stack: Stack) -> None:
     assert result.fallback_to_sms
     assert result.error_code == str(zalo_zns.NOT_A_ZALO_ACCOUNT)
     # The caller sends the same notice by SMS instead.
-    sms = render(catalog.RESULT_READY, "sms", {"dossier_code": "X", "procedure_name": "Y"})
+    sms = render(
+        catalog.RESULT_READY,
+        "sms",
+        {"dossier_code": "X", "procedure_name": "Y", "opt_out_url": "https://dvc.example.vn/o/t"},
+    )
     assert sms.sms is not None
     fallback = await esms_provider(stack).send(
         "zl-2/sms", NON_ZALO_PHONE, sms.sms.unaccented.text, None

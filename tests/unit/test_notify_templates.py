@@ -20,6 +20,8 @@ from services.notify.domain.templates import (
 )
 
 CODE = "000.00.01.H22-251103-0007"
+# The short signed link a message carries (a 40-character token, domain/opt_out_link.py).
+LINK = "https://dvc.hason.gov.vn/o/" + "Ab0-_" * 8
 SAMPLE_PARAMS: dict[str, dict[str, object]] = {
     catalog.RECEIVED: {
         "dossier_code": CODE,
@@ -56,6 +58,8 @@ SAMPLE_PARAMS: dict[str, dict[str, object]] = {
         "reason": "công dân đề nghị rút hồ sơ",
     },
 }
+for _params in SAMPLE_PARAMS.values():
+    _params["opt_out_url"] = LINK
 EVENTS = sorted(SAMPLE_PARAMS)
 
 
@@ -76,22 +80,35 @@ def test_sms_has_accented_text_and_unaccented_variant(event_type: str) -> None:
     assert msg.sms.unaccented.encoding is SmsEncoding.GSM7
     assert msg.sms.unaccented.segments <= msg.sms.accented.segments
     assert CODE in msg.sms.unaccented.text
-    assert (msg.template_id, msg.template_version) == (f"{event_type}.sms", 1)
-    assert msg.template_ref == f"{event_type}.sms@1"
+    assert (msg.template_id, msg.template_version) == (f"{event_type}.sms", 2)
+    assert msg.template_ref == f"{event_type}.sms@2"
+    # The opt-out link ends the text, whole, in GSM-7's basic table (one septet each).
+    assert msg.sms.unaccented.text.endswith(f" Ngung nhan tin: {LINK}")
     assert set(msg.provider_template_ids) == {"esms", "viettel"}
 
 
-def test_received_sms_fits_one_segment_unaccented() -> None:
+def test_received_sms_with_its_opt_out_link_fits_two_segments_unaccented() -> None:
     msg = render(catalog.RECEIVED, Channel.SMS, SAMPLE_PARAMS[catalog.RECEIVED])
     assert msg.text == (
         f"Hồ sơ {CODE} (Đăng ký khai sinh) đã được tiếp nhận. Hẹn trả kết quả ngày 06/11/2025."
+        f" Ngừng nhận tin: {LINK}"
     )
     assert msg.sms is not None
     assert msg.sms.unaccented.text == (
         f"Ho so {CODE} (Dang ky khai sinh) da duoc tiep nhan. Hen tra ket qua ngay 06/11/2025."
+        f" Ngung nhan tin: {LINK}"
     )
-    assert (msg.sms.unaccented.encoding, msg.sms.unaccented.segments) == (SmsEncoding.GSM7, 1)
-    assert (msg.sms.accented.encoding, msg.sms.accented.segments) == (SmsEncoding.UCS2, 2)
+    # The link costs one segment more than version 1 did (1 unaccented, 2 accented).
+    assert msg.sms.unaccented.length == msg.sms.unaccented.text.__len__()  # no escapes
+    assert (msg.sms.unaccented.encoding, msg.sms.unaccented.segments) == (SmsEncoding.GSM7, 2)
+    assert (msg.sms.accented.encoding, msg.sms.accented.segments) == (SmsEncoding.UCS2, 3)
+
+
+def test_the_received_sms_text_without_its_link_still_fits_one_segment() -> None:
+    msg = render(catalog.RECEIVED, Channel.SMS, SAMPLE_PARAMS[catalog.RECEIVED])
+    assert msg.sms is not None
+    body = msg.sms.unaccented.text.removesuffix(f" Ngung nhan tin: {LINK}")
+    assert len(body) <= 160
 
 
 @pytest.mark.parametrize("event_type", EVENTS)
@@ -101,7 +118,8 @@ def test_zalo_renders_zns_template_data(event_type: str) -> None:
     assert msg.zns_template_data["ma_ho_so"] == CODE
     assert all(isinstance(v, str) and v for v in msg.zns_template_data.values())
     assert set(msg.provider_template_ids) == {"zalo"}
-    assert msg.template_ref == f"{event_type}.zalo@1"
+    assert msg.template_ref == f"{event_type}.zalo@2"
+    assert msg.zns_template_data["link_ngung_nhan"] == LINK
 
 
 @pytest.mark.parametrize("event_type", EVENTS)
@@ -112,6 +130,8 @@ def test_email_has_subject_text_and_html(event_type: str) -> None:
     assert msg.html is not None and msg.html.startswith("<html>")
     assert CODE in msg.html
     assert msg.provider_template_ids == {}
+    assert msg.text.endswith(f"Ngừng nhận thư về hồ sơ này: {LINK}")
+    assert f'<a href="{LINK}">Ngừng nhận thư về hồ sơ này</a>' in msg.html
 
 
 def test_supplement_lists_every_missing_paper() -> None:
@@ -144,9 +164,9 @@ def test_apology_names_reason_unit_and_new_appointment() -> None:
 def test_missing_params_are_named() -> None:
     with pytest.raises(MissingParamsError) as err:
         render(catalog.RECEIVED, "sms", {"dossier_code": CODE, "procedure_name": "  "})
-    assert err.value.missing == ("appointment_date", "procedure_name")
-    assert "dossier.received.sms@1" in str(err.value)
-    assert "appointment_date, procedure_name" in str(err.value)
+    assert err.value.missing == ("appointment_date", "opt_out_url", "procedure_name")
+    assert "dossier.received.sms@2" in str(err.value)
+    assert "appointment_date, opt_out_url, procedure_name" in str(err.value)
     with pytest.raises(MissingParamsError):
         render(catalog.SUPPLEMENT_REQUESTED, "email", {"dossier_code": CODE, "missing_papers": []})
 

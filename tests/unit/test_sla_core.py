@@ -531,3 +531,22 @@ def test_the_same_events_give_the_same_state_ids_and_letter() -> None:
     assert said == said_again
     assert types(said) == ["step.overdue", "apology.issued", "dossier.overdue"]
     assert {d.kind for d in first.state.deadlines} == {DeadlineKind.DOSSIER, DeadlineKind.STEP}
+
+
+def test_a_new_contact_reference_replaces_the_old_one_in_the_facts_and_the_letter() -> None:
+    story = Story()
+    story.receive(vn(3, 2, 9), 8)
+    assert story.hear("dossier.contact_ref_assigned", {"contact_ref": "r-1"}, vn(3, 2, 10)) == []
+    facts = story.state.dossier
+    assert facts is not None and facts.contact_ref == "r-1"
+    out = story.fire(vn(3, 3, 9))
+    (letter,) = [e.letter for e in out if isinstance(e, ev.ApologyIssued)]
+    assert letter.contact_ref == "r-1"
+    # Once a letter exists, it is told too (the store rewrites the stored letter).
+    out = story.hear("dossier.contact_ref_assigned", {"contact_ref": "r-2"}, vn(3, 3, 10))
+    assert out == [ev.ContactRefReplaced("r-2")]
+    assert types(out) == []  # nothing to publish
+
+    unknown = Story()
+    assert unknown.hear("dossier.contact_ref_assigned", {"contact_ref": "r"}, vn(3, 2, 9)) == []
+    assert unknown.state.dossier is None  # nothing kept for a dossier SLA never heard of

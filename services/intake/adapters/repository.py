@@ -65,6 +65,30 @@ async def load_dossier(conn: DbConn, ref: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
+async def load_by_contact_ref(conn: DbConn, contact_ref: str) -> dict[str, Any] | None:
+    """Only by the opaque reference: never by dossier id or code (those are public)."""
+    row = await conn.fetchrow("SELECT * FROM dossiers WHERE contact_ref = $1", contact_ref)
+    return dict(row) if row is not None else None
+
+
+async def unannounced_contact_refs(conn: DbConn, limit: int) -> list[dict[str, Any]]:
+    """Dossiers whose reference was assigned by the migration and not yet published;
+    locked so several instances starting together publish each one once."""
+    rows = await conn.fetch(
+        "SELECT id, code, contact_ref FROM dossiers WHERE NOT contact_ref_announced"
+        " ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def mark_contact_refs_announced(conn: DbConn, dossier_ids: list[UUID]) -> None:
+    await conn.execute(
+        "UPDATE dossiers SET contact_ref_announced = true WHERE id = ANY($1::uuid[])",
+        dossier_ids,
+    )
+
+
 async def load_timeline(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT source, event_type, occurred_at, details FROM timeline"

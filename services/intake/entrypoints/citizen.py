@@ -12,11 +12,14 @@ from fastapi.responses import JSONResponse
 from contracts.intake_api import (
     ActionAccepted,
     CitizenView,
+    OptOutAccepted,
+    OptOutBody,
+    OptOutChannel,
     PaymentBody,
     SupplementBody,
     WithdrawalBody,
 )
-from services.intake.actions import take_action
+from services.intake.actions import change_opt_out, take_action
 from services.intake.entrypoints.http import NOT_FOUND, UNAUTHORISED, CodePath, problem
 from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.views import citizen_view
@@ -115,3 +118,34 @@ async def pay(
     ref: CodePath, body: PaymentBody, ctx: ContextDep, portal: PortalDep
 ) -> dict[str, Any]:
     return await take_action(ctx, portal, ref, "payment", body, datetime.now(UTC))
+
+
+@router.post(
+    "/dossiers/{ref}/opt-outs",
+    status_code=202,
+    response_model=OptOutAccepted,
+    summary="The citizen, through the portal, stops one channel of messages about the dossier.",
+    description=(
+        "Only the portal the dossier belongs to (its units) may ask; notify stops that"
+        " channel for this dossier's contact as soon as it reads the request (messages not"
+        " yet sent on it are not sent)."
+    ),
+    responses={401: UNAUTHORISED, 404: NOT_FOUND},
+)
+async def opt_out(
+    ref: CodePath, body: OptOutBody, ctx: ContextDep, portal: PortalDep
+) -> dict[str, Any]:
+    return await change_opt_out(ctx, portal, ref, body.channel, True, datetime.now(UTC))
+
+
+@router.delete(
+    "/dossiers/{ref}/opt-outs/{channel}",
+    status_code=202,
+    response_model=OptOutAccepted,
+    summary="The citizen, through the portal, receives a channel again.",
+    responses={401: UNAUTHORISED, 404: NOT_FOUND},
+)
+async def opt_in(
+    ref: CodePath, channel: OptOutChannel, ctx: ContextDep, portal: PortalDep
+) -> dict[str, Any]:
+    return await change_opt_out(ctx, portal, ref, channel, False, datetime.now(UTC))

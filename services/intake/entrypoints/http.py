@@ -18,6 +18,7 @@ from services.intake.handlers import IntakeContext, submit_with_race_retry
 from services.intake.receipt import receipt_form, receipt_html
 from services.intake.views import dossier_view
 from services.runtime.auth import service_caller
+from services.runtime.data_access import note_reads
 from services.runtime.problems import PROBLEM_JSON, ProblemError
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -128,6 +129,14 @@ async def _portal_dossier(ctx: IntakeContext, portal: Portal, ref: str) -> dict[
     return row
 
 
+async def _read_personal(ctx: IntakeContext, portal: Portal, ref: str) -> dict[str, Any]:
+    """A dossier whose personal data (the applicant's name) goes to the portal: counted."""
+    row = await _portal_dossier(ctx, portal, ref)
+    caller = portal.id if portal.id.startswith("service:") else f"portal:{portal.id}"
+    note_reads(ctx.reads, caller, [row["id"]])
+    return row
+
+
 @router.get(
     "/dossiers/{ref}",
     response_model=DossierView,
@@ -148,7 +157,7 @@ async def get_dossier(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict
     responses={401: UNAUTHORISED, 404: NOT_FOUND},
 )
 async def get_receipt(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict[str, Any]:
-    return receipt_form(ctx.catalog, await _portal_dossier(ctx, portal, ref))
+    return receipt_form(ctx.catalog, await _read_personal(ctx, portal, ref))
 
 
 @router.get(
@@ -162,23 +171,27 @@ async def get_receipt(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict
     },
 )
 async def get_receipt_html(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> HTMLResponse:
-    form = receipt_form(ctx.catalog, await _portal_dossier(ctx, portal, ref))
+    form = receipt_form(ctx.catalog, await _read_personal(ctx, portal, ref))
     return HTMLResponse(receipt_html(form))
 
 
 @internal.get("/contacts/{contact_ref}")
 async def contact(
-    contact_ref: str,
+    contact_ref: Annotated[str, Path(min_length=1, max_length=64)],
     ctx: ContextDep,
-    _caller: Annotated[str, Depends(service_caller("notify", "sla"))],
+    caller: Annotated[str, Depends(service_caller("notify", "sla"))],
 ) -> dict[str, Any]:
-    """Contact details for notify (and SLA's letters), fetched by reference so events carry
-    no personal data; only those two services' credentials are accepted."""
+    """Contact details for notify (and SLA's letters), fetched by the opaque contact
+    reference (never the dossier id or code) so events carry no personal data; only those
+    two services' credentials are accepted."""
     async with ctx.runtime.pool.acquire() as conn:
-        row = await repo.load_dossier(conn, contact_ref)
+        row = await repo.load_by_contact_ref(conn, contact_ref)
     if row is None:
-        raise ProblemError(404, "Không tìm thấy hồ sơ")
+        raise ProblemError(404, "Không tìm thấy người nhận")
     applicant = json.loads(row["applicant"])
+    if "full_name" not in applicant:  # anonymised at the end of its retention
+        raise ProblemError(404, "Dữ liệu cá nhân của hồ sơ đã được xóa theo thời hạn lưu trữ")
+    note_reads(ctx.reads, f"service:{caller}", [row["id"]])
     return {
         "full_name": applicant["full_name"],
         "phone": applicant["phone"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
@@ -44,6 +45,14 @@ async def current_portal(
         return CONSOLE_PORTAL
     if not api_key:
         raise ProblemError(401, "Thiếu khóa API", "Send the portal's key in X-API-Key.")
+    portal = await portal_of_key(ctx, api_key)
+    if portal is None:
+        raise ProblemError(401, "Khóa API không hợp lệ", "The X-API-Key is unknown or revoked.")
+    return portal
+
+
+async def portal_of_key(ctx: IntakeContext, api_key: str) -> Portal | None:
+    """The portal a key belongs to (None: unknown or revoked), cached for a short while."""
     digest = portals.key_hash(api_key)
     cached = ctx.portal_cache.get(digest)
     now = time.monotonic()
@@ -54,9 +63,20 @@ async def current_portal(
         if len(ctx.portal_cache) > 10_000:
             ctx.portal_cache.clear()
         ctx.portal_cache[digest] = cached
-    if cached[0] is None:
-        raise ProblemError(401, "Khóa API không hợp lệ", "The X-API-Key is unknown or revoked.")
     return cached[0]
+
+
+def trace_trust(ctx: IntakeContext) -> Callable[[Mapping[str, str]], Awaitable[bool]]:
+    """For the tracing middleware: a request with a valid portal key may continue its
+    ``traceparent`` (the same cached look-up its route then makes)."""
+
+    async def trusted(headers: Mapping[str, str]) -> bool:
+        api_key = headers.get("x-api-key")
+        if not api_key or len(api_key) > 512:
+            return False
+        return await portal_of_key(ctx, api_key) is not None
+
+    return trusted
 
 
 PortalDep = Annotated[Portal, Depends(current_portal)]

@@ -4,6 +4,11 @@ Provider template ids are the ids under which each text is registered with the S
 carriers (brandname customer-care templates) and Zalo (approved ZNS templates). The
 values below are placeholders an administrator replaces with the issued ids; a change
 of wording needs a new version and a new registration, never an edit in place.
+
+Version 2 of every template carries `${opt_out_url}`: the citizen's signed link to stop
+that channel (`domain/opt_out_link.py`), filled at send time like the citizen's name. In
+SMS it is the short form (`/o/<40 characters>`, GSM-7 only) at the very end, so a cut
+never breaks it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from services.notify.domain.template_model import (
 )
 
 TEXT, DATE, MONEY, LIST = ParamKind.TEXT, ParamKind.DATE, ParamKind.MONEY, ParamKind.LIST
+VERSION = 2
+# Filled at send time with the signed link for this contact and channel.
+OPT_OUT = {"opt_out_url": TEXT}
 
 RECEIVED = "dossier.received"
 SUPPLEMENT_REQUESTED = "dossier.supplement_requested"
@@ -34,16 +42,23 @@ EVENTS: dict[str, EventSpec] = {
     spec.event_type: spec
     for spec in (
         EventSpec(
-            RECEIVED, {"dossier_code": TEXT, "procedure_name": TEXT, "appointment_date": DATE}
+            RECEIVED,
+            {
+                "dossier_code": TEXT,
+                "procedure_name": TEXT,
+                "appointment_date": DATE,
+                **OPT_OUT,
+            },
         ),
         EventSpec(
             SUPPLEMENT_REQUESTED,
-            {"dossier_code": TEXT, "procedure_name": TEXT, "missing_papers": LIST},
+            {"dossier_code": TEXT, "procedure_name": TEXT, "missing_papers": LIST, **OPT_OUT},
         ),
         EventSpec(
-            OBLIGATION_REQUESTED, {"dossier_code": TEXT, "procedure_name": TEXT, "amount": MONEY}
+            OBLIGATION_REQUESTED,
+            {"dossier_code": TEXT, "procedure_name": TEXT, "amount": MONEY, **OPT_OUT},
         ),
-        EventSpec(RESULT_READY, {"dossier_code": TEXT, "procedure_name": TEXT}),
+        EventSpec(RESULT_READY, {"dossier_code": TEXT, "procedure_name": TEXT, **OPT_OUT}),
         EventSpec(
             APOLOGY_ISSUED,
             {
@@ -53,10 +68,15 @@ EVENTS: dict[str, EventSpec] = {
                 "reason": TEXT,
                 "responsible_unit": TEXT,
                 "new_appointment_date": DATE,
+                **OPT_OUT,
             },
         ),
-        EventSpec(REFUSED, {"dossier_code": TEXT, "procedure_name": TEXT, "reason": TEXT}),
-        EventSpec(STOPPED, {"dossier_code": TEXT, "procedure_name": TEXT, "reason": TEXT}),
+        EventSpec(
+            REFUSED, {"dossier_code": TEXT, "procedure_name": TEXT, "reason": TEXT, **OPT_OUT}
+        ),
+        EventSpec(
+            STOPPED, {"dossier_code": TEXT, "procedure_name": TEXT, "reason": TEXT, **OPT_OUT}
+        ),
     )
 }
 
@@ -69,30 +89,40 @@ _GREETING = "Kính gửi Ông/Bà,\n\n"
 _FOOTER = (
     "\n\nÔng/Bà tra cứu tình trạng hồ sơ trên Cổng dịch vụ công bằng mã hồ sơ."
     "\nThư này được gửi tự động, xin vui lòng không trả lời."
+    "\nNgừng nhận thư về hồ sơ này: ${opt_out_url}"
 )
 _HTML_FOOTER = (
     "<p>Ông/Bà tra cứu tình trạng hồ sơ trên Cổng dịch vụ công bằng mã hồ sơ.</p>"
-    '<p style="color:#666">Thư này được gửi tự động, xin vui lòng không trả lời.</p>'
+    '<p style="color:#666">Thư này được gửi tự động, xin vui lòng không trả lời.'
+    ' <a href="${opt_out_url}">Ngừng nhận thư về hồ sơ này</a>.</p>'
 )
+_SMS_FOOTER = " Ngừng nhận tin: ${opt_out_url}"
+_ZALO_FOOTER = " Ngừng nhận tin: ${opt_out_url}"
+OPT_OUT_PARAM = ZnsParam("opt_out_url", 200)
 
 
 def _sms(event: str, body: str) -> SmsTemplate:
     short = event.replace("dossier.", "").replace(".", "_").upper()
     return SmsTemplate(
         template_id=f"{event}.sms",
-        version=1,
-        body=body,
-        provider_template_ids={"esms": f"ESMS_DVC_{short}_V1", "viettel": f"VT_DVC_{short}_V1"},
+        version=VERSION,
+        body=body + _SMS_FOOTER,
+        provider_template_ids={
+            "esms": f"ESMS_DVC_{short}_V{VERSION}",
+            "viettel": f"VT_DVC_{short}_V{VERSION}",
+        },
     )
 
 
 def _zalo(event: str, zns_id: str, params: dict[str, ZnsParam], preview: str) -> ZaloTemplate:
-    return ZaloTemplate(f"{event}.zalo", 1, zns_id, params, preview)
+    # The approved ZNS layout shows the link as its last line ("link_ngung_nhan").
+    params = {**params, "link_ngung_nhan": OPT_OUT_PARAM}
+    return ZaloTemplate(f"{event}.zalo", VERSION, zns_id, params, preview + _ZALO_FOOTER)
 
 
 def _email(event: str, subject: str, text: str, html: str) -> EmailTemplate:
     page = f'<html><body style="font-family:Arial,sans-serif">{html}{_HTML_FOOTER}</body></html>'
-    return EmailTemplate(f"{event}.email", 1, subject, _GREETING + text + _FOOTER, page)
+    return EmailTemplate(f"{event}.email", VERSION, subject, _GREETING + text + _FOOTER, page)
 
 
 _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
@@ -109,7 +139,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         RECEIVED,
         _zalo(
             RECEIVED,
-            "400101",
+            "400201",
             {
                 "ma_ho_so": CODE,
                 "ten_thu_tuc": PROCEDURE,
@@ -144,7 +174,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         SUPPLEMENT_REQUESTED,
         _zalo(
             SUPPLEMENT_REQUESTED,
-            "400102",
+            "400202",
             {"ma_ho_so": CODE, "giay_to_bo_sung": ZnsParam("missing_papers", 200)},
             "Hồ sơ ${dossier_code} cần bổ sung giấy tờ: ${missing_papers}.",
         ),
@@ -175,7 +205,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         OBLIGATION_REQUESTED,
         _zalo(
             OBLIGATION_REQUESTED,
-            "400103",
+            "400203",
             {"ma_ho_so": CODE, "so_tien": ZnsParam("amount", 20)},
             "Hồ sơ ${dossier_code}: đề nghị Ông/Bà nộp nghĩa vụ tài chính ${amount}.",
         ),
@@ -207,7 +237,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         RESULT_READY,
         _zalo(
             RESULT_READY,
-            "400104",
+            "400204",
             {"ma_ho_so": CODE, "ten_thu_tuc": PROCEDURE},
             "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} đã có kết quả.",
         ),
@@ -237,7 +267,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         APOLOGY_ISSUED,
         _zalo(
             APOLOGY_ISSUED,
-            "400105",
+            "400205",
             {
                 "ten_cong_dan": ZnsParam("citizen_name", 30),
                 "ma_ho_so": CODE,
@@ -253,7 +283,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         APOLOGY_ISSUED,
         EmailTemplate(
             f"{APOLOGY_ISSUED}.email",
-            1,
+            VERSION,
             "Thư xin lỗi về việc chậm trả kết quả hồ sơ ${dossier_code}",
             "Kính gửi Ông/Bà ${citizen_name},\n\n"
             'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" chưa được giải quyết '
@@ -281,7 +311,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         REFUSED,
         _zalo(
             REFUSED,
-            "400106",
+            "400206",
             {"ma_ho_so": CODE, "ten_thu_tuc": PROCEDURE, "ly_do": ZnsParam("reason", 200)},
             "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} không được tiếp nhận. "
             "Lý do: ${reason}.",
@@ -310,7 +340,7 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         STOPPED,
         _zalo(
             STOPPED,
-            "400107",
+            "400207",
             {"ma_ho_so": CODE, "ten_thu_tuc": PROCEDURE, "ly_do": ZnsParam("reason", 200)},
             "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} đã dừng xử lý. Lý do: ${reason}.",
         ),

@@ -7,27 +7,37 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from services.routing.adapters import store
-from services.routing.domain import Rejected
+from contracts.bounds import (
+    CODE_PATTERN,
+    PG_INT_MAX,
+    UNIT_PATTERN,
+    Code,
+    Note,
+    Reason,
+    SafeStr,
+)
+from services.routing.adapters import access_log, store
+from services.routing.domain import Rejected, authority
 from services.routing.domain import commands as cmd
 from services.routing.domain.state import waiting_on
 from services.routing.handlers import Actor, Routing, UnknownDossier
 from services.runtime.auth import OperatorDep, Principal, service_caller
-from services.runtime.problems import PROBLEM_JSON, ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["operators"])
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "RFC 9457 problem details"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    409: PROBLEM,
-    422: PROBLEM,
-}
+ERRORS = problem_responses(401, 403, 404, 409, 422)
+# Task ids are "{dossier id}:{step}:{n}"; agency correlation ids start with the dossier id.
+TaskPath = Annotated[SafeStr, Path(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z._:\-]+$")]
+CorrelationPath = Annotated[
+    SafeStr, Path(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z._:\-]+$")
+]
+Username = Annotated[SafeStr, Field(min_length=1, max_length=100)]
+# A paper (result document) or a refusal reason an official names.
+Paper = Annotated[SafeStr, Field(min_length=1, max_length=300)]
 
 
 def runtime(request: Request) -> Runtime:
@@ -60,10 +70,10 @@ class InboxItem(BaseModel):
 async def inbox(
     rt: RuntimeDep,
     who: PrincipalDep,
-    unit: Annotated[str | None, Query(max_length=32)] = None,
+    unit: Annotated[SafeStr | None, Query(max_length=32, pattern=UNIT_PATTERN)] = None,
     status: Annotated[Literal["open", "claimed", "active", "waiting", "done"], Query()] = "active",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    procedure: Annotated[str | None, Query(max_length=32)] = None,
+    procedure: Annotated[SafeStr | None, Query(max_length=64, pattern=CODE_PATTERN)] = None,
 ) -> list[dict[str, Any]]:
     """Least remaining time first (SLA's step deadline); tasks without one yet last."""
     unit_code = unit or who.unit_code
@@ -85,26 +95,28 @@ async def inbox(
 
 
 class ClaimBody(BaseModel):
-    expected_version: int = Field(ge=0, description="The dossier version the official saw.")
+    expected_version: int = Field(
+        ge=0, le=PG_INT_MAX, description="The dossier version the official saw."
+    )
 
 
 class CompleteBody(BaseModel):
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 class ForwardBody(BaseModel):
-    to_user: str = Field(min_length=1, max_length=100, examples=["lanhdao@000.01.01.H99"])
-    note: str = Field(default="", max_length=2000, examples=["Trình lãnh đạo ký"])
+    to_user: Username = Field(examples=["lanhdao@000.01.01.H99"])
+    note: Note = Field(default="", examples=["Trình lãnh đạo ký"])
 
 
 class ReturnBody(BaseModel):
-    target_step: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    target_step: Code
+    reason: Reason
 
 
 class SupplementBody(BaseModel):
-    missing_documents: list[str] = Field(min_length=1, max_length=50)
-    reason: str = Field(min_length=1, max_length=2000)
+    missing_documents: list[Code] = Field(min_length=1, max_length=50)
+    reason: Reason
 
 
 class ObligationBody(BaseModel):
@@ -112,15 +124,15 @@ class ObligationBody(BaseModel):
 
 
 class ResultBody(BaseModel):
-    papers: list[str] = Field(min_length=1, max_length=50)
+    papers: list[Paper] = Field(min_length=1, max_length=50)
 
 
 class ReasonBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 class RefuseBody(BaseModel):
-    reasons: list[str] = Field(min_length=1, max_length=20)
+    reasons: list[Reason] = Field(min_length=1, max_length=20)
 
 
 class ActionResult(BaseModel):
@@ -130,58 +142,87 @@ class ActionResult(BaseModel):
     waiting_on: list[dict[str, Any]]
 
 
-async def _act_on_task(request: Request, who: Principal, task_id: str, make: Any) -> dict[str, Any]:
+def no_such_task() -> ProblemError:
+    """The same answer for a task that does not exist and one of another unit, so that
+    probing task ids tells nothing about which unit holds what."""
+    return ProblemError(404, "Không tìm thấy nhiệm vụ", "No such task in your unit's inbox.")
+
+
+def no_such_dossier() -> ProblemError:
+    """The same answer for a dossier that does not exist and one the caller's unit may
+    not see (it never passed through it): neither its existence nor its owner leaks."""
+    return ProblemError(404, "Không tìm thấy hồ sơ", "No such dossier for your unit.")
+
+
+def _may_issue(who: Principal, action: type[authority.OperatorCommand]) -> None:
+    """The role check comes first and reads nothing, so it tells nothing about the
+    dossier either."""
+    if not authority.may_issue(who.role, action):
+        raise ProblemError(
+            403,
+            authority.refusal_title(action),
+            f"{action.__name__} is signed by the unit head; forward the task to them.",
+        )
+
+
+async def _act_on_task(
+    request: Request,
+    who: Principal,
+    task_id: str,
+    action: type[authority.OperatorCommand],
+    make: Any,
+) -> dict[str, Any]:
+    _may_issue(who, action)
     rt: Runtime = request.app.state.runtime
     routing: Routing = rt.state["routing"]
     async with rt.pool.acquire() as conn, conn.transaction():
         task = await store.task_row(conn, task_id)
-        if task is None:
-            raise ProblemError(404, "Không tìm thấy nhiệm vụ", f"No task {task_id}.")
-        if not who.may_act_for(task["unit_code"]):
-            raise ProblemError(
-                403,
-                "Không có quyền xử lý hồ sơ của đơn vị khác",
-                f"Task {task_id} belongs to unit {task['unit_code']}.",
-            )
+        if task is None or not who.may_act_for(task["unit_code"]):
+            raise no_such_task()
         official = cmd.Official(user_id=who.user_id, unit_code=task["unit_code"])
         state = await _handle(conn, routing, task["dossier_id"], make(official), who, task_id)
     return _result(state)
 
 
 async def _act_on_dossier(
-    request: Request, who: Principal, dossier_id: UUID, make: Any
+    request: Request,
+    who: Principal,
+    dossier_id: UUID,
+    action: type[authority.OperatorCommand],
+    make: Any,
 ) -> dict[str, Any]:
+    _may_issue(who, action)
     rt: Runtime = request.app.state.runtime
     routing: Routing = rt.state["routing"]
     async with rt.pool.acquire() as conn, conn.transaction():
-        await _may_see(conn, who, dossier_id)
-        official = cmd.Official(user_id=who.user_id, unit_code=who.unit_code)
+        receiving = await _may_see(conn, who, dossier_id)
+        unit = authority.acting_unit(who.role, who.unit_code, receiving)
+        official = cmd.Official(user_id=who.user_id, unit_code=unit)
         state = await _handle(conn, routing, dossier_id, make(official), who, None)
     return _result(state)
 
 
-async def _may_see(conn: Any, who: Principal, dossier_id: UUID) -> None:
+async def _may_see(conn: Any, who: Principal, dossier_id: UUID) -> str:
     """Only the units a dossier passed through (and province supervisors) may see it or
-    act on it; the core then decides which of them may do what."""
+    act on it; the core then decides which of them may do what. Answers the dossier's
+    receiving unit."""
     row = await conn.fetchrow(
         "SELECT state->>'receiving_unit' AS receiving FROM instances WHERE dossier_id = $1",
         dossier_id,
     )
     if row is None:
-        raise ProblemError(404, "Không tìm thấy hồ sơ", f"No dossier {dossier_id}.")
-    if who.role == "province_supervisor" or row["receiving"] == who.unit_code:
-        return
+        raise no_such_dossier()
+    receiving: str = row["receiving"]
+    if who.role == "province_supervisor" or receiving == who.unit_code:
+        return receiving
     handled = await conn.fetchval(
         "SELECT true FROM inbox WHERE dossier_id = $1 AND unit_code = $2 LIMIT 1",
         dossier_id,
         who.unit_code,
     )
     if not handled:
-        raise ProblemError(
-            403,
-            "Không có quyền xem hoặc xử lý hồ sơ của đơn vị khác",
-            f"Dossier {dossier_id} has not passed through unit {who.unit_code}.",
-        )
+        raise no_such_dossier()
+    return receiving
 
 
 async def _handle(
@@ -192,7 +233,7 @@ async def _handle(
     except Rejected as refused:
         raise ProblemError(409, "Thao tác không hợp lệ", str(refused)) from refused
     except UnknownDossier as missing:
-        raise ProblemError(404, "Không tìm thấy hồ sơ", str(missing)) from missing
+        raise no_such_dossier() from missing
 
 
 def _result(state: Any) -> dict[str, Any]:
@@ -204,30 +245,34 @@ def _result(state: Any) -> dict[str, Any]:
     }
 
 
-TaskPath = Annotated[str, "task id"]
-
-
 @router.post("/tasks/{task_id}/claim", response_model=ActionResult, responses=ERRORS)
-async def claim(task_id: str, body: ClaimBody, request: Request, who: PrincipalDep) -> Any:
+async def claim(task_id: TaskPath, body: ClaimBody, request: Request, who: PrincipalDep) -> Any:
     """Take a task; one official at a time (optimistic concurrency on the version)."""
     return await _act_on_task(
         request,
         who,
         task_id,
+        cmd.Claim,
         lambda o: cmd.Claim(task_id=task_id, official=o, expected_version=body.expected_version),
     )
 
 
 @router.post("/tasks/{task_id}/complete", response_model=ActionResult, responses=ERRORS)
-async def complete(task_id: str, body: CompleteBody, request: Request, who: PrincipalDep) -> Any:
+async def complete(
+    task_id: TaskPath, body: CompleteBody, request: Request, who: PrincipalDep
+) -> Any:
     """Finish the step; the dossier moves to the next unit(s) of the workflow."""
     return await _act_on_task(
-        request, who, task_id, lambda o: cmd.Complete(task_id=task_id, official=o, note=body.note)
+        request,
+        who,
+        task_id,
+        cmd.Complete,
+        lambda o: cmd.Complete(task_id=task_id, official=o, note=body.note),
     )
 
 
 @router.post("/tasks/{task_id}/forward", response_model=ActionResult, responses=ERRORS)
-async def forward(task_id: str, body: ForwardBody, request: Request, who: PrincipalDep) -> Any:
+async def forward(task_id: TaskPath, body: ForwardBody, request: Request, who: PrincipalDep) -> Any:
     """Hand a claimed task to a colleague of the same unit (e.g. for the head's signature)."""
     rt: Runtime = request.app.state.runtime
     colleague = await rt.pool.fetchval(
@@ -243,6 +288,7 @@ async def forward(task_id: str, body: ForwardBody, request: Request, who: Princi
         request,
         who,
         task_id,
+        cmd.Forward,
         lambda o: cmd.Forward(
             task_id=task_id, official=o, to_official_id=body.to_user, note=body.note
         ),
@@ -250,12 +296,15 @@ async def forward(task_id: str, body: ForwardBody, request: Request, who: Princi
 
 
 @router.post("/tasks/{task_id}/return", response_model=ActionResult, responses=ERRORS)
-async def return_to(task_id: str, body: ReturnBody, request: Request, who: PrincipalDep) -> Any:
+async def return_to(
+    task_id: TaskPath, body: ReturnBody, request: Request, who: PrincipalDep
+) -> Any:
     """Send the dossier back to an earlier step."""
     return await _act_on_task(
         request,
         who,
         task_id,
+        cmd.ReturnTo,
         lambda o: cmd.ReturnTo(
             task_id=task_id, official=o, target_step=body.target_step, reason=body.reason
         ),
@@ -264,13 +313,14 @@ async def return_to(task_id: str, body: ReturnBody, request: Request, who: Princ
 
 @router.post("/tasks/{task_id}/supplement", response_model=ActionResult, responses=ERRORS)
 async def supplement(
-    task_id: str, body: SupplementBody, request: Request, who: PrincipalDep
+    task_id: TaskPath, body: SupplementBody, request: Request, who: PrincipalDep
 ) -> Any:
     """Ask the citizen for every missing paper at once (form 02); the clock pauses."""
     return await _act_on_task(
         request,
         who,
         task_id,
+        cmd.RequestSupplement,
         lambda o: cmd.RequestSupplement(
             task_id=task_id,
             official=o,
@@ -282,24 +332,26 @@ async def supplement(
 
 @router.post("/tasks/{task_id}/obligation", response_model=ActionResult, responses=ERRORS)
 async def obligation(
-    task_id: str, body: ObligationBody, request: Request, who: PrincipalDep
+    task_id: TaskPath, body: ObligationBody, request: Request, who: PrincipalDep
 ) -> Any:
     """Assess the financial obligation; the dossier waits for the citizen to pay."""
     return await _act_on_task(
         request,
         who,
         task_id,
+        cmd.RequestObligation,
         lambda o: cmd.RequestObligation(task_id=task_id, official=o, amount_vnd=body.amount_vnd),
     )
 
 
 @router.post("/tasks/{task_id}/result", response_model=ActionResult, responses=ERRORS)
-async def result(task_id: str, body: ResultBody, request: Request, who: PrincipalDep) -> Any:
+async def result(task_id: TaskPath, body: ResultBody, request: Request, who: PrincipalDep) -> Any:
     """Record the result papers of the step."""
     return await _act_on_task(
         request,
         who,
         task_id,
+        cmd.RecordResult,
         lambda o: cmd.RecordResult(task_id=task_id, official=o, papers=tuple(body.papers)),
     )
 
@@ -308,7 +360,11 @@ async def result(task_id: str, body: ResultBody, request: Request, who: Principa
 async def refuse(dossier_id: UUID, body: RefuseBody, request: Request, who: PrincipalDep) -> Any:
     """Refuse the dossier with written reasons (form 03)."""
     return await _act_on_dossier(
-        request, who, dossier_id, lambda o: cmd.Refuse(official=o, reasons=tuple(body.reasons))
+        request,
+        who,
+        dossier_id,
+        cmd.Refuse,
+        lambda o: cmd.Refuse(official=o, reasons=tuple(body.reasons)),
     )
 
 
@@ -316,24 +372,26 @@ async def refuse(dossier_id: UUID, body: RefuseBody, request: Request, who: Prin
 async def stop(dossier_id: UUID, body: ReasonBody, request: Request, who: PrincipalDep) -> Any:
     """Stop processing (form 05)."""
     return await _act_on_dossier(
-        request, who, dossier_id, lambda o: cmd.Stop(official=o, reason=body.reason)
+        request, who, dossier_id, cmd.Stop, lambda o: cmd.Stop(official=o, reason=body.reason)
     )
 
 
 @router.post("/dossiers/{dossier_id}/return-result", response_model=ActionResult, responses=ERRORS)
 async def return_result(dossier_id: UUID, request: Request, who: PrincipalDep) -> Any:
     """Hand the result to the citizen (status 10)."""
-    return await _act_on_dossier(request, who, dossier_id, lambda o: cmd.ReturnResult(official=o))
+    return await _act_on_dossier(
+        request, who, dossier_id, cmd.ReturnResult, lambda o: cmd.ReturnResult(official=o)
+    )
 
 
 class AgencyAnswer(BaseModel):
     outcome: Literal["approved", "rejected"]
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 @router.post("/external/{correlation_id}/answer", response_model=ActionResult, responses=ERRORS)
 async def agency_answer(
-    correlation_id: str,
+    correlation_id: CorrelationPath,
     body: AgencyAnswer,
     rt: RuntimeDep,
     _caller: Annotated[str, Depends(service_caller("agency"))],
@@ -362,16 +420,27 @@ async def agency_answer(
 
 @router.get("/dossiers/{dossier_id}/workflow", responses=ERRORS)
 async def workflow(dossier_id: UUID, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
-    """The dossier's workflow state, who it waits on, and its audit trail."""
+    """The dossier's workflow state, who it waits on, and its audit trail (officials'
+    notes and reasons, which may name the citizen): the read is recorded first."""
     async with rt.pool.acquire() as conn:
         await _may_see(conn, who, dossier_id)
         row = await conn.fetchrow("SELECT * FROM instances WHERE dossier_id = $1", dossier_id)
+        assert row is not None
+        await access_log.record_read(
+            conn,
+            actor=who.user_id,
+            role=who.role,
+            unit_code=who.unit_code,
+            dossier_id=dossier_id,
+            dossier_code=row["dossier_code"],
+            what=access_log.OPERATOR_WORKFLOW,
+            parts=("status", "steps", "waiting_on", "audit"),
+        )
         audit = await conn.fetch(
             "SELECT actor, role, unit_code, action, at, task_id, details FROM audit"
             " WHERE dossier_id = $1 ORDER BY id",
             dossier_id,
         )
-    assert row is not None
     from services.routing.domain.state import DossierState
 
     state = DossierState.model_validate_json(row["state"])
@@ -385,3 +454,39 @@ async def workflow(dossier_id: UUID, rt: RuntimeDep, who: PrincipalDep) -> dict[
         "audit": [{**dict(a), "details": json.loads(a["details"])} for a in audit],
         "viewer": who.user_id,
     }
+
+
+class ReadEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str = Field(description="The operator's account.")
+    role: str
+    unit_code: str | None
+    dossier_id: UUID | None
+    dossier_code: str | None
+    what: str = Field(
+        description="Which read: operator.workflow or console.dossier.",
+        examples=["console.dossier"],
+    )
+    parts: list[str] = Field(description="What it returned.", examples=[["intake", "messages"]])
+
+
+class ReadTrail(BaseModel):
+    reads: list[ReadEntry]
+
+
+@router.get("/audit/reads", response_model=ReadTrail, responses=ERRORS)
+async def reads(
+    rt: RuntimeDep,
+    who: PrincipalDep,
+    dossier: Annotated[str | None, Query(max_length=64, description="Id or code.")] = None,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """Who read which dossier's personal data, when, and what (newest first); for the
+    province supervisor."""
+    if not authority.may_read_access_log(who.role):
+        raise ProblemError(403, "Chỉ giám sát cấp tỉnh xem nhật ký truy cập dữ liệu cá nhân")
+    async with rt.pool.acquire() as conn:
+        rows = await access_log.reads(conn, dossier=dossier, actor=actor, limit=limit)
+    return {"reads": rows}

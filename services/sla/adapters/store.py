@@ -325,6 +325,18 @@ async def add_apologies(conn: DbConn, letters: Sequence[ApologyLetter]) -> set[U
     return {row["id"] for row in rows}
 
 
+async def relabel_letters(conn: DbConn, contact_refs: Mapping[UUID, str]) -> None:
+    """The letters of these dossiers hold their new contact reference."""
+    if not contact_refs:
+        return
+    await conn.execute(
+        "UPDATE apologies a SET letter = jsonb_set(a.letter, '{contact_ref}', to_jsonb(u.r))"
+        " FROM unnest($1::uuid[], $2::text[]) AS u(d, r) WHERE a.dossier_id = u.d",
+        list(contact_refs),
+        list(contact_refs.values()),
+    )
+
+
 # --------------------------------------------------------------------------- timers
 
 

@@ -29,7 +29,10 @@ from services.workcal.calendar import VN_TZ
 SIGNED_BY_ROLE = "unit_head"
 
 
-class ApologyLetter(BaseModel):
+class ApologyLetterView(BaseModel):
+    """Form 04 as the API shows it: without the contact reference, which only the
+    services that fetch contact details from intake may hold."""
+
     model_config = ConfigDict(frozen=True)
 
     id: UUID
@@ -37,7 +40,6 @@ class ApologyLetter(BaseModel):
     dossier_code: str
     procedure_code: str | None
     procedure_name: str | None
-    contact_ref: str | None
     reason: str
     responsible_unit: str
     responsible_unit_name: str
@@ -47,6 +49,12 @@ class ApologyLetter(BaseModel):
     signed_by_role: str = SIGNED_BY_ROLE
     signed_by_title: str
     issued_at: datetime
+
+
+class ApologyLetter(ApologyLetterView):
+    """Form 04 as stored."""
+
+    contact_ref: str | None
 
 
 @dataclass(frozen=True, slots=True)

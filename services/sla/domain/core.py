@@ -52,6 +52,8 @@ def on_event(
     match event:
         case heard.Received():
             return decide.received(state, event)
+        case heard.ContactRefAssigned():
+            return decide.contact_ref(state, event)
         case heard.StepAssigned():
             return decide.assigned(state, event)
         case heard.StepDone():
@@ -114,6 +116,17 @@ class _Decision:
             state = self._close(state, out, lambda _d: True, facts.ended_at, facts.supplement_count)
         elif facts.paused_at is not None:
             state = self._pause(state, out, facts.paused_at)
+        return state, out
+
+    def contact_ref(self, state: DossierSla, e: heard.ContactRefAssigned) -> Result:
+        """Intake replaced the contact reference (it was the dossier id): the facts, and
+        the letter if one was issued, hold the new one. Nothing is kept for a dossier
+        SLA has not heard of."""
+        out: list[ev.Event] = []
+        if state.dossier is not None:
+            state = replace(state, dossier=replace(state.dossier, contact_ref=e.contact_ref))
+        if state.apologised:
+            out.append(ev.ContactRefReplaced(e.contact_ref))
         return state, out
 
     def assigned(self, state: DossierSla, e: heard.StepAssigned) -> Result:

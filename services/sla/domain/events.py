@@ -64,6 +64,13 @@ class OverdueWithdrawn:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactRefReplaced:
+    """The letter already issued (if any) holds the dossier's new contact reference."""
+
+    contact_ref: str
+
+
+@dataclass(frozen=True, slots=True)
 class ApologyIssued:
     """Form 04: the letter and the new appointment (an extension of the dossier's)."""
 
@@ -78,5 +85,6 @@ Event = (
     | AlarmRaised
     | StepEscalated
     | OverdueWithdrawn
+    | ContactRefReplaced
     | ApologyIssued
 )

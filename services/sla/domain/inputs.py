@@ -34,6 +34,13 @@ class Received(_Heard):
     contact_ref: str | None = None
 
 
+class ContactRefAssigned(_Heard):
+    """``dossier.contact_ref_assigned``: the dossier's contact reference is now this one."""
+
+    event_type: Literal["dossier.contact_ref_assigned"]
+    contact_ref: str
+
+
 class _Routing(_Heard):
     dossier_code: str | None = None
     status: int | None = None
@@ -91,16 +98,19 @@ class TimerDue:
 
 
 Consumed = Annotated[
-    Received | StepAssigned | StepDone | Paused | Resumed | Ended,
+    Received | ContactRefAssigned | StepAssigned | StepDone | Paused | Resumed | Ended,
     Field(discriminator="event_type"),
 ]
-Heard = Received | StepAssigned | StepDone | Paused | Resumed | Ended | TimerDue
+Heard = (
+    Received | ContactRefAssigned | StepAssigned | StepDone | Paused | Resumed | Ended | TimerDue
+)
 
 _CONSUMED: TypeAdapter[Consumed] = TypeAdapter(Consumed)
 
 # Every event type SLA consumes.
 EVENT_TYPES: tuple[str, ...] = (
     "dossier.received",
+    "dossier.contact_ref_assigned",
     "step.assigned",
     "step.handed_off",
     "dossier.supplement_requested",

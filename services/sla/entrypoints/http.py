@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -12,13 +12,16 @@ from uuid import UUID
 import httpx
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from contracts.bounds import Code, Day, Instant, SafeStr, UnitCode
 from services.runtime.auth import Principal
-from services.runtime.problems import ProblemError
+from services.runtime.problems import PROBLEM_JSON, ProblemError, problem_responses
 from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
-from services.sla.domain.apology import ApologyLetter, render_html
+from services.sla.adapters.dossier_units import dossiers_named, units_of
+from services.sla.domain.access import is_supervisor, may_read_dossier, may_read_report
+from services.sla.domain.apology import ApologyLetter, ApologyLetterView, render_html
 from services.sla.domain.reports import DossierFacts, build_report, to_csv
 from services.workcal.calendar import VN_TZ, CalendarError
 
@@ -26,15 +29,33 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
 letters = APIRouter(prefix="/v1/apologies", tags=["apologies"])
 reports = APIRouter(prefix="/v1", tags=["reports"])
+# The calendar answers anyone, so each question's work is bounded: about five years of
+# working time, ten years between two instants (a day at a time, ~4 ms).
+MAX_WORKING_HOURS = 10_000
+MAX_ELAPSED_SPAN = timedelta(days=3660)
+
+
+# A unit's own calendar, or "*" (the province's) for overrides.
+UnitOrAll = Annotated[
+    SafeStr, Field(min_length=1, max_length=32, pattern=r"^(\*|[0-9A-Za-z.\-]+)$")
+]
+UnitOrAllQuery = Annotated[
+    SafeStr, Query(min_length=1, max_length=32, pattern=r"^(\*|[0-9A-Za-z.\-]+)$")
+]
+DossierRef = Annotated[
+    SafeStr,
+    Query(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.\-]+$", description="Code or id."),
+]
+NOT_FOUND = problem_responses(404)
+CALLER = problem_responses(401, 403)
 
 
 class DueRequest(BaseModel):
-    start: AwareDatetime = Field(examples=["2026-02-13T10:00:00+07:00"])
-    working_hours: Decimal = Field(ge=0, le=100_000, examples=[24])
-    unit_code: str | None = Field(default=None, max_length=32)
-    procedure_code: str | None = Field(
+    start: Instant = Field(examples=["2026-02-13T10:00:00+07:00"])
+    working_hours: Decimal = Field(ge=0, le=MAX_WORKING_HOURS, examples=[24])
+    unit_code: UnitCode | None = None
+    procedure_code: Code | None = Field(
         default=None,
-        max_length=32,
         description="When given, `start` is a receipt time: the clock starts at the next"
         " opening, or the next working day after the procedure's cut-off.",
     )
@@ -45,9 +66,15 @@ class DueResponse(BaseModel):
 
 
 class ElapsedRequest(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
-    unit_code: str | None = Field(default=None, max_length=32)
+    start: Instant
+    end: Instant = Field(description="At most ten years from `start`, either way.")
+    unit_code: UnitCode | None = None
+
+    @model_validator(mode="after")
+    def bounded(self) -> ElapsedRequest:
+        if abs(self.end - self.start) > MAX_ELAPSED_SPAN:
+            raise ValueError("`start` and `end` may be at most ten years apart")
+        return self
 
 
 class ElapsedResponse(BaseModel):
@@ -55,10 +82,17 @@ class ElapsedResponse(BaseModel):
 
 
 class OverrideRequest(BaseModel):
+    day: Day
+    kind: Literal["day_off", "working_day"]
+    unit_code: UnitOrAll = "*"
+    note: Annotated[SafeStr, Field(max_length=500)] = ""
+
+
+class Override(BaseModel):
+    unit_code: str
     day: date
     kind: Literal["day_off", "working_day"]
-    unit_code: str = Field(default="*", max_length=32)
-    note: str = Field(default="", max_length=500)
+    note: str
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -109,7 +143,12 @@ def _check_unit(book: CalendarBook, unit_code: str | None) -> None:
         raise ProblemError(404, "Không có đơn vị này", f"Unknown unit {unit_code}.")
 
 
-@router.post("/due", response_model=DueResponse, summary="Add working hours to an instant.")
+@router.post(
+    "/due",
+    response_model=DueResponse,
+    responses=NOT_FOUND,
+    summary="Add working hours to an instant.",
+)
 async def due(body: DueRequest, book: BookDep) -> DueResponse:
     _check_unit(book, body.unit_code)
     calendar = book.for_unit(body.unit_code)
@@ -124,7 +163,10 @@ async def due(body: DueRequest, book: BookDep) -> DueResponse:
 
 
 @router.post(
-    "/elapsed", response_model=ElapsedResponse, summary="Working hours between two instants."
+    "/elapsed",
+    response_model=ElapsedResponse,
+    responses=NOT_FOUND,
+    summary="Working hours between two instants.",
 )
 async def elapsed(body: ElapsedRequest, book: BookDep) -> ElapsedResponse:
     _check_unit(book, body.unit_code)
@@ -135,7 +177,12 @@ async def elapsed(body: ElapsedRequest, book: BookDep) -> ElapsedResponse:
     return ElapsedResponse(working_hours=float(hours))
 
 
-@router.put("/overrides", status_code=204, summary="Add or change an administrator override.")
+@router.put(
+    "/overrides",
+    status_code=204,
+    responses={**CALLER, **NOT_FOUND},
+    summary="Add or change an administrator override.",
+)
 async def put_override(
     body: OverrideRequest, rt: RuntimeDep, book: BookDep, _admin: AdminDep
 ) -> None:
@@ -154,13 +201,18 @@ async def put_override(
         await book.reload(conn)
 
 
-@router.delete("/overrides", status_code=204, summary="Remove an administrator override.")
+@router.delete(
+    "/overrides",
+    status_code=204,
+    responses={**CALLER, **NOT_FOUND},
+    summary="Remove an administrator override.",
+)
 async def delete_override(
     rt: RuntimeDep,
     book: BookDep,
     _admin: AdminDep,
-    day: Annotated[date, Query()],
-    unit_code: Annotated[str, Query(max_length=32)] = "*",
+    day: Annotated[Day, Query()],
+    unit_code: UnitOrAllQuery = "*",
 ) -> None:
     async with rt.pool.acquire() as conn, conn.transaction():
         result = await conn.execute(
@@ -173,7 +225,7 @@ async def delete_override(
         await book.reload(conn)
 
 
-@router.get("/overrides", summary="The administrator's overrides.")
+@router.get("/overrides", response_model=list[Override], summary="The administrator's overrides.")
 async def list_overrides(rt: RuntimeDep) -> list[dict[str, Any]]:
     rows = await rt.pool.fetch(
         "SELECT unit_code, day, kind, note FROM calendar_overrides ORDER BY day, unit_code"
@@ -209,34 +261,95 @@ async def _citizen_name(rt: Runtime, contact_ref: str | None) -> str | None:
     return str(name) if name else None
 
 
-@letters.get("/{letter_id}.html", response_class=HTMLResponse, summary="Printable form 04.")
-async def letter_html(letter_id: UUID, rt: RuntimeDep, _who: CallerDep) -> HTMLResponse:
-    """Carries the citizen's name (fetched from intake), so only operators may print it."""
+FORBIDDEN_DOSSIER = "Không có quyền xem hồ sơ của đơn vị khác"
+NOT_YOUR_UNIT = "The dossier did not pass through your unit."
+
+
+async def _check_dossier(rt: Runtime, who: Principal | None, dossier_id: UUID) -> None:
+    """403 unless the caller may read this dossier (see ``domain.access``)."""
+    if is_supervisor(who):
+        return
+    async with rt.pool.acquire() as conn:
+        units = await units_of(conn, dossier_id)
+    if not may_read_dossier(who, units):
+        raise ProblemError(403, FORBIDDEN_DOSSIER, NOT_YOUR_UNIT)
+
+
+async def _readable_letter(rt: Runtime, who: Principal | None, letter_id: UUID) -> ApologyLetter:
+    """A unit reads (and prints) only the letters of dossiers that passed through it: the
+    unit that apologised, or a unit of the dossier's history in SLA."""
     letter = await _letter(rt, letter_id)
-    name = await _citizen_name(rt, letter.contact_ref)
+    if not may_read_dossier(who, {letter.responsible_unit}):
+        await _check_dossier(rt, who, letter.dossier_id)
+    return letter
+
+
+@letters.get(
+    "/{letter_id}.html",
+    response_class=HTMLResponse,
+    responses={**CALLER, **NOT_FOUND},
+    summary="Printable form 04.",
+)
+async def letter_html(letter_id: UUID, rt: RuntimeDep, who: CallerDep) -> HTMLResponse:
+    """Carries the citizen's name (fetched from intake), so only operators of the units
+    the dossier passed through (or a supervisor, or the console) may print it."""
+    letter = await _readable_letter(rt, who, letter_id)
+    current = await rt.pool.fetchval(
+        "SELECT contact_ref FROM dossiers WHERE dossier_id = $1", letter.dossier_id
+    )
+    name = await _citizen_name(rt, current or letter.contact_ref)
     headers = {} if name else {"X-Contact-Lookup": "unavailable"}
     return HTMLResponse(render_html(letter, name), headers=headers)
 
 
-@letters.get("/{letter_id}", response_model=ApologyLetter, summary="Form 04 as data.")
-async def letter_json(letter_id: UUID, rt: RuntimeDep) -> ApologyLetter:
-    return await _letter(rt, letter_id)
+@letters.get(
+    "/{letter_id}",
+    response_model=ApologyLetterView,
+    responses={**CALLER, **NOT_FOUND},
+    summary="Form 04 as data.",
+)
+async def letter_json(letter_id: UUID, rt: RuntimeDep, who: CallerDep) -> ApologyLetterView:
+    return _public(await _readable_letter(rt, who, letter_id))
 
 
-@letters.get("", response_model=list[ApologyLetter], summary="Letters of one dossier.")
+def _public(letter: ApologyLetter) -> ApologyLetterView:
+    """No contact reference leaves SLA."""
+    return ApologyLetterView.model_validate(letter.model_dump(exclude={"contact_ref"}))
+
+
+@letters.get(
+    "",
+    response_model=list[ApologyLetterView],
+    responses=CALLER,
+    summary="Letters of one dossier.",
+)
 async def letters_of(
-    rt: RuntimeDep, dossier: Annotated[str, Query(max_length=64)]
-) -> list[ApologyLetter]:
+    rt: RuntimeDep,
+    who: CallerDep,
+    dossier: DossierRef,
+) -> list[ApologyLetterView]:
+    if not is_supervisor(who):
+        # Refused alike whether the dossier is another unit's or unknown: no oracle.
+        async with rt.pool.acquire() as conn:
+            named = await dossiers_named(conn, dossier)
+            units = {u for dossier_id in named for u in await units_of(conn, dossier_id)}
+        if not may_read_dossier(who, units):
+            raise ProblemError(403, FORBIDDEN_DOSSIER, NOT_YOUR_UNIT)
     rows = await rt.pool.fetch(
         "SELECT letter FROM apologies WHERE letter->>'dossier_code' = $1"
         " OR letter->>'dossier_id' = $1 ORDER BY created_at",
         dossier,
     )
-    return [ApologyLetter.model_validate_json(r["letter"]) for r in rows]
+    return [_public(ApologyLetter.model_validate_json(r["letter"])) for r in rows]
 
 
-@reports.get("/dossiers/{dossier_id}/deadlines", summary="A dossier's deadlines and extensions.")
-async def deadlines_of(dossier_id: UUID, rt: RuntimeDep) -> dict[str, Any]:
+@reports.get(
+    "/dossiers/{dossier_id}/deadlines",
+    responses={**CALLER, **NOT_FOUND},
+    summary="A dossier's deadlines and extensions.",
+)
+async def deadlines_of(dossier_id: UUID, rt: RuntimeDep, who: CallerDep) -> dict[str, Any]:
+    await _check_dossier(rt, who, dossier_id)
     rows = await rt.pool.fetch(
         "SELECT d.id, d.kind, d.task_id, d.unit_code, d.step_name, d.starts_at,"
         " d.allotment_hours, d.due_at, d.due_soon_at, d.state, d.paused_at, d.closed_at,"
@@ -268,15 +381,41 @@ async def deadlines_of(dossier_id: UUID, rt: RuntimeDep) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reports
 
 
-@reports.get("/reports", summary="The figures a unit reports for a period (JSON or CSV).")
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report: JSON, or CSV with `format=csv`.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    },
+    422: {
+        "description": "Invalid parameters, or `to` not after `from`.",
+        "content": {PROBLEM_JSON: problem_responses(422)[422]["content"][PROBLEM_JSON]},
+    },
+}
+
+
+@reports.get(
+    "/reports",
+    responses=REPORT_RESPONSES,
+    summary="The figures a unit reports for a period (JSON or CSV).",
+)
 async def report(
     rt: RuntimeDep,
-    start: Annotated[AwareDatetime, Query(alias="from")],
-    end: Annotated[AwareDatetime, Query(alias="to")],
-    unit: Annotated[str | None, Query(max_length=32)] = None,
-    field: Annotated[str | None, Query(max_length=64)] = None,
+    who: CallerDep,
+    start: Annotated[Instant, Query(alias="from")],
+    end: Annotated[Instant, Query(alias="to")],
+    unit: Annotated[SafeStr | None, Query(max_length=32)] = None,
+    field: Annotated[SafeStr | None, Query(max_length=64)] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
+    if not may_read_report(who, unit):
+        raise ProblemError(
+            403,
+            "Chỉ xem được báo cáo của đơn vị mình",
+            "Officials and unit heads read their own unit's report (`unit`).",
+        )
     if end <= start:
         raise ProblemError(422, "Khoảng thời gian không hợp lệ", "`to` must be after `from`.")
     rows = await rt.pool.fetch(

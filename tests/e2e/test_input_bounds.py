@@ -1,0 +1,163 @@
+"""Threat 9, input bounds: an attacker sends routing, SLA and notify what PostgreSQL or
+the handlers cannot take (NUL bytes, lone surrogates, out-of-range numbers and dates,
+oversized bodies, declared or streamed). Each is refused with a problem document
+(422 or 413, Vietnamese title) and nothing is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.credentials import operator_headers, service_headers
+from tests.support.processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+LIMIT = 1_048_576
+TIMEOUT = 10.0
+JSON = {"Content-Type": "application/json"}
+
+
+def _problem(response: httpx.Response, status: int, title: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    if title is not None:
+        assert body["title"] == title
+    return body
+
+
+def _raw(url: str, text: str, headers: dict[str, str], method: str = "POST") -> httpx.Response:
+    """Send JSON text as written (json= would escape what we mean to send raw)."""
+    return httpx.request(
+        method, url, content=text.encode(), headers={**JSON, **headers}, timeout=TIMEOUT
+    )
+
+
+def _chunks(size: int) -> Iterator[bytes]:
+    yield b'{"note": "'
+    sent = 0
+    while sent < size:
+        yield b"x" * 65536
+        sent += 65536
+    yield b'"}'
+
+
+# A route of each service that reads a JSON body.
+BODY_ROUTES = {
+    "intake": "/v1/dossiers",
+    "routing": "/v1/auth/login",
+    "sla": "/v1/calendar/due",
+    "notify": "/v1/opt-outs",
+}
+
+
+@pytest.mark.parametrize("service", sorted(BODY_ROUTES))
+def test_a_body_over_the_limit_is_refused_declared_or_streamed(
+    system: dict[str, ServiceProcess], service: str
+) -> None:
+    url = system[service].url + BODY_ROUTES[service]
+    declared = httpx.post(url, content=b"x" * (LIMIT + 1), headers=JSON, timeout=TIMEOUT)
+    _problem(declared, 413, "Yêu cầu quá lớn")
+    # Chunked transfer encoding: no Content-Length to trust.
+    streamed = httpx.post(url, content=_chunks(LIMIT), headers=JSON, timeout=TIMEOUT)
+    assert "content-length" not in streamed.request.headers
+    _problem(streamed, 413, "Yêu cầu quá lớn")
+
+
+def test_a_streamed_body_over_the_limit_stores_no_opt_out(
+    system: dict[str, ServiceProcess],
+) -> None:
+    notify = system["notify"].url
+
+    def body() -> Iterator[bytes]:
+        yield b'{"contact_ref": "streamed-ref", "channel": "sms", "pad": "'
+        yield b"x" * (LIMIT + 10)
+        yield b'"}'
+
+    response = httpx.post(f"{notify}/v1/opt-outs", content=body(), headers=JSON, timeout=TIMEOUT)
+    _problem(response, 413, "Yêu cầu quá lớn")
+    listed = httpx.get(f"{notify}/v1/opt-outs/streamed-ref", timeout=TIMEOUT).json()
+    assert listed["opt_outs"] == []
+
+
+NUL = "\\u0000"
+SURROGATE = "\\ud800"
+
+
+@pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "lone-surrogate"])
+def test_notify_refuses_text_postgresql_cannot_store(
+    system: dict[str, ServiceProcess], bad: str
+) -> None:
+    notify = system["notify"].url
+    ref = "bounds-ref-" + ("nul" if bad == NUL else "surrogate")
+    opt_out = _raw(
+        f"{notify}/v1/opt-outs", f'{{"contact_ref": "{ref}{bad}", "channel": "sms"}}', {}
+    )
+    _problem(opt_out, 422, "Dữ liệu không hợp lệ")
+    assert httpx.get(f"{notify}/v1/opt-outs/{ref}", timeout=TIMEOUT).json()["opt_outs"] == []
+    receipt = _raw(f"{notify}/v1/callbacks/viettel", f'{{"RequestID": "a{bad}"}}', {})
+    _problem(receipt, 422)
+    for path in (
+        "/v1/notifications?dossier=a%00",
+        "/v1/opt-outs/a%00",
+        "/v1/callbacks/esms?SMSID=%00",
+    ):
+        _problem(httpx.get(notify + path, timeout=TIMEOUT), 422)
+    _problem(_raw(f"{notify}/v1/callbacks/viettel", "not json", {}), 422)
+
+
+def test_sla_refuses_nul_bytes_and_dates_out_of_range(system: dict[str, ServiceProcess]) -> None:
+    sla = system["sla"].url
+    token = service_headers("sla")
+    before = httpx.get(f"{sla}/v1/calendar/overrides", timeout=TIMEOUT).json()
+    attempts = [
+        '{"day": "2031-03-03", "kind": "day_off", "note": "a\\u0000b"}',
+        '{"day": "2031-03-04", "kind": "day_off", "note": "\\ud800"}',
+        '{"day": "0001-01-01", "kind": "day_off"}',
+        '{"day": "9999-12-31", "kind": "working_day"}',
+        '{"day": "2031-03-05", "kind": "day_off", "unit_code": "x\\u0000"}',
+    ]
+    for body in attempts:
+        _problem(_raw(f"{sla}/v1/calendar/overrides", body, token, "PUT"), 422)
+    assert httpx.get(f"{sla}/v1/calendar/overrides", timeout=TIMEOUT).json() == before
+    due = '{"start": "0001-01-01T00:00:00+14:00", "working_hours": 8}'
+    _problem(_raw(f"{sla}/v1/calendar/due", due, {}), 422)
+    for path in (
+        "/v1/apologies?dossier=%00",
+        "/v1/reports?from=0001-01-01T00:00:00%2B14:00&to=9999-12-31T00:00:00Z",
+        "/v1/reports?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&unit=%00",
+    ):
+        _problem(httpx.get(sla + path, headers=token, timeout=TIMEOUT), 422)
+    deleted = httpx.delete(
+        f"{sla}/v1/calendar/overrides?day=2031-03-03&unit_code=%00", headers=token, timeout=TIMEOUT
+    )
+    _problem(deleted, 422)
+
+
+def test_routing_refuses_nul_bytes_and_out_of_range_numbers(
+    system: dict[str, ServiceProcess],
+) -> None:
+    routing = system["routing"].url
+    login = _raw(f"{routing}/v1/auth/login", '{"username": "a\\u0000", "password": "x"}', {})
+    _problem(login, 422, "Dữ liệu không hợp lệ")
+    who = operator_headers(routing)
+    task = "00000000-0000-0000-0000-000000000000:buoc:1"
+    attempts = {
+        f"/v1/tasks/{task}/claim": '{"expected_version": 9223372036854775808}',
+        f"/v1/tasks/{task}/complete": '{"note": "a\\u0000"}',
+        f"/v1/tasks/{task}/result": '{"papers": [""]}',
+        f"/v1/tasks/{task}/supplement": '{"missing_documents": ["\\ud800"], "reason": "x"}',
+        "/v1/dossiers/00000000-0000-0000-0000-000000000000/refuse": '{"reasons": [""]}',
+    }
+    for path, body in attempts.items():
+        _problem(_raw(routing + path, body, who), 422)
+    for path in (
+        "/v1/inbox?unit=%00",
+        "/console/api/dossiers?q=%00",
+        "/console/api/inbox?unit=%00",
+    ):
+        _problem(httpx.get(routing + path, headers=who, timeout=TIMEOUT), 422)
