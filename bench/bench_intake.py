@@ -4,21 +4,22 @@
    concurrent connections for a few seconds: what the database takes at most.
 2. ``paced``: a real intake (its own topic/schema prefix, ``WORKERS`` uvicorn workers)
    receives complete dossiers from a portal at a fixed offered load (open loop: each
-   request leaves on schedule whether or not earlier ones answered), spread over every
-   (procedure, agency) pair of the reference data; accepted/s and p50/p99 latency.
-3. ``flood``: 64 clients back to back for a few seconds: the most intake accepts.
+   request leaves on schedule whether or not earlier ones answered; ``loadgen``, Go),
+   spread over every (procedure, agency) pair of the reference data; accepted/s, 503s
+   and p50/p99 latency (from the moment each request was due).
+3. ``flood``: 64 connections back to back for a few seconds (``wrk``): the most intake
+   accepts.
 
-Every process runs on this machine, the bench client included, so the figures are for
-the whole thing sharing its cores (see the report's ``machine``).
+Every process runs on this machine, the load generators included; they are compiled
+(``bench/loadtools.py``) so that they take little of its cores, and each reports the CPU
+share it took.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +28,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.reference import intake_catalog
+from bench import loadtools
+from services.intake.catalog_source import intake_catalog
 from services.runtime.credentials import dev_service_token
 from services.runtime.setup import ensure_topics
 from tests.support.infra import isolated_env, provision
@@ -56,13 +58,6 @@ def cpu_seconds(root_pid: int) -> float:
         except OSError:
             continue
     return total
-
-
-def pct(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))], 2)
 
 
 def dossier_bodies() -> list[dict[str, Any]]:
@@ -123,78 +118,8 @@ async def postgres_ceiling(dsn: str, seconds: float = 4.0, clients: int = 32) ->
     return {"inserts_per_s": round(done / elapsed), "clients": clients, "seconds": seconds}
 
 
-async def _post(
-    client: httpx.AsyncClient, url: str, body: dict[str, Any], out: list[tuple[int, float]]
-) -> None:
-    sent = time.perf_counter()
-    try:
-        status = (await client.post(url, json=body)).status_code
-    except httpx.HTTPError:
-        status = 0
-    out.append((status, (time.perf_counter() - sent) * 1000))
-
-
-def _report(results: list[tuple[int, float]], elapsed: float) -> dict[str, Any]:
-    accepted = [ms for status, ms in results if status == 201]
-    return {
-        "sent": len(results),
-        "accepted": len(accepted),
-        "other_statuses": sorted({s for s, _ in results if s != 201}),
-        "accepted_per_s": round(len(accepted) / elapsed, 1),
-        "p50_ms": pct(accepted, 50),
-        "p99_ms": pct(accepted, 99),
-        "mean_ms": round(statistics.fmean(accepted), 2) if accepted else None,
-    }
-
-
-async def paced(url: str, key: str, rate: int, seconds: float) -> dict[str, Any]:
-    """Open loop. A request due while MAX_IN_FLIGHT are unanswered is counted as shed
-    (status -1) rather than queued in the client, whose pool degrades with many waiters."""
-    bodies = itertools.cycle(dossier_bodies())
-    results: list[tuple[int, float]] = []
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
-    headers = {"X-API-Key": key}
-    async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
-        total = int(rate * seconds)
-        started = time.perf_counter()
-        tasks: set[asyncio.Task[None]] = set()
-        for i in range(total):
-            delay = started + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if len(tasks) >= MAX_IN_FLIGHT:
-                results.append((-1, 0.0))
-                continue
-            task = asyncio.create_task(_post(client, url, next(bodies), results))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
-    report = _report(results, elapsed)
-    report.update({"offered_per_s": rate, "seconds": seconds})
-    return report
-
-
-async def flood(url: str, key: str, seconds: float, clients: int = 64) -> dict[str, Any]:
-    bodies = itertools.cycle(dossier_bodies())
-    results: list[tuple[int, float]] = []
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(timeout=30, limits=limits, headers={"X-API-Key": key}) as client:
-
-        async def loop() -> None:
-            while time.perf_counter() < deadline:
-                await _post(client, url, next(bodies), results)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    report = _report(results, elapsed)
-    report["clients"] = clients
-    return report
-
-
 def run() -> dict[str, Any]:
+    loadtools.ensure_tools()
     infra = provision()
     prefix = f"b{uuid.uuid4().hex[:8]}_"
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
@@ -216,11 +141,19 @@ def run() -> dict[str, Any]:
         url = f"{intake.url}/v1/dossiers"
         ceiling = asyncio.run(postgres_ceiling(infra.database_url))
         assert intake.proc is not None
-        cpu_before = cpu_seconds(intake.proc.pid)
-        paced_result = asyncio.run(paced(url, portal["api_key"], RATE, SECONDS))
-        flood_result = asyncio.run(flood(url, portal["api_key"], FLOOD_SECONDS))
-        accepted = paced_result["accepted"] + flood_result["accepted"]
-        cpu_ms = (cpu_seconds(intake.proc.pid) - cpu_before) * 1000 / max(accepted, 1)
+        bodies = loadtools.bodies_file(dossier_bodies())
+        try:
+            cpu_before = cpu_seconds(intake.proc.pid)
+            paced_result = loadtools.open_loop(
+                url, bodies, portal["api_key"], RATE, SECONDS, max_inflight=MAX_IN_FLIGHT
+            )
+            flood_result = loadtools.wrk(
+                url, bodies, portal["api_key"], FLOOD_SECONDS, connections=64
+            )
+            accepted = paced_result["accepted"] + flood_result["accepted"]
+            cpu_ms = (cpu_seconds(intake.proc.pid) - cpu_before) * 1000 / max(accepted, 1)
+        finally:
+            bodies.unlink()
     finally:
         intake.stop()
     return {

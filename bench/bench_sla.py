@@ -120,7 +120,7 @@ def _firer(prefix: str, mode: str, seconds: float, ready: Any, go: Any, out: Any
 
 
 async def _fire(prefix: str, mode: str, seconds: float, ready: Any, go: Any) -> tuple[int, float]:
-    from services.reference import load_unit_calendars
+    from reference import load_unit_calendars
     from services.runtime.db import create_pool
     from services.runtime.service import Runtime
     from services.sla.adapters.calendars import CalendarBook

@@ -2,8 +2,10 @@
 
 Each ``bench/bench_*.py`` module has ``run() -> dict[str, object]`` (sync; it may use
 asyncio inside). Figures are machine-dependent: the report states the machine, and
-throughputs are set beside a ceiling measured in the same run where one applies.
-Select with ``BENCH=platform,intake``.
+throughputs are set beside a ceiling measured in the same run where one applies. The
+birth chain's three figures (``chain``) are set beside a peer engine running the same
+chain in the same run (``flowable``), as ratios ours / Flowable.
+Select with ``BENCH=platform,intake`` (``BENCH=chain,flowable`` for the comparison alone).
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict[str, Any]:
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -28,10 +37,97 @@ def machine() -> dict[str, Any]:
             mem_kb = int(line.split()[1])
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "sharing": "shared, noisy: other work runs beside the bench",
+        "load_average": round(os.getloadavg()[0], 1),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def _get(tree: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _pct(share: Any) -> str:
+    return f"{share * 100:.1f}%" if isinstance(share, int | float) else "-"
+
+
+def comparison(ours: dict[str, Any], peer: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure: ours, Flowable's, the ratio, and what each client cost."""
+    rows = []
+    for label, our_path, their_path, our_cpu, their_cpu in (
+        (
+            "instances started/s",
+            ("instances", "instances_started_per_s"),
+            ("start", "instances_started_per_s"),
+            ("instances", "closed_loop", "client_cpu_share_of_machine"),
+            ("start", "jvm_cpu_share_of_machine"),
+        ),
+        (
+            "tasks completed/s",
+            ("tasks", "tasks_completed_per_s"),
+            ("tasks", "tasks_completed_per_s"),
+            ("tasks", "client_cpu_share_of_machine"),
+            ("tasks", "jvm_cpu_share_of_machine"),
+        ),
+        (
+            "timers fired/s",
+            ("timers", "timers_fired_per_s"),
+            ("timers", "timers_fired_per_s"),
+            None,
+            ("timers", "jvm_cpu_share_of_machine"),
+        ),
+    ):
+        a, b = _get(ours, *our_path), _get(peer, *their_path)
+        ratio = (
+            round(a / b, 2)
+            if isinstance(a, int | float) and isinstance(b, int | float) and b
+            else None
+        )
+        rows.append(
+            {
+                "figure": label,
+                "ours": a,
+                "flowable": b,
+                "ratio_ours_over_flowable": ratio,
+                "our_client_cpu_share": _get(ours, *our_cpu) if our_cpu else None,
+                "flowable_jvm_cpu_share": _get(peer, *their_cpu),
+            }
+        )
+    return rows
+
+
+def table(machine: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"Birth chain 1.012601, 8 clients, same PostgreSQL, same run. Machine: "
+        f"{machine['cpus']} CPUs, {machine['cpu_model']}, {machine['sharing']}"
+        f" (load average {machine['load_average']} at start)."
+    )
+    lines = [
+        head,
+        f"{'figure':<22}{'ours':>10}{'Flowable':>10}{'ours/Fl.':>10}"
+        f"{'our client CPU':>16}{'Flowable JVM CPU':>18}",
+    ]
+    for r in rows:
+        ratio = r["ratio_ours_over_flowable"]
+        lines.append(
+            f"{r['figure']:<22}{r['ours'] if r['ours'] is not None else '-':>10}"
+            f"{r['flowable'] if r['flowable'] is not None else '-':>10}"
+            f"{f'{ratio:.2f}' if ratio is not None else '-':>10}"
+            f"{_pct(r['our_client_cpu_share']):>16}{_pct(r['flowable_jvm_cpu_share']):>18}"
+        )
+    lines.append(
+        "CPU shares are of the whole machine. Ours: wrk's (instances), the Python operator"
+        " clients' (tasks), none for SLA's own timer job. Flowable: the JVM holding both"
+        " the embedded engine and its client threads."
+    )
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -53,6 +149,9 @@ def main() -> int:
         result["seconds"] = round(time.perf_counter() - started, 1)
         report[short] = result
         print(json.dumps(result, indent=2, ensure_ascii=False), flush=True)
+    if "chain" in report and "flowable" in report:
+        report["peer_comparison"] = comparison(report["chain"], report["flowable"])
+        print(table(report["machine"], report["peer_comparison"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

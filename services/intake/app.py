@@ -11,13 +11,13 @@ from fastapi import FastAPI
 from services.intake.adapters.portals import dev_portal_exists, seed_dev_portal
 from services.intake.adapters.retention import IntakeRetention, purge
 from services.intake.adapters.webhook_sender import run_sender
+from services.intake.catalog_source import intake_catalog
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints import citizen, dvcqg, personal_data, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.security import trace_trust
 from services.intake.handlers import IntakeContext, announce_contact_refs
-from services.reference import intake_catalog
 from services.runtime.data_access import BulkReadDetector
 from services.runtime.http import TRACE_TRUST_HOOK
 from services.runtime.ratelimit import TokenBuckets

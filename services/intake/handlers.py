@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
-from zoneinfo import ZoneInfo
 
 from contracts.events import ContactRefAssigned, DossierReceived, DossierStatus
 from contracts.intake_api import Receipt, SubmitDossier
+from contracts.vietnam import VN_TZ
 from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
 from services.intake.config import IntakeSettings
@@ -25,8 +25,6 @@ from services.runtime.problems import ProblemError
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime
 from services.workcal.calendar import WorkingCalendar
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @dataclass

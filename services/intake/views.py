@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
+from contracts.vietnam import VN_TZ
 from services.intake.domain.catalog import Catalog
 from services.intake.domain.status import status_name
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def vn(moment: datetime) -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from contracts.envelope import EventEnvelope
+from reference import reference
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp_transport
 from services.notify.adapters.retention import NotifyRetention, purge
@@ -25,7 +25,7 @@ from services.notify.dev_defaults import (
 )
 from services.notify.domain.opt_out_link import OptOutLinks
 from services.notify.domain.receipt_auth import parse_networks
-from services.notify.entrypoints import data_subject, optouts, receipts
+from services.notify.entrypoints import data_subject, ops, optouts, receipts
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
     CITIZEN_EVENTS,
@@ -40,8 +40,7 @@ from services.notify.providers.esms import EsmsConfig, EsmsProvider
 from services.notify.providers.failover import BreakerSettings, WeightedFailover, WeightedProvider
 from services.notify.providers.viettel_soap import ViettelConfig, ViettelSoapProvider
 from services.notify.providers.zalo_zns import ZaloConfig, ZaloZnsProvider
-from services.notify.sender import send_due_messages
-from services.reference import reference
+from services.notify.sender import Sender
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
 from services.runtime.retention import run_retention
@@ -95,13 +94,22 @@ class NotifySettings(ServiceSettings):
     zalo_access_token: str = "dev-zalo-token"
     gateway_timeout_seconds: float = 10.0
     sender_interval_seconds: float = 0.2
+    # Messages claimed per round, and in flight at most.
     sender_batch: int = 200
-    sender_concurrency: int = 64
+    sender_concurrency: int = 400
+    # Requests in flight per gateway at most (and its HTTP connection pool).
+    sender_provider_concurrency: int = 16
     # A message left 'sending' this long (a crash) is re-sent with the same request id.
     send_lease_seconds: float = 120.0
-    max_attempts: int = 5
-    retry_base_seconds: float = 2.0
-    retry_cap_seconds: float = 300.0
+    # A temporary failure is retried after 30 s, doubling up to 30 min between tries,
+    # for 24 h from its first failure (or MAX_ATTEMPTS tries); then it is a technical
+    # failure that operators list and replay (GET /v1/admin/failed-messages).
+    max_attempts: int = 100
+    retry_base_seconds: float = 30.0
+    retry_cap_seconds: float = 1800.0
+    retry_for_seconds: float = 24 * 3600.0
+    # A Zalo message failing this many times goes by SMS instead.
+    zalo_max_attempts: int = 3
     # Per recipient (contact and channel): "count/seconds,..."; empty disables.
     rate_limits: str = "5/600,20/86400"
     # SMS and Zalo wait for the morning inside this local-time window; empty disables it.
@@ -203,8 +211,10 @@ class NotifySettings(ServiceSettings):
 def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
     # One small pool per destination: httpcore scans its whole pool for every queued
     # request, so one big shared pool costs more CPU than the requests themselves.
+    per_gateway = max(1, cfg.sender_provider_concurrency)
+
     def client() -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=max(4, cfg.sender_concurrency // 4))
+        limits = httpx.Limits(max_connections=per_gateway, max_keepalive_connections=per_gateway)
         made = httpx.AsyncClient(timeout=cfg.gateway_timeout_seconds, limits=limits)
         rt.state.setdefault("http", []).append(made)
         return made
@@ -233,7 +243,10 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
         ),
     )
     sms = WeightedFailover(
-        [WeightedProvider(esms, cfg.esms_weight), WeightedProvider(viettel, cfg.viettel_weight)],
+        [
+            WeightedProvider(esms, cfg.esms_weight, per_gateway),
+            WeightedProvider(viettel, cfg.viettel_weight, per_gateway),
+        ],
         BreakerSettings(slow_seconds=min(5.0, cfg.gateway_timeout_seconds)),
     )
     zalo = (
@@ -269,12 +282,16 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
         quiet_window=parse_quiet_hours(cfg.quiet_hours),
         quiet_by_unit={u: parse_quiet_hours(w) for u, w in cfg.quiet_hours_by_unit.items()},
         rate_limits=parse_rate_limits(cfg.rate_limits),
+        zalo_enabled=cfg.zalo_enabled,
         max_attempts=cfg.max_attempts,
         retry_base_seconds=cfg.retry_base_seconds,
         retry_cap_seconds=cfg.retry_cap_seconds,
+        retry_for_seconds=cfg.retry_for_seconds,
+        zalo_max_attempts=cfg.zalo_max_attempts,
         lease_seconds=cfg.send_lease_seconds,
         batch_size=cfg.sender_batch,
         concurrency=cfg.sender_concurrency,
+        zalo_concurrency=per_gateway,
         links=cfg.opt_out_links(),
     )
 
@@ -306,11 +323,10 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
 
     def jobs(rt: Runtime) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         async def sender() -> None:
-            ctx: NotifyContext = rt.state["notify"]
-            while True:
-                claimed = await send_due_messages(ctx)
-                if claimed == 0:
-                    await asyncio.sleep(cfg.sender_interval_seconds)
+            sender = Sender(rt.state["notify"])
+            # Receipts that overtake their send result wait for it (status.apply_receipt).
+            rt.state["recorder"] = sender.recorder
+            await sender.run(cfg.sender_interval_seconds)
 
         retention = NotifyRetention(
             body_days=cfg.message_body_retention_days, contact_days=cfg.contact_ref_retention_days
@@ -332,7 +348,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         description="SMS, Zalo and email messages to citizens, with delivery tracking.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, optouts.router, receipts.router, data_subject.router],
+        routers=[router, optouts.router, receipts.router, data_subject.router, ops.router],
         jobs=jobs,
         on_start=on_start,
     )

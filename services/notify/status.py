@@ -12,12 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from asyncpg import Record
 
-from contracts.events import NotificationStatusChanged
+from services.notify.adapters import store
 from services.notify.domain.lifecycle import DeliveryStatus, next_status
+from services.notify.domain.model import StatusChange
 from services.notify.domain.receipt_auth import Ignore, MessageFacts, receipt_target
 from services.notify.providers.base import DeliveryReceipt
 from services.runtime.db import DbConn
@@ -38,57 +40,21 @@ async def apply_status(
     sent: bool = False,
     next_attempt_at: datetime | None = None,
 ) -> DeliveryStatus | None:
-    """Merge `incoming` into the message; the new status, or None when nothing changed."""
-    row = await conn.fetchrow(
-        "SELECT status, dossier_id, dossier_code, channel, template_id, template_version,"
-        " provider FROM messages WHERE id = $1 FOR UPDATE",
+    """Merge `incoming` into one message; the new status, or None when nothing changed.
+    (Batches go through `store.apply_changes` directly.)"""
+    change = StatusChange(
         message_id,
-    )
-    if row is None:
-        return None
-    current = DeliveryStatus(row["status"])
-    new = next_status(current, incoming)
-    await conn.execute(
-        "UPDATE messages SET status = $2, provider = COALESCE($3, provider),"
-        " provider_message_id = COALESCE(provider_message_id, $4),"
-        " sent_at = CASE WHEN $5 THEN COALESCE(sent_at, now()) ELSE sent_at END,"
-        " last_error = CASE WHEN $6 = '' THEN last_error ELSE $6 END,"
-        " next_attempt_at = COALESCE($7, next_attempt_at),"
-        " lease_until = CASE WHEN $2 = 'sending' THEN lease_until END, updated_at = now()"
-        " WHERE id = $1",
-        message_id,
-        new.value,
-        provider,
-        provider_message_id,
-        sent,
-        detail if incoming is not DeliveryStatus.SENT else "",
-        next_attempt_at,
-    )
-    if new is current:
-        return None
-    await conn.execute(
-        "INSERT INTO message_status_history (message_id, status, detail) VALUES ($1,$2,$3)",
-        message_id,
-        new.value,
+        incoming,
         detail,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        sent=sent,
+        next_attempt_at=next_attempt_at,
     )
-    event = NotificationStatusChanged(
-        dossier_code=row["dossier_code"],
-        message_id=message_id,
-        channel=row["channel"],
-        status=new.value,
-        template_id=row["template_id"],
-        template_version=row["template_version"],
-        provider=provider or row["provider"],
-    )
-    await rt.publish(
-        conn,
-        "dossier.notify",
-        "notification.status_changed",
-        UUID(str(row["dossier_id"])),
-        event.model_dump(mode="json"),
-    )
-    return new
+    merged = await store.apply_changes(conn, rt, [change])
+    if not merged or not merged[0].changed:
+        return None
+    return merged[0].after
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +81,7 @@ async def apply_receipt(
     (provider, provider message id). With `confirm`, a report that would change the
     status is checked with the gateway first and the gateway's answer is what counts.
     """
+    await _await_send_result(rt, receipt, message_id)
     async with rt.pool.acquire() as conn:
         found = await _receipt_message(conn, receipt, message_id)
     why = _why_ignored(found, receipt)
@@ -123,7 +90,10 @@ async def apply_receipt(
         return ReceiptResult(ignored=why)
     assert found is not None
     current = DeliveryStatus(found["status"])
-    if confirm is not None and next_status(current, receipt.status) is not current:
+    if next_status(current, receipt.status) is current:
+        # Late or repeated (statuses only move forward): nothing to lock or write.
+        return ReceiptResult()
+    if confirm is not None:
         # Asked without holding a connection: the gateway may take its time.
         confirmed = await confirm(str(found["provider_message_id"]))
         if confirmed is None:
@@ -140,34 +110,46 @@ async def apply_receipt(
         if next_status(current, receipt.status) is current:
             return ReceiptResult()  # late or repeated: nothing to write
         detail = f"receipt {receipt.provider}" + (f": {receipt.error}" if receipt.error else "")
-        status = await apply_status(
-            conn,
-            rt,
-            found["id"],
-            receipt.status,
-            detail,
-            provider_message_id=receipt.provider_message_id,
+        change = StatusChange(
+            found["id"], receipt.status, detail, provider_message_id=receipt.provider_message_id
         )
-        return ReceiptResult(status=status)
+        merged = await store.apply_changes(conn, rt, [change], locked=[locked])
+        return ReceiptResult(status=merged[0].after if merged and merged[0].changed else None)
+
+
+class _Pending(Protocol):
+    def holds(self, message_id: UUID) -> bool: ...
+
+    async def settled(self, message_id: UUID) -> None: ...
+
+
+async def _await_send_result(
+    rt: Runtime, receipt: DeliveryReceipt, message_id: UUID | None
+) -> None:
+    """A gateway may report before this process recorded its answer (the sender writes
+    outcomes in batches): wait for that write rather than miss the receipt."""
+    pending: _Pending | None = rt.state.get("recorder")
+    if pending is None:
+        return
+    target = message_id
+    if target is None and receipt.request_id:
+        try:
+            target = UUID(receipt.request_id)
+        except ValueError:
+            return
+    if target is not None and pending.holds(target):
+        await pending.settled(target)
 
 
 async def _receipt_message(
     conn: DbConn, receipt: DeliveryReceipt, message_id: UUID | None, *, lock: bool = False
 ) -> Record | None:
-    columns = "id, status, channel, provider, provider_message_id, sent_at"
-    suffix = " FOR UPDATE" if lock else ""
-    if message_id is not None:
-        row: Record | None = await conn.fetchrow(
-            f"SELECT {columns} FROM messages WHERE id = $1{suffix}", message_id
-        )
-        return row
-    if not receipt.provider_message_id:
-        return None
-    return await conn.fetchrow(
-        f"SELECT {columns} FROM messages WHERE provider = $1 AND provider_message_id = $2"
-        f" ORDER BY created_at LIMIT 1{suffix}",
-        receipt.provider,
-        receipt.provider_message_id,
+    return await store.receipt_message(
+        conn,
+        message_id=message_id,
+        provider=receipt.provider,
+        provider_message_id=receipt.provider_message_id,
+        lock=lock,
     )
 
 

@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import Field
 
-from services.console import router as console_router
-from services.reference import reference
+from reference import reference
+from reference.loader import ReferenceData
 from services.routing.adapters import accounts
-from services.routing.domain.reference import ReferenceData
+from services.routing.console import router as console_router
 from services.routing.entrypoints import auth as auth_api
 from services.routing.entrypoints import data_subject
 from services.routing.entrypoints.consumers import RoutingConsumers, consumers

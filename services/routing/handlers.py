@@ -9,12 +9,12 @@ from typing import Any
 from uuid import UUID
 
 from contracts.envelope import EventEnvelope
+from reference.loader import ReferenceData
 from services.routing.adapters import store
 from services.routing.domain import Rejected, execute
 from services.routing.domain import commands as cmd
 from services.routing.domain import events as ev
 from services.routing.domain.fold import evolve
-from services.routing.domain.reference import ReferenceData
 from services.routing.domain.state import DossierState
 from services.routing.translate import to_contract
 from services.runtime.auth import Principal

@@ -15,8 +15,8 @@ from contracts.events import (
     StepClaimed,
     SupplementRequested,
 )
+from reference.loader import ReferenceData
 from services.routing.domain import events as ev
-from services.routing.domain.reference import ReferenceData
 from services.routing.domain.state import DossierState
 
 

@@ -85,7 +85,8 @@ class OutboxRecord:
     event_id: UUID | str
     event_type: str
     value: bytes
-    #: The trace context to send it with; None: the batch's (``append_records``).
+    # This record's own trace headers (e.g. one per message of a batch); None: the
+    # headers given to `append_records` for the whole call.
     headers: dict[str, str] | None = None
 
 

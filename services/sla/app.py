@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import Field
 
-from services.reference import load_unit_calendars, reference
+from reference import load_unit_calendars, reference
 from services.runtime.consumer import ConsumerConfig
 from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app

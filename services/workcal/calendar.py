@@ -20,10 +20,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from types import MappingProxyType
 from typing import Final
-from zoneinfo import ZoneInfo
 
 import holidays
 
+from contracts.vietnam import VN_TZ
 from services.workcal.makeup_days import EXTRA_DAYS_OFF, EXTRA_MAKEUP_WORKDAYS
 from services.workcal.model import CutOff, OfficeHours, UnitCalendarConfig
 
@@ -34,7 +34,6 @@ __all__ = [
     "WorkingCalendar",
 ]
 
-VN_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 HOURS_PER_WORKING_DAY: Final = Decimal(8)
 
 _US_PER_SECOND: Final = 1_000_000

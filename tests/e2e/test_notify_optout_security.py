@@ -260,10 +260,11 @@ def test_an_official_s_reason_reaches_the_citizen_without_other_people_s_data(
     system: dict[str, ServiceProcess],
 ) -> None:
     notify = system["notify"].url
-    desk = Desk(system["routing"].url)
+    head = Desk(system["routing"].url, role="lanhdao")  # the unit head signs a refusal
     dossier_id, code, _ = submit(system, "reason")
     reason = "Thiếu tờ khai; đã trao đổi với ông Trần Văn Nam, 0987 654 321, nam.tran@gmail.com"
-    desk.post(f"/v1/dossiers/{dossier_id}/refuse", {"reasons": [reason]})
+    head.task_of(dossier_id)  # routing has the dossier in the commune's inbox
+    head.post(f"/v1/dossiers/{dossier_id}/refuse", {"reasons": [reason]})
     messages = settled(notify, code, {"dossier.received", "dossier.refused"})
     view = httpx.get(
         f"{notify}/v1/notifications", params={"dossier": code}, headers=CONSOLE, timeout=10
@@ -295,12 +296,12 @@ def test_the_contact_reference_appears_in_no_public_answer(
             params={"phone_last4": applicant["phone"][-4:]},
             timeout=10,
         ),
-        httpx.get(f"{intake}/v1/traces", params={"dossier": dossier_id}, timeout=10),
+        httpx.get(f"{intake}/v1/traces", params={"dossier": dossier_id}, headers=OPS, timeout=10),
         httpx.get(f"{notify}/v1/notifications", params={"dossier": code}, headers=CONSOLE),
         httpx.get(f"{notify}/v1/opt-outs", params={"dossier": code}, headers=OPS, timeout=10),
-        httpx.get(f"{notify}/v1/traces", params={"dossier": dossier_id}, timeout=10),
-        httpx.get(f"{sla}/v1/dossiers/{dossier_id}/deadlines", timeout=10),
-        httpx.get(f"{sla}/v1/apologies", params={"dossier": dossier_id}, timeout=10),
+        httpx.get(f"{notify}/v1/traces", params={"dossier": dossier_id}, headers=OPS, timeout=10),
+        httpx.get(f"{sla}/v1/dossiers/{dossier_id}/deadlines", headers=OPS, timeout=10),
+        httpx.get(f"{sla}/v1/apologies", params={"dossier": dossier_id}, headers=OPS, timeout=10),
     ]
     for answer in answers:
         assert answer.status_code == 200, (answer.url, answer.text)

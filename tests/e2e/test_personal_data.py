@@ -98,7 +98,10 @@ def test_an_operator_exports_everything_the_system_holds_about_one_citizen(
     # Let the other services learn about the dossier (notify writes its message).
     eventually(
         lambda: httpx.get(
-            f"{system['notify'].url}/v1/notifications", params={"dossier": code}, timeout=5
+            f"{system['notify'].url}/v1/notifications",
+            params={"dossier": code},
+            headers=OPS,
+            timeout=5,
         ).json()["messages"]
     )
 

@@ -83,19 +83,32 @@ class ContactServer:
     def __init__(self) -> None:
         self.contacts: dict[str, Citizen] = {}
         self.port = free_port()
+        # What notify asked: one entry per request ("one", ref) or ("batch", refs).
+        self.requests: list[tuple[str, tuple[str, ...]]] = []
         app = FastAPI()
 
-        @app.get("/internal/v1/contacts/{ref}")
-        async def contact(ref: str) -> dict[str, Any]:
-            found = self.contacts.get(ref)
-            if found is None:
-                raise HTTPException(404)
+        def answer(found: Citizen) -> dict[str, Any]:
             return {
                 "full_name": found.full_name,
                 "phone": found.phone,
                 "email": found.email,
                 "procedure_code": PROCEDURE,
             }
+
+        @app.get("/internal/v1/contacts/{ref}")
+        async def contact(ref: str) -> dict[str, Any]:
+            self.requests.append(("one", (ref,)))
+            found = self.contacts.get(ref)
+            if found is None:
+                raise HTTPException(404)
+            return answer(found)
+
+        @app.post("/internal/v1/contacts:batch")
+        async def contacts(body: dict[str, list[str]]) -> dict[str, Any]:
+            refs = body["refs"]
+            self.requests.append(("batch", tuple(refs)))
+            found = {r: answer(self.contacts[r]) for r in refs if r in self.contacts}
+            return {"contacts": found, "missing": [r for r in refs if r not in found]}
 
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False

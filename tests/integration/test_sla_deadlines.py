@@ -21,7 +21,7 @@ import pytest
 
 from contracts.envelope import EventEnvelope
 from contracts.events import SPEC_BY_TYPE, Payload
-from services.reference import load_unit_calendars
+from reference import load_unit_calendars
 from services.runtime.consumer import Envelope
 from services.runtime.db import create_pool, migrate
 from services.runtime.service import Runtime

@@ -6,8 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from contracts.events import Channel
+from services.intake.catalog_source import intake_catalog
 from services.intake.domain.rules import appointment
-from services.reference import intake_catalog
 from services.workcal.calendar import WorkingCalendar
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.vietnam import VN_TZ
 from services.notify.domain.lifecycle import (
     FINAL_STATUSES,
     DeliveryStatus,
@@ -24,7 +25,6 @@ from services.notify.domain.lifecycle import (
     rate_limit_decision,
 )
 from services.notify.domain.phone import InvalidPhoneError, to_local, to_msisdn84
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.domain.rate_limit import RateLimit
 
 S = DeliveryStatus

@@ -358,7 +358,7 @@ async def test_control_endpoint_validates(stack: Stack) -> None:
     bad = await stack.client.post(f"{stack.esms}/_control", json={"mode": "explode"})
     assert bad.status_code == 422
     ok = await stack.client.post(f"{stack.esms}/_control", json={"mode": "slow", "delay_ms": 10})
-    assert ok.json() == {"mode": "slow", "delay_ms": 10, "failure": "http"}
+    assert ok.json() == {"mode": "slow", "delay_ms": 10, "failure": "http", "fail_next": 0}
 
 
 async def test_failover_moves_on_when_a_gateway_fails(stack: Stack) -> None:

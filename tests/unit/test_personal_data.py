@@ -13,6 +13,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from contracts.intake_api import Applicant, SuppliedDocument
+from reference import reference
 from services.intake.domain.personal_data import (
     documents_for,
     flag_documents,
@@ -20,7 +21,6 @@ from services.intake.domain.personal_data import (
     is_sensitive,
     mask_citizen_id,
 )
-from services.reference import reference
 from services.runtime import retention  # noqa: F401  (registers the purge metrics)
 from services.runtime.data_access import (
     BULK_READ_EVENT,

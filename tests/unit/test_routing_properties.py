@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 
+from reference.workflow import successors
 from services.routing.domain import (
     DossierState,
     DossierStatus,
@@ -32,7 +33,6 @@ from services.routing.domain import (
 )
 from services.routing.domain import commands as cmd
 from services.routing.domain import events as ev
-from services.routing.domain.workflow import successors
 from tests.unit.test_routing_support import CONFIGS, PLACES, official, reference
 
 RESUMING = {

@@ -33,7 +33,7 @@ from services.routing.domain import events as ev
 
 E = TypeVar("E")
 
-REFERENCE_ROOT = Path(__file__).resolve().parents[2] / "services" / "routing" / "reference"
+REFERENCE_ROOT = Path(__file__).resolve().parents[2] / "reference"
 CONFIGS = ("three_level", "two_level")
 
 

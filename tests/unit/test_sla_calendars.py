@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any, cast
 
-from services.reference import load_unit_calendars
+from reference import load_unit_calendars
 from services.runtime.db import DbConn
 from services.sla.adapters.calendars import CalendarBook
 from services.workcal.calendar import VN_TZ

@@ -89,6 +89,15 @@ async def mark_contact_refs_announced(conn: DbConn, dossier_ids: list[UUID]) -> 
     )
 
 
+async def load_by_contact_refs(conn: DbConn, refs: list[str]) -> dict[str, dict[str, Any]]:
+    """Dossiers by their opaque references only (as `load_by_contact_ref`: never by
+    dossier id or code), keyed by the reference."""
+    rows = await conn.fetch(
+        "SELECT * FROM dossiers WHERE contact_ref = ANY($1::text[])", list(dict.fromkeys(refs))
+    )
+    return {row["contact_ref"]: dict(row) for row in rows}
+
+
 async def load_timeline(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT source, event_type, occurred_at, details FROM timeline"

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from contracts.intake_api import SubmitDossier
+from contracts.vietnam import VN_TZ
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 STAMP = "%Y%m%d%H%M%S"
 CITIZEN_ID_12 = "1"  # LoaiDinhDanh: 1 = 12-digit personal ID, 2 = 9-digit ID
 TRUE_STRINGS = frozenset({"true", "1"})

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field, StringConstraints
 
 from contracts.intake_api import DossierView, Receipt, ReceiptForm, SubmitDossier
 from services.intake.adapters import repository as repo
@@ -173,6 +174,43 @@ async def get_receipt(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict
 async def get_receipt_html(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> HTMLResponse:
     form = receipt_form(ctx.catalog, await _read_personal(ctx, portal, ref))
     return HTMLResponse(receipt_html(form))
+
+
+class ContactRefs(BaseModel):
+    refs: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        max_length=500
+    )
+
+
+@internal.post("/contacts:batch")
+async def contacts_batch(
+    body: ContactRefs,
+    ctx: ContextDep,
+    caller: Annotated[str, Depends(service_caller("notify", "sla"))],
+) -> dict[str, Any]:
+    """Many opaque contact references at once (notify's sender asks once per batch of
+    messages; never by dossier id or code): the contacts found, by reference, and the
+    references unknown or whose personal data was erased at the end of its retention."""
+    async with ctx.runtime.pool.acquire() as conn:
+        rows = await repo.load_by_contact_refs(conn, body.refs)
+    contacts = {
+        ref: contact for ref, row in rows.items() if (contact := _contact_of(row)) is not None
+    }
+    note_reads(ctx.reads, f"service:{caller}", [rows[ref]["id"] for ref in contacts])
+    return {"contacts": contacts, "missing": [r for r in body.refs if r not in contacts]}
+
+
+def _contact_of(row: dict[str, Any]) -> dict[str, Any] | None:
+    applicant = json.loads(row["applicant"])
+    if "full_name" not in applicant:  # anonymised at the end of its retention
+        return None
+    return {
+        "full_name": applicant["full_name"],
+        "phone": applicant["phone"],
+        "email": applicant.get("email"),
+        "procedure_code": row["procedure_code"],
+        "dossier_code": row["code"],
+    }
 
 
 @internal.get("/contacts/{contact_ref}")

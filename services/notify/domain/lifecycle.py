@@ -30,6 +30,8 @@ __all__ = [
     "plan_retry",
     "quiet_hours_defer",
     "rate_limit_decision",
+    "retry_delay",
+    "retry_schedule",
 ]
 
 
@@ -101,15 +103,46 @@ def backoff(attempt: int, base: float, cap: float, rng: UniformRandom) -> float:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 5
-    base_seconds: float = 2.0
-    cap_seconds: float = 300.0
+    """A temporarily failed message is tried again for hours, not seconds: 30 s, doubling
+    up to 30 min between tries, for 24 h from its first failure (or `max_attempts`)."""
+
+    max_attempts: int = 100
+    base_seconds: float = 30.0
+    cap_seconds: float = 1800.0
+    retry_for_seconds: float = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPlan:
     status: DeliveryStatus
     delay_seconds: float | None  # None: do not retry
+
+
+def retry_delay(attempt: int, policy: RetryPolicy, rng: UniformRandom) -> float:
+    """Seconds before retry number `attempt` (1-based): between half and all of
+    min(cap, base * 2**(attempt-1)). The jitter spreads messages that failed together;
+    the lower half bound keeps the schedule's reach (hours) whatever the draw."""
+    ceiling = backoff(attempt, policy.base_seconds, policy.cap_seconds, _Top())
+    return ceiling * (0.5 + 0.5 * rng.random())
+
+
+def retry_schedule(policy: RetryPolicy) -> list[float]:
+    """The nominal waits (no jitter) between tries until the policy gives up."""
+    waits: list[float] = []
+    elapsed = 0.0
+    attempt = 1
+    while attempt < policy.max_attempts and elapsed < policy.retry_for_seconds:
+        wait = backoff(attempt, policy.base_seconds, policy.cap_seconds, _Top())
+        wait = min(wait, policy.retry_for_seconds - elapsed)
+        waits.append(wait)
+        elapsed += wait
+        attempt += 1
+    return waits
+
+
+class _Top:
+    def random(self) -> float:
+        return 1.0
 
 
 def plan_retry(
@@ -119,15 +152,23 @@ def plan_retry(
     recipient_rejected: bool = False,
     policy: RetryPolicy = RetryPolicy(),
     rng: UniformRandom,
+    elapsed_seconds: float = 0.0,
 ) -> RetryPlan:
-    """What to do after attempt number `attempts_made` failed.
+    """What to do after attempt number `attempts_made` failed, `elapsed_seconds` after
+    the message's first failure.
 
-    Attempts are bounded: once they are used up the message is a technical failure
-    rather than a retry loop that never ends.
+    Retries are bounded (attempts and time since the first failure): once either is used
+    up the message is a technical failure, which an operator can list and replay, rather
+    than a retry loop that never ends. The last retry falls at the end of the window.
     """
     if recipient_rejected:
         return RetryPlan(DeliveryStatus.PERMANENT_FAILURE, None)
-    if not retryable or attempts_made >= policy.max_attempts:
+    if (
+        not retryable
+        or attempts_made >= policy.max_attempts
+        or elapsed_seconds >= policy.retry_for_seconds
+    ):
         return RetryPlan(DeliveryStatus.TECHNICAL_FAILURE, None)
-    delay = backoff(attempts_made, policy.base_seconds, policy.cap_seconds, rng)
+    delay = retry_delay(attempts_made, policy, rng)
+    delay = min(delay, policy.retry_for_seconds - elapsed_seconds)
     return RetryPlan(DeliveryStatus.TEMPORARY_FAILURE, delay)

@@ -6,13 +6,9 @@ nobody; email waits in the inbox, so it goes at once.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, time, timedelta, tzinfo
 
-try:
-    VN_TZ: tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
-except ZoneInfoNotFoundError:  # no tz database in the image; Vietnam has no DST
-    VN_TZ = timezone(timedelta(hours=7), "ICT")
+from contracts.vietnam import VN_TZ
 
 DEFAULT_QUIET_WINDOW = (time(22, 0), time(7, 0))
 DEFERRED_CHANNELS = frozenset({"sms", "zalo"})

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from contracts.bounds import SafeStr
-from services.notify.handlers import set_opt_out
+from services.notify.adapters.store import set_opt_out
 from services.runtime.auth import OperatorAuth, Principal
 from services.runtime.credentials import ServiceCredentials
 from services.runtime.db import DbConn

@@ -17,15 +17,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from contracts.vietnam import VN_TZ
+from services.notify.adapters.store import set_opt_out
 from services.notify.domain.opt_out_link import (
     CHANNEL_NAMES,
     LinkRefusal,
     OptOutLink,
     OptOutLinks,
 )
-from services.notify.domain.quiet_hours import VN_TZ
-from services.notify.handlers import NotifyContext, set_opt_out
-from services.runtime.problems import ProblemError
+from services.notify.handlers import NotifyContext
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
 
 router = APIRouter(tags=["opt-out links"])
@@ -116,12 +117,26 @@ async def _opt_out(request: Request, token: str) -> Response:
     )
 
 
-@router.get("/o/{token}", response_class=HTMLResponse, summary="Short opt-out link (page).")
+# A forged, tampered or expired link: 403 (an HTML page for browsers).
+LINK_REFUSED = problem_responses(403, 422)
+
+
+@router.get(
+    "/o/{token}",
+    response_class=HTMLResponse,
+    responses=LINK_REFUSED,
+    summary="Short opt-out link (page).",
+)
 async def short_link(request: Request, token: Token) -> Response:
     return _confirm_page(request, token)
 
 
-@router.post("/o/{token}", response_class=HTMLResponse, summary="Short opt-out link (confirm).")
+@router.post(
+    "/o/{token}",
+    response_class=HTMLResponse,
+    responses=LINK_REFUSED,
+    summary="Short opt-out link (confirm).",
+)
 async def short_link_confirm(request: Request, token: Token) -> Response:
     return await _opt_out(request, token)
 

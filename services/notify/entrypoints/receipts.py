@@ -27,6 +27,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 
+from contracts.bounds import storable_text
 from services.notify.domain.receipt_auth import (
     Network,
     bearer,
@@ -39,7 +40,7 @@ from services.notify.domain.receipt_auth import (
 from services.notify.handlers import NotifyContext
 from services.notify.providers import esms, viettel_soap, zalo_zns
 from services.notify.status import ReceiptResult, apply_receipt
-from services.runtime.problems import ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -85,17 +86,55 @@ def _refuse(provider: str, why: str, title: str = UNAUTHENTICATED) -> ProblemErr
     return ProblemError(401, title, why)
 
 
+INVALID = "Dữ liệu không hợp lệ"
+# Refused receipts (no or a bad credential, a source outside the allow-list, bad text).
+GUARDED = problem_responses(401, 403, 422)
+MAX_GATEWAY_TEXT = 1000
+
+
+def _storable(value: Any) -> Any:
+    """A gateway's JSON or query values, refused (422) when PostgreSQL could not store a
+    string (NUL bytes, lone surrogates) or a string is absurdly long."""
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, str):
+        try:
+            storable_text(value)
+        except ValueError as exc:
+            raise ProblemError(422, INVALID, str(exc)) from exc
+        if len(value) > MAX_GATEWAY_TEXT:
+            raise ProblemError(422, INVALID, "A value is longer than a gateway sends.")
+    return value
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise ProblemError(422, INVALID, "The report is not JSON.") from exc
+    if not isinstance(body, dict):
+        raise ProblemError(422, INVALID, "The report is not a JSON object.")
+    checked: dict[str, Any] = _storable(body)
+    return checked
+
+
 def _answer(result: ReceiptResult) -> dict[str, Any]:
     return {"ok": True, "status": result.status}
 
 
-@router.get("/esms", summary="eSMS delivery report without its token: refused.")
+@router.get("/esms", responses=GUARDED, summary="eSMS delivery report without its token: refused.")
 async def esms_callback_without_token(request: Request) -> dict[str, Any]:
     _check_source(request, "esms")
     raise _refuse("esms", "The receipt URL carries no token.")
 
 
-@router.get("/esms/{message_id}/{token}", summary="eSMS delivery report (GET to the CallbackUrl).")
+@router.get(
+    "/esms/{message_id}/{token}",
+    responses=GUARDED,
+    summary="eSMS delivery report (GET to the CallbackUrl).",
+)
 async def esms_callback(message_id: str, token: str, request: Request) -> dict[str, Any]:
     _check_source(request, "esms")
     config = _config(request)
@@ -103,6 +142,7 @@ async def esms_callback(message_id: str, token: str, request: Request) -> dict[s
         token, receipt_token(config.token_secret, "esms", message_id)
     ):
         raise _refuse("esms", "The receipt token is not valid for this message.")
+    _storable([message_id, token])
     try:
         bound = UUID(message_id)
     except ValueError:
@@ -111,29 +151,29 @@ async def esms_callback(message_id: str, token: str, request: Request) -> dict[s
     provider = ctx.esms
     if provider is None:
         return _answer(ReceiptResult(ignored="eSMS not configured"))
-    receipt = esms.parse_callback(dict(request.query_params), provider=provider.name)
+    params = _storable(dict(request.query_params))
+    receipt = esms.parse_callback(params, provider=provider.name)
     result = await apply_receipt(
         _rt(request), receipt, message_id=bound, confirm=provider.query_status
     )
     return _answer(result)
 
 
-@router.post("/viettel", summary="Viettel delivery report (a channel agreed per contract).")
+@router.post(
+    "/viettel",
+    responses=GUARDED,
+    summary="Viettel delivery report (a channel agreed per contract).",
+)
 async def viettel_callback(request: Request) -> dict[str, Any]:
     _check_source(request, "viettel")
     token = bearer(request.headers.get("authorization"))
     if not secret_ok(token, _config(request).viettel_token):
         raise _refuse("viettel", "A valid bearer token is required.")
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return _answer(ReceiptResult(ignored="not a report"))
+    body = _json_object(await request.body())
     return _answer(await apply_receipt(_rt(request), viettel_soap.parse_receipt(body)))
 
 
-@router.post("/zalo", summary="Zalo OA webhook (user_received_message), signed.")
+@router.post("/zalo", responses=GUARDED, summary="Zalo OA webhook (user_received_message), signed.")
 async def zalo_callback(request: Request) -> dict[str, Any]:
     _check_source(request, "zalo")
     config = _config(request)
@@ -154,7 +194,7 @@ async def zalo_callback(request: Request) -> dict[str, Any]:
         raise _refuse("zalo", "X-ZEvent-Signature is missing or does not match.")
     if not timestamp_fresh(timestamp, config.clock_ms(), config.zalo_max_age_seconds):
         raise _refuse("zalo", "The webhook timestamp is too old or too far ahead.", STALE)
-    receipt = zalo_zns.parse_webhook(body)
+    receipt = zalo_zns.parse_webhook(_storable(body))
     if receipt is None:
         return {"ok": True, "status": None}  # other webhook events are not ours
     return _answer(await apply_receipt(_rt(request), receipt))

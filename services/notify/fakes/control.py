@@ -35,6 +35,8 @@ class ControlRequest(BaseModel):
     failure: Literal["http", "provider"] = "http"
     callback_url: str | None = None  # replaces the configured receipt URL when given
     non_zalo_phones: list[str] | None = None  # Zalo fake only: numbers answered -118
+    # Fail the next this many sends (as `failure` says), then answer as `mode` says.
+    fail_next: int = Field(default=0, ge=0, le=1000)
     # eSMS fake only: the SendStatus its status query reports for every message from now
     # on (e.g. "7", still at the carrier); None: what its receipts reported.
     query_status: str | None = None
@@ -61,6 +63,7 @@ class FakeState:
     receipt_errors: int = 0
     non_zalo_phones: set[str] = field(default_factory=set)
     query_status: str | None = None
+    fail_next: int = 0
     pending: set[asyncio.Task[None]] = field(default_factory=set)
     # One client for every receipt: a client per receipt costs an SSL context each.
     client: httpx.AsyncClient | None = None
@@ -72,6 +75,7 @@ class FakeState:
         if control.non_zalo_phones is not None:
             self.non_zalo_phones = set(control.non_zalo_phones)
         self.query_status = control.query_status
+        self.fail_next = control.fail_next
 
     def reset(self) -> None:
         self.mode, self.delay_ms, self.failure = Mode.OK, 0, "http"
@@ -80,6 +84,7 @@ class FakeState:
         self.receipts_sent.clear()
         self.receipt_errors = 0
         self.query_status = None
+        self.fail_next = 0
 
     @property
     def failing(self) -> bool:
@@ -88,6 +93,14 @@ class FakeState:
     async def maybe_slow_down(self) -> None:
         if self.mode is Mode.SLOW:
             await asyncio.sleep((self.delay_ms or DEFAULT_SLOW_MS) / 1000)
+
+    async def begin_send(self) -> bool:
+        """Called once per send request: slow down if told to; whether this one fails."""
+        await self.maybe_slow_down()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return True
+        return self.failing
 
     def order_receipts(self, calls: list[ReceiptCall]) -> list[ReceiptCall]:
         if self.mode is Mode.DUPLICATE_RECEIPTS:
@@ -139,7 +152,12 @@ def install_control(app: FastAPI, state: FakeState) -> None:
     @app.post("/_control")
     async def control(request: ControlRequest) -> dict[str, Any]:
         state.apply(request)
-        return {"mode": state.mode, "delay_ms": state.delay_ms, "failure": state.failure}
+        return {
+            "mode": state.mode,
+            "delay_ms": state.delay_ms,
+            "failure": state.failure,
+            "fail_next": state.fail_next,
+        }
 
     @app.get("/_messages")
     async def messages() -> list[dict[str, Any]]:

@@ -65,8 +65,8 @@ def create_app(
     @app.post(esms.SEND_PATH)
     async def send(request: Request) -> JSONResponse:
         raw = await request.body()  # read first: a slow answer must not lose the request
-        await state.maybe_slow_down()
-        if state.failing and state.failure == "http":
+        failing = await state.begin_send()
+        if failing and state.failure == "http":
             return JSONResponse({"error": "Service unavailable"}, status_code=503)
         try:
             body = json.loads(raw)
@@ -78,7 +78,7 @@ def create_app(
             secret_key and body["SecretKey"] != secret_key
         ):
             return _answer(esms.CODE_BAD_CREDENTIALS, ErrorMessage="Authorize Failed")
-        if state.failing:
+        if failing:
             return _answer(esms.CODE_LOW_BALANCE, ErrorMessage="Not enough balance")
         if body["SmsType"] == esms.SMS_TYPE_CUSTOMER_CARE and not body.get("Brandname"):
             return _answer(esms.CODE_UNKNOWN_BRANDNAME, ErrorMessage="Brand name code is not exist")

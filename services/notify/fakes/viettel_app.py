@@ -17,8 +17,8 @@ from xml.sax.saxutils import escape
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from contracts.vietnam import VN_TZ
 from services.notify.dev_defaults import DEV_VIETTEL_RECEIPT_TOKEN
-from services.notify.domain.quiet_hours import VN_TZ
 from services.notify.fakes.control import FakeState, ReceiptCall, install_control
 from services.notify.providers import viettel_soap as vt
 
@@ -86,15 +86,15 @@ def create_app(
     @app.post(SEND_PATH)
     async def ws_cp_mt(request: Request) -> Response:
         raw = await request.body()  # read first: a slow answer must not lose the request
-        await state.maybe_slow_down()
-        if state.failing and state.failure == "http":
+        failing = await state.begin_send()
+        if failing and state.failure == "http":
             return _fault(500, "Internal server error")
         fields = _fields(raw)
         if fields is None or any(name not in fields for name in _FIELDS):
             return _fault(400, "Malformed wsCpMt request")
         if (user and fields["User"] != user) or (password and fields["Password"] != password):
             return _soap("0", "Authenticate: Fail")
-        if state.failing:
+        if failing:
             return _soap("0", "Check Balance: Fail")
         if fields["ContentType"] not in (vt.CONTENT_TYPE_UNACCENTED, vt.CONTENT_TYPE_ACCENTED):
             return _soap("0", "ContentType invalid")

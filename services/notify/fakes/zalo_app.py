@@ -68,12 +68,12 @@ def create_app(
     @app.post(zns.SEND_PATH)
     async def send_template(request: Request) -> JSONResponse:
         raw = await request.body()  # read first: a slow answer must not lose the request
-        await state.maybe_slow_down()
-        if state.failing and state.failure == "http":
+        failing = await state.begin_send()
+        if failing and state.failure == "http":
             return JSONResponse({"error": "bad gateway"}, status_code=502)
         if access_token and request.headers.get("access_token") != access_token:
             return _answer(zns.INVALID_ACCESS_TOKEN, "Access token is invalid")
-        if state.failing:
+        if failing:
             return _answer(zns.UNKNOWN_ERROR, "Unknown error")
         try:
             body = json.loads(raw)

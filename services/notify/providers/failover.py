@@ -6,9 +6,12 @@ gateway does not add its timeout to every notice. Time comes from an injected cl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from services.notify.domain.lifecycle import UniformRandom
@@ -47,6 +50,9 @@ class BreakerState:
 class WeightedProvider:
     provider: SmsProvider
     weight: float
+    # Requests in flight to this gateway at most (its connection pool); None: no bound.
+    # Waiting for a slot is not counted in the gateway's answer time.
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,15 @@ class WeightedFailover:
         self._clock = clock
         self._rng: UniformRandom = rng or random.Random()
         self._breakers = {name: BreakerState() for name in names}
+        self._gates = {
+            p.provider.name: asyncio.Semaphore(p.concurrency)
+            for p in providers
+            if p.concurrency is not None
+        }
+
+    def _gate(self, name: str) -> AbstractAsyncContextManager[object]:
+        gate = self._gates.get(name)
+        return gate if gate is not None else contextlib.nullcontext()
 
     def breaker(self, name: str) -> BreakerState:
         return self._breakers[name]
@@ -120,11 +135,12 @@ class WeightedFailover:
         if first is not None and first in self._providers:
             order = [first, *(n for n in order if n != first)]
         for name in order:
-            started = self._clock()
-            result = await self._providers[name].provider.send(
-                request_id, phone, text, (template_ids or {}).get(name)
-            )
-            finished = self._clock()
+            async with self._gate(name):
+                started = self._clock()
+                result = await self._providers[name].provider.send(
+                    request_id, phone, text, (template_ids or {}).get(name)
+                )
+                finished = self._clock()
             seconds = finished - started
             attempts.append(Attempt(name, result, seconds))
             healthy = (result.accepted or result.recipient_rejected) and (

@@ -5,16 +5,17 @@ time and reference data as arguments: ``decide(state, command, now, ref) -> even
 ``evolve(state, event) -> state``.
 """
 
+from reference.loader import ReferenceData, load_reference
+from reference.procedures import Chain, Channel, Procedure
+from reference.units import QueueLevel, Unit, UnitLevel, UnitSelector
+from reference.workflow import Step, StepKind, Workflow
+
 from . import commands, events
 from .base import HOURS_PER_WORKING_DAY, VIETNAM_TIME, InvalidState, ReferenceDataError, Rejected
 from .fold import evolve, replay
 from .instance import decide, execute
-from .procedures import Chain, Channel, Procedure
-from .reference import ReferenceData, load_reference
 from .state import DossierState, StepPhase, StepRun, WaitingOn, invariant_errors, waiting_on
 from .status import LEGAL_MOVES, TERMINAL, DossierStatus, is_legal_move
-from .units import QueueLevel, Unit, UnitLevel, UnitSelector
-from .workflow import Step, StepKind, Workflow
 
 __all__ = [
     "HOURS_PER_WORKING_DAY",

@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from reference.procedures import Channel
+
 from .base import FrozenModel
-from .procedures import Channel
 
 NonEmptyText = Annotated[str, Field(min_length=1)]
 NonEmptyList = Annotated[tuple[NonEmptyText, ...], Field(min_length=1)]

@@ -11,9 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
+from reference.procedures import Channel
+from reference.units import QueueLevel
+
 from .base import FrozenModel
-from .procedures import Channel
-from .units import QueueLevel
 
 
 class _Event(FrozenModel):

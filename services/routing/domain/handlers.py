@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reference.workflow import StepKind, ancestors, descendants
+
 from . import commands as cmd
 from . import events as ev
 from .base import Rejected
@@ -9,7 +11,6 @@ from .closing import close
 from .progress import Progress
 from .state import StepPhase, StepRun
 from .status import PAUSED, DossierStatus
-from .workflow import StepKind, ancestors, descendants
 
 
 def handle(p: Progress, command: cmd.Command) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from reference.loader import ReferenceData
+
 from . import commands as cmd
 from . import events as ev
 from .base import VIETNAM_TIME, InvalidState, Rejected
 from .fold import evolve, replay
 from .handlers import handle
 from .progress import Progress
-from .reference import ReferenceData
 from .state import DossierState, invariant_errors
 
 __all__ = ["DossierState", "Rejected", "decide", "evolve", "execute", "replay"]

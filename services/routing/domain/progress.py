@@ -9,14 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypedDict
 
+from reference.loader import ReferenceData
+from reference.procedures import Procedure
+from reference.units import Unit, UnresolvedUnitError
+from reference.workflow import Step, StepKind, Workflow, successors
+
 from . import events as ev
 from .base import Rejected
 from .fold import evolve
-from .procedures import Procedure
-from .reference import ReferenceData
 from .state import DossierState, StepPhase, StepRun
-from .units import Unit, UnresolvedUnitError
-from .workflow import Step, StepKind, Workflow, successors
 
 
 class Stamp(TypedDict):

@@ -8,10 +8,11 @@ from typing import Literal
 
 from pydantic import AwareDatetime
 
+from reference.procedures import Channel
+from reference.units import QueueLevel
+
 from .base import FrozenModel
-from .procedures import Channel
 from .status import ENDING, TERMINAL, DossierStatus
-from .units import QueueLevel
 
 
 class StepPhase(StrEnum):

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from contracts.bounds import SafeStr
 from services.routing.adapters import accounts
 from services.runtime.auth import (
     Principal,
@@ -77,16 +78,16 @@ async def check_account(rt: Runtime, verified: VerifiedToken) -> None:
 
 
 class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=100, examples=["canbo@000.01.01.H99"])
-    password: str = Field(min_length=1, max_length=200)
+    username: SafeStr = Field(min_length=1, max_length=100, examples=["canbo@000.01.01.H99"])
+    password: SafeStr = Field(min_length=1, max_length=200)
 
 
 class Refresh(BaseModel):
-    refresh_token: str = Field(min_length=16, max_length=200)
+    refresh_token: SafeStr = Field(min_length=16, max_length=200)
 
 
 class Logout(BaseModel):
-    refresh_token: str | None = Field(default=None, min_length=16, max_length=200)
+    refresh_token: SafeStr | None = Field(default=None, min_length=16, max_length=200)
 
 
 class Token(BaseModel):

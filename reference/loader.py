@@ -22,7 +22,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 from pydantic import ValidationError
 
-from .base import FrozenModel, ReferenceDataError
+from .model import FrozenModel, ReferenceDataError
 from .procedures import Procedure
 from .units import ALLOWED_PARENTS, SelectorKind, Unit, UnitLevel, UnitTree, UnresolvedUnitError
 

@@ -1,32 +1,11 @@
-"""The province's reference data (units, procedures, workflows) as each service needs it.
-
-Routing owns the files (``services/routing/reference/<profile>/``); intake and SLA read
-the same files at start, so a procedure's documents and time allotments have one source.
-"""
+"""Intake's view of the province's reference data (what a desk needs at receipt)."""
 
 from __future__ import annotations
 
-import functools
 from decimal import Decimal
-from pathlib import Path
 
+from reference import load_unit_calendars, reference
 from services.intake.domain.catalog import Catalog, ChainChoice, ProcedureInfo, UnitInfo
-from services.routing.domain.reference import ReferenceData, load_reference
-from services.workcal.model import UnitCalendarConfig
-
-REFERENCE_ROOT = Path(__file__).parent / "routing" / "reference"
-
-
-@functools.cache
-def reference(profile: str) -> ReferenceData:
-    return load_reference(REFERENCE_ROOT / profile)
-
-
-def load_unit_calendars(profile: str) -> dict[str, UnitCalendarConfig]:
-    return {
-        unit.code: UnitCalendarConfig(serves_saturday=unit.serves_saturday)
-        for unit in reference(profile).units
-    }
 
 
 def intake_catalog(profile: str) -> Catalog:

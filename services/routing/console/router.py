@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,8 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.bounds import PG_BIGINT_MAX, UNIT_PATTERN, SafeStr
-from services.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
+from contracts.vietnam import VN_TZ
 from services.routing.adapters import access_log
+from services.routing.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
 from services.runtime.auth import Principal, operator_principal
 from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.telemetry import load_trace, traces_of_dossier
@@ -490,7 +490,7 @@ async def trace(request: Request, trace_id: TraceIdPath, who: PrincipalDep) -> d
 # --- statistics ----------------------------------------------------------------------------
 
 
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
+VN = VN_TZ
 
 
 def month_starts(now: datetime, months: int) -> list[datetime]:
@@ -519,7 +519,7 @@ async def _report(
 
 async def sla_statistics(request: Request, unit: str | None) -> dict[str, Any]:
     """SLA's reports, sliced: by month (last 6), by unit and by field (whole window)."""
-    from services.reference import reference
+    from reference import reference
 
     ref = reference(_runtime(request).settings.reference_profile)
     bounds = month_starts(datetime.now(UTC), 6)

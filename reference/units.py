@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from .base import FrozenModel
+from .model import FrozenModel
 
 
 class UnitLevel(StrEnum):

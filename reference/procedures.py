@@ -9,7 +9,7 @@ from itertools import combinations
 
 from pydantic import Field, model_validator
 
-from .base import FrozenModel
+from .model import FrozenModel
 from .units import UnitLevel
 from .workflow import Condition, Workflow
 

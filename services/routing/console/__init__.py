@@ -1,5 +1,5 @@
 """Operator console served by routing at ``/console/`` (plain HTML, CSS and JS)."""
 
-from services.console.router import router
+from services.routing.console.router import router
 
 __all__ = ["router"]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import FrozenModel
+from .model import FrozenModel
 from .units import UnitSelector
 
 # Live step id -> ids of its live predecessors; steps in processing order.

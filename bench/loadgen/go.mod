@@ -1,0 +1,3 @@
+module onestop/bench/loadgen
+
+go 1.22
