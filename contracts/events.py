@@ -225,6 +225,47 @@ class DeadlineAlert(Payload):
     due_at: datetime
 
 
+class OverdueWithdrawn(Payload):
+    """An overdue alarm taken back: SLA raised ``step.overdue`` (or ``dossier.overdue``,
+    and ``step.escalated`` if it came to that) because the deadline's timer fired before
+    SLA consumed the event that ended the work; that event shows the work ended in time
+    (``completed_at`` is not after ``due_at``). The step, or dossier, was not overdue and
+    its unit is not blamed for an apology. An apology already issued stands: the citizen
+    holds its new appointment."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dossier_code": "000.00.01.H22-251103-0007",
+                    "deadline_id": "3f1d2a0c-8b1e-5c7a-9e44-0d6b2f9a1c55",
+                    "kind": "step",
+                    "task_id": "0b6f3a52-5d0e-4a43-9b1e-2f1f0d7c8a11:civil_status:2",
+                    "unit_code": "000.01.01.H99",
+                    "due_at": "2026-03-09T15:00:00+07:00",
+                    "completed_at": "2026-03-09T14:20:00+07:00",
+                    "withdrawn": ["step.overdue"],
+                }
+            ]
+        }
+    )
+
+    dossier_code: str
+    deadline_id: UUID = Field(description="The deadline whose alarm is withdrawn.")
+    kind: DeadlineKind
+    task_id: str | None = None
+    unit_code: str = Field(description="The unit the alarm named.")
+    due_at: datetime
+    completed_at: datetime = Field(
+        description="When the work ended, as routing recorded it (not when SLA heard of it)."
+    )
+    withdrawn: list[str] = Field(
+        description="The event types taken back: `step.overdue` or `dossier.overdue`, and"
+        " `step.escalated` when the step had been escalated.",
+        examples=[["step.overdue", "step.escalated"]],
+    )
+
+
 class ApologyIssued(Payload):
     """Form 04: the unit that caused the delay apologises and proposes a new date."""
 
@@ -394,6 +435,12 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
         topic="dossier.sla",
         payload=DeadlineAlert,
         summary="The dossier passed its appointment.",
+    ),
+    EventSpec(
+        event_type="deadline.overdue_withdrawn",
+        topic="dossier.sla",
+        payload=OverdueWithdrawn,
+        summary="An overdue alarm raised before SLA heard the work had ended in time, taken back.",
     ),
     EventSpec(
         event_type="apology.issued",

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -48,7 +48,12 @@ from services.runtime.metrics import (
     PARKED,
 )
 from services.runtime.outbox import append_raw
-from services.runtime.telemetry import context_from_kafka_headers, dossier_attributes, tracer
+from services.runtime.telemetry import (
+    context_from_kafka_headers,
+    dossier_attributes,
+    span_trace_headers,
+    tracer,
+)
 from services.runtime.transport import start_kafka_client
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,9 @@ class Envelope(Generic[P]):
 
     event: EventEnvelope
     payload: P
+    #: The trace context of the record's ``"{topic} process"`` span: the events a batch
+    #: handler writes because of this one go out with it (``OutboxRecord.headers``).
+    trace: dict[str, str] = field(default_factory=dict)
 
     @property
     def event_id(self) -> UUID:
@@ -311,20 +319,26 @@ class IdempotentConsumer:
         assert item.envelope is not None
         return self.config.batch_handlers.get(item.envelope.event_type)
 
-    async def _call(self, conn: DbConn, run: list[_Item]) -> None:
+    async def _call(self, conn: DbConn, run: list[_Item], spans: Sequence[trace.Span] = ()) -> None:
         first = run[0]
         assert first.envelope is not None
         batch = self._batch_of(first)
         if batch is None:
             await self.config.handlers[first.envelope.event_type](conn, first.envelope)
         else:
-            await batch.handle(conn, [item.typed for item in run if item.typed is not None])
+            typed = [item.typed for item in run if item.typed is not None]
+            if spans:
+                typed = [
+                    replace(t, trace=span_trace_headers(s))
+                    for t, s in zip(typed, spans, strict=True)
+                ]
+            await batch.handle(conn, typed)
 
     async def _call_traced(self, conn: DbConn, run: list[_Item]) -> None:
         """A batch handler's call: each event keeps its own span (in its own trace)."""
         spans = [self._start_span(item) for item in run]
         try:
-            await self._call(conn, run)
+            await self._call(conn, run, spans)
         except Exception as exc:
             for span in spans:
                 span.record_exception(exc)
@@ -353,7 +367,7 @@ class IdempotentConsumer:
                         if not await conn.fetchval(_DEDUPE_ONE, self.config.name, item.event_id):
                             span.set_attribute("onestop.duplicate", True)
                             return
-                        await self._call(conn, [item])
+                        await self._call(conn, [item], [span])
                     return
                 except INFRASTRUCTURE_ERRORS:
                     raise

@@ -88,21 +88,11 @@ def make_on_start(settings: SlaSettings) -> Callable[[Runtime], Coroutine[Any, A
 
 def consumers(rt: Runtime) -> list[ConsumerConfig]:
     h: SlaHandlers = rt.state["sla"]
-    handlers = {
-        "dossier.received": h.on_received,
-        "dossier.contact_ref_assigned": h.on_contact_ref_assigned,
-        "step.assigned": h.on_step_assigned,
-        "step.handed_off": h.on_step_done,
-        "dossier.supplement_requested": h.on_paused,
-        "dossier.obligation_requested": h.on_paused,
-        "dossier.processing_resumed": h.on_resumed,
-        "dossier.result_ready": h.on_dossier_closed,
-        "dossier.returned": h.on_dossier_closed,
-        "dossier.refused": h.on_dossier_closed,
-        "dossier.stopped": h.on_dossier_closed,
-        "dossier.withdrawn": h.on_dossier_closed,
-    }
-    return [rt.consumer("sla", ["dossier.intake", "dossier.routing"], handlers)]
+    return [
+        rt.consumer(
+            "sla", ["dossier.intake", "dossier.routing"], {}, batch_handlers=h.batch_handlers()
+        )
+    ]
 
 
 def build_app(settings: SlaSettings | None = None) -> FastAPI:

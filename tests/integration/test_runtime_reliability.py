@@ -24,8 +24,10 @@ from services.runtime.db import DbConn, create_pool, migrate
 from services.runtime.deadletters import ReplayError, fetch_record, replay, replay_parked
 from services.runtime.outbox import (
     RELAY_DEAD_LETTER_CONSUMER,
+    OutboxRecord,
     OutboxRelay,
     append_event,
+    append_records,
 )
 from services.runtime.setup import ensure_topics
 from tests.conftest import unique_prefix
@@ -266,6 +268,46 @@ async def test_a_batch_handler_gets_typed_events_in_order_and_duplicates_are_dro
     assert all(isinstance(e.payload, Code) for e in delivered)
     assert consumer.isolated_batches == 0
     assert await pool.fetchval("SELECT count(*) FROM processed_events") == 5
+
+
+async def test_what_a_batch_handler_writes_goes_out_in_the_trace_of_the_event_it_caused(
+    infra: Infra, isolated: tuple[str, asyncpg.Pool]
+) -> None:
+    prefix, pool = isolated
+    topic = f"{prefix}dossier.routing"
+    traces = [f"{n:032x}" for n in (0xA1, 0xB2)]
+    dossiers = [uuid4(), uuid4()]
+    for trace_id, dossier_id in zip(traces, dossiers, strict=True):
+        await produce(
+            infra,
+            topic,
+            [event(dossier_id, f"T-{trace_id[-2:]}").model_dump_json().encode()],
+            str(dossier_id).encode(),
+            [("traceparent", f"00-{trace_id}-{'1' * 16}-01".encode())],
+        )
+
+    async def on_steps(conn: DbConn, envelopes: Sequence[Envelope[Code]]) -> None:
+        records = [
+            OutboxRecord("out", str(e.dossier_id), uuid4(), "seen", b"{}", e.trace)
+            for e in envelopes
+        ]
+        await append_records(conn, f"{prefix}svc", records, {"traceparent": "unused"})
+
+    consumer = make_consumer(
+        infra,
+        prefix,
+        pool,
+        topic,
+        handlers={},
+        batch_handlers={"step.assigned": BatchHandler(Code, on_steps)},
+    )
+    await run_until_processed(consumer, len(dossiers))
+
+    rows = await pool.fetch("SELECT key, headers FROM outbox ORDER BY id")
+    sent = {UUID(r["key"]): json.loads(r["headers"])["traceparent"] for r in rows}
+    assert set(sent) == set(dossiers)
+    for trace_id, dossier_id in zip(traces, dossiers, strict=True):
+        assert sent[dossier_id].split("-")[1] == trace_id
 
 
 async def test_a_dead_letter_keeps_the_record_and_replays_after_kafka_dropped_the_original(

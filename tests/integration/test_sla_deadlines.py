@@ -20,8 +20,9 @@ import asyncpg
 import pytest
 
 from contracts.envelope import EventEnvelope
-from contracts.events import SPEC_BY_TYPE
+from contracts.events import SPEC_BY_TYPE, Payload
 from reference import load_unit_calendars
+from services.runtime.consumer import Envelope
 from services.runtime.db import create_pool, migrate
 from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
@@ -397,3 +398,139 @@ async def test_a_timer_that_cannot_fire_is_set_aside_and_does_not_block_the_othe
     assert "CalendarError" in rows[bad]["fire_error"]
     assert [t for t, _ in await sla.events()] == ["step.overdue"]
     assert await sla.handlers.fire_due_timers(vn(3, 2, 10)) == 0
+
+
+async def test_a_step_finished_in_time_but_heard_late_is_not_overdue_and_an_alarm_is_withdrawn(
+    sla: Sla,
+) -> None:
+    desk = sla.book.for_unit(DESK)
+    start = vn(3, 2, 7)
+    appointment = desk.add_working_hours(start, 40)
+    due = desk.add_working_hours(start, 8)  # the desk's step: due Mon 2 Mar 17:00
+    assert due == vn(3, 2, 17)
+    heard_late, fired_first = uuid4(), uuid4()
+    for n, dossier in enumerate((heard_late, fired_first)):
+        code = f"000.02.01.H99-260302-01{n}"
+        await sla.consume("dossier.received", dossier, received(code, start, appointment, 40))
+        await sla.consume(
+            "step.assigned",
+            dossier,
+            assigned(code, f"{dossier}:tiep_nhan:1", "tiep_nhan", DESK, 8, start),
+        )
+
+    # Finished 16:00, heard after the due instant but before the timer job ran: no alarm.
+    await sla.consume(
+        "step.handed_off",
+        heard_late,
+        handed_off("x", f"{heard_late}:tiep_nhan:1", DESK, LAND_OFFICE, vn(3, 2, 16)),
+    )
+    # The other one's timer fires first; its on-time end (16:50) is heard afterwards.
+    assert await sla.handlers.fire_due_timers(vn(3, 2, 17, 1)) == 1
+    assert [t for t, _ in await sla.events()][-1] == "step.overdue"
+    await sla.consume(
+        "step.handed_off",
+        fired_first,
+        handed_off("y", f"{fired_first}:tiep_nhan:1", DESK, LAND_OFFICE, vn(3, 2, 16, 50)),
+    )
+
+    events = await sla.events()
+    overdue = [p for t, p in events if t == "step.overdue"]
+    assert [p["task_id"] for p in overdue] == [f"{fired_first}:tiep_nhan:1"]
+    (withdrawn,) = [p for t, p in events if t == "deadline.overdue_withdrawn"]
+    step = await sla.deadline(fired_first, "step")
+    assert withdrawn["deadline_id"] == str(step["id"])
+    assert withdrawn["withdrawn"] == ["step.overdue"]
+    assert datetime.fromisoformat(withdrawn["completed_at"]) == vn(3, 2, 16, 50)
+    for dossier in (heard_late, fired_first):
+        step = await sla.deadline(dossier, "step")
+        timer: Any = await sla.pool.fetchrow(
+            "SELECT * FROM timers WHERE deadline_id = $1", step["id"]
+        )
+        assert (step["outcome"], timer["overdue_fired"], timer["next_fire_at"]) == (
+            "on_time",
+            False,
+            None,
+        )
+
+    # A working day before the appointment, neither desk is blamed: no apology.
+    soon = (await sla.deadline(fired_first, "dossier"))["due_soon_at"]
+    assert await sla.handlers.fire_due_timers(soon) == 2
+    kinds = [t for t, _ in await sla.events()]
+    assert kinds[-2:] == ["deadline.due_soon", "deadline.due_soon"]
+    assert "apology.issued" not in kinds
+    assert await sla.pool.fetchval("SELECT count(*) FROM apologies") == 0
+
+
+async def test_a_batch_of_several_dossiers_events_is_decided_and_saved_together(
+    sla: Sla,
+) -> None:
+    start = vn(3, 2, 9)
+    appointment = sla.book.for_unit(DESK).add_working_hours(start, 40)
+    first, second = uuid4(), uuid4()
+    batch: list[Envelope[Payload]] = []
+
+    def add(event_type: str, dossier: UUID, payload: dict[str, Any]) -> None:
+        env = EventEnvelope(
+            event_type=event_type,
+            dossier_id=dossier,
+            correlation_id=dossier,
+            producer="test",
+            payload=payload,
+        )
+        batch.append(Envelope(env, Payload()))
+
+    for dossier, code in ((first, "B-1"), (second, "B-2")):
+        add("dossier.received", dossier, received(code, start, appointment, 40))
+    for dossier, code in ((first, "B-1"), (second, "B-2")):
+        task = f"{dossier}:tiep_nhan:1"
+        add("step.assigned", dossier, assigned(code, task, "tiep_nhan", DESK, 8, start))
+        add("step.handed_off", dossier, handed_off(code, task, DESK, None, vn(3, 2, 15)))
+    add("dossier.result_ready", second, {"dossier_code": "B-2", "status": 9, "at": vn(3, 3, 9)})
+    async with sla.pool.acquire() as conn, conn.transaction():
+        await sla.handlers.handle(conn, batch)
+
+    events = await sla.events()
+    assert [t for t, _ in events] == ["deadline.opened"] * 4
+    rows = await sla.pool.fetch(
+        "SELECT dossier_id, kind, state, outcome FROM deadlines ORDER BY dossier_id, kind"
+    )
+    assert {(r["dossier_id"], r["kind"]): (r["state"], r["outcome"]) for r in rows} == {
+        (first, "dossier"): ("open", None),
+        (first, "step"): ("closed", "on_time"),  # 4 working hours were left of 8
+        (second, "dossier"): ("closed", "early"),
+        (second, "step"): ("closed", "on_time"),
+    }
+    opened = await sla.pool.fetch(
+        "SELECT convert_from(value, 'UTF8')::jsonb AS e FROM outbox ORDER BY id"
+    )
+    causes = {str(env.event.event_id) for env in batch}
+    assert all(json.loads(r["e"])["causation_id"] in causes for r in opened)
+
+
+async def test_a_new_contact_reference_reaches_the_facts_and_the_letter_already_issued(
+    sla: Sla,
+) -> None:
+    dossier, code = uuid4(), "000.02.01.H99-260302-0009"
+    start = vn(3, 2, 9)
+    await sla.consume(
+        "dossier.received",
+        dossier,
+        received(code, start, sla.book.for_unit(DESK).add_working_hours(start, 8), 8),
+    )
+    assert await sla.handlers.fire_due_timers(vn(3, 4, 9)) == 1  # overdue: the desk apologises
+    async with sla.pool.acquire() as conn, conn.transaction():
+        env = EventEnvelope(
+            event_type="dossier.contact_ref_assigned",
+            dossier_id=dossier,
+            correlation_id=dossier,
+            producer="test",
+            payload={"dossier_code": code, "contact_ref": "q2Hc0m1bX4yV9sWkP7dLfA"},
+        )
+        await sla.handlers.on_contact_ref_assigned(conn, env)
+    facts: Any = await sla.pool.fetchrow("SELECT * FROM dossiers WHERE dossier_id = $1", dossier)
+    assert facts["contact_ref"] == "q2Hc0m1bX4yV9sWkP7dLfA"
+    letter = json.loads(
+        await sla.pool.fetchval("SELECT letter FROM apologies WHERE dossier_id = $1", dossier)
+    )
+    assert letter["contact_ref"] == "q2Hc0m1bX4yV9sWkP7dLfA"
+    assert letter["dossier_code"] == code

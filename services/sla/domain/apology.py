@@ -6,6 +6,8 @@ letter fetches the name at print time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from html import escape
@@ -13,6 +15,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from services.sla.domain.deadlines import Alarm, Outcome
+from services.sla.domain.model import (
+    Calendars,
+    Deadline,
+    Directory,
+    DossierSla,
+    Phase,
+    letter_id,
+)
 from services.workcal.calendar import VN_TZ
 
 SIGNED_BY_ROLE = "unit_head"
@@ -44,6 +55,81 @@ class ApologyLetter(ApologyLetterView):
     """Form 04 as stored."""
 
     contact_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Blame:
+    """Who apologises: the step deadline whose unit overran (``None``: no step is to
+    blame, the dossier's receiving unit answers for it)."""
+
+    step: Deadline | None
+
+
+def responsible(
+    alarm: Alarm, fired: Deadline, whole: Deadline, steps: Sequence[Deadline], now: datetime
+) -> Blame | None:
+    """Whether the alarm just raised calls for form 04 now, and who signs it.
+
+    * A step overran its allotment: its unit apologises once the appointment is at risk
+      (past the dossier's warning instant or its appointment; at once when the dossier
+      has no warning window).
+    * The dossier is due soon or overdue: the first step (by due instant) whose overdue
+      alarm stands or that ended late is to blame. Due soon with no such step: no
+      apology (yet). Overdue with none: the step still open that started last, else
+      the receiving unit.
+    """
+    if alarm is Alarm.STEP_OVERDUE:
+        soon = whole.due_soon_at
+        if soon is not None and now < soon and now < whole.due_at:
+            return None  # the step is late but the appointment can still be kept
+        return Blame(fired)
+    overran = [s for s in steps if s.timer.overdue_fired or s.outcome is Outcome.LATE]
+    if overran:
+        return Blame(min(overran, key=lambda s: s.due_at))
+    if alarm is Alarm.DUE_SOON:
+        return None  # no unit overran its own allotment (yet)
+    still_open = [s for s in steps if s.phase is not Phase.CLOSED]
+    return Blame(max(still_open, key=lambda s: s.starts_at) if still_open else None)
+
+
+def write_letter(
+    state: DossierSla,
+    whole: Deadline,
+    blame: Blame,
+    now: datetime,
+    calendars: Calendars,
+    extension_hours: Decimal,
+    directory: Directory,
+) -> ApologyLetter:
+    """Form 04 for the dossier: the reason, the unit that signs, the new appointment
+    (``extension_hours`` working hours after the old one, or after now if it passed)."""
+    step = blame.step
+    unit = step.unit_code if step is not None else whole.unit_code
+    overdue: Decimal | None = None
+    if step is not None:
+        end = step.closed_at or now
+        overdue = calendars.for_unit(unit).working_hours_between(step.due_at, end)
+    unit_name = directory.unit_name(unit)
+    old = whole.due_at.astimezone(VN_TZ)
+    new = calendars.for_unit(whole.unit_code).add_working_hours(max(old, now), extension_hours)
+    facts = state.dossier
+    procedure = facts.procedure_code if facts is not None else None
+    return ApologyLetter(
+        id=letter_id(state.dossier_id),
+        dossier_id=state.dossier_id,
+        dossier_code=whole.dossier_code,
+        procedure_code=procedure,
+        procedure_name=directory.procedure_names.get(procedure or ""),
+        contact_ref=facts.contact_ref if facts is not None else None,
+        reason=reason_text(step.step_name if step else None, unit_name, overdue),
+        responsible_unit=unit,
+        responsible_unit_name=unit_name,
+        step_name=step.step_name if step else None,
+        old_appointment_at=old,
+        new_appointment_at=new,
+        signed_by_title=f"Thủ trưởng {unit_name}",
+        issued_at=now.astimezone(VN_TZ),
+    )
 
 
 def reason_text(step_name: str | None, unit_name: str, overdue_hours: Decimal | None) -> str:
