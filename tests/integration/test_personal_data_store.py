@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,9 +154,9 @@ async def add_dossier(
     await conn.execute(
         "INSERT INTO dossiers (id, code, agency_code, procedure_code, field_code,"
         " receiving_unit, channel, applicant, documents, fees, request, received_at,"
-        " clock_started_at, appointment_at, status, portal_id)"
+        " clock_started_at, appointment_at, status, portal_id, contact_ref)"
         " VALUES ($1, $2, 'A', '1.001193', 'ho_tich', '000.01.01.H99', 2, $3::jsonb,"
-        " $4::jsonb, '[]', $5::jsonb, $6, $6, $6, $7, 'dev')",
+        " $4::jsonb, '[]', $5::jsonb, $6, $6, $6, $7, 'dev', $8)",
         dossier_id,
         f"T-{dossier_id}",
         json.dumps(APPLICANT),
@@ -163,6 +164,7 @@ async def add_dossier(
         json.dumps({"summary": "Khai sinh cho con của Trần Văn Bình", "conditions": []}),
         received,
         status,
+        secrets.token_urlsafe(16),
     )
     await conn.execute(
         "INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from services.notify.adapters import store
 from services.runtime.auth import service_caller
-from services.runtime.problems import ProblemError
+from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
 
 router = APIRouter(prefix="/v1/admin", tags=["ops"])
@@ -28,7 +28,11 @@ def _rt(request: Request) -> Runtime:
     return runtime
 
 
-@router.get("/failed-messages", summary="Messages that ended in a technical failure.")
+@router.get(
+    "/failed-messages",
+    responses=problem_responses(401, 403),
+    summary="Messages that ended in a technical failure.",
+)
 async def failed_messages(
     request: Request, caller: Operator, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
@@ -38,6 +42,7 @@ async def failed_messages(
 
 @router.post(
     "/failed-messages/{message_id}/replay",
+    responses=problem_responses(401, 403, 404, 409),
     summary="Send a technically failed message again, with a new retry window.",
 )
 async def replay_failed_message(
