@@ -106,9 +106,12 @@ class RoutingConsumers:
         """SLA's warnings and overdue notices go into the dossier's audit trail (and a
         step that overran its allotment is flagged in its unit's inbox)."""
         p = env.payload
-        if env.event_type == "step.overdue" and p.get("task_id"):
+        if env.event_type in ("step.overdue", "deadline.overdue_withdrawn") and p.get("task_id"):
+            # A withdrawn alarm (the step ended in time, heard late) clears the flag.
             await conn.execute(
-                "UPDATE inbox SET overdue = true WHERE task_id = $1", str(p["task_id"])
+                "UPDATE inbox SET overdue = $2 WHERE task_id = $1",
+                str(p["task_id"]),
+                env.event_type == "step.overdue",
             )
         if not await conn.fetchval(
             "SELECT true FROM instances WHERE dossier_id = $1", env.dossier_id
@@ -125,7 +128,14 @@ class RoutingConsumers:
             at=env.occurred_at,
             details={
                 k: p[k]
-                for k in ("due_at", "deadline_id", "supervisor_unit", "overdue_working_hours")
+                for k in (
+                    "due_at",
+                    "deadline_id",
+                    "supervisor_unit",
+                    "overdue_working_hours",
+                    "completed_at",
+                    "withdrawn",
+                )
                 if k in p
             },
         )
@@ -151,6 +161,7 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
         "step.overdue": c.on_deadline_alert,
         "dossier.overdue": c.on_deadline_alert,
         "step.escalated": c.on_deadline_alert,
+        "deadline.overdue_withdrawn": c.on_deadline_alert,
     }
     queues: dict[str, Handler] = {"step.assigned": c.on_queue_assignment}
     return [
