@@ -37,14 +37,14 @@ test-unit: deps
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services contracts reference tests bench
+	$(VENV)/bin/mypy services contracts reference tools tests bench
 
 format: deps
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 contracts: deps ## re-export JSON Schema / OpenAPI / AsyncAPI files
-	$(PY) -m services.contracts_export
+	$(PY) -m tools.contracts_export
 
 bench: deps infra
 	$(PY) -m bench.run

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
@@ -139,10 +139,3 @@ def service_caller(*allowed: str) -> Callable[..., Awaitable[str]]:
         return credentials.require(x_service_token, allowed)
 
     return dependency
-
-
-def identify_service(request: Request, allowed: Iterable[str]) -> str | None:
-    """The calling service named in the request's header, or None (no 403 raised)."""
-    credentials: ServiceCredentials = _runtime(request).credentials
-    caller = credentials.identify(request.headers.get("x-service-token"))
-    return caller if caller in set(allowed) else None

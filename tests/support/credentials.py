@@ -40,10 +40,6 @@ def bearer(routing: str, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token(routing, username)}"}
 
 
-def operator_token(routing_url: str, username: str = "giamsat") -> str:
-    return access_token(routing_url, username)
-
-
 def operator_headers(routing_url: str, username: str = "giamsat") -> dict[str, str]:
     """What an operator's browser sends (to routing, the console and SLA)."""
     return bearer(routing_url, username)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts.envelope import EventEnvelope
 from contracts.events import EVENT_SPECS, SPEC_BY_TYPE
 from contracts.topics import TOPICS
-from services.contracts_export import main as export_main
+from tools.contracts_export import main as export_main
 
 
 def test_committed_schema_files_are_up_to_date() -> None:

@@ -63,6 +63,17 @@ def test_shared_code_imports_no_service() -> None:
     assert offences == []
 
 
+def test_only_tools_import_several_services() -> None:
+    """Code outside the four services that builds them all (the schema export) is a tool,
+    never part of services/ or of the shared packages."""
+    offences = []
+    for path in (REPO / "services").glob("*.py"):
+        for line, module in imported_modules(path):
+            if module.split(".")[:2][-1] in SERVICES and module.startswith("services."):
+                offences.append(f"{path.relative_to(REPO)}:{line} imports {module}")
+    assert offences == []
+
+
 def test_the_walk_sees_every_service_and_would_catch_an_offence(tmp_path: Path) -> None:
     for service in SERVICES:
         assert list((REPO / "services" / service).rglob("*.py")), service

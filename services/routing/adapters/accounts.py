@@ -121,13 +121,6 @@ async def revoke_access_token(conn: DbConn, jti: str, expires_at: datetime) -> N
     )
 
 
-async def revoke_all_of(conn: DbConn, username: str) -> None:
-    await conn.execute(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE username = $1 AND revoked_at IS NULL",
-        username,
-    )
-
-
 async def delete_expired(conn: DbConn) -> None:
     await conn.execute("DELETE FROM revoked_access_tokens WHERE expires_at < now()")
     await conn.execute("DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'")

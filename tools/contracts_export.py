@@ -1,8 +1,8 @@
 """Export the wire formats as files portal teams can read without Python.
 
-``python -m services.contracts_export`` writes JSON Schemas (envelope, event payloads, REST
+``python -m tools.contracts_export`` writes JSON Schemas (envelope, event payloads, REST
 bodies), the AsyncAPI document for the topics, and each service's OpenAPI spec.
-``python -m services.contracts_export --check`` fails when a committed file is stale.
+``python -m tools.contracts_export --check`` fails when a committed file is stale.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contracts.events import EVENT_SPECS
 from contracts.topics import DLQ_SUFFIX, TOPICS
 
 # The composition root of the contracts: it builds every service's app to read its OpenAPI,
-# so it lives beside the services, not in contracts/ (which imports no service).
+# so it is a tool of its own, in no service and not in contracts/ (which imports none).
 ROOT = Path(__file__).resolve().parents[1] / "contracts"
 SCHEMAS = ROOT / "schemas"
 
