@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,10 +27,6 @@ from services.runtime.telemetry import current_trace_headers
 Command = Any  # one of services.routing.domain.commands
 
 
-# Events after which a step runs under a new task id: the old task row must be closed.
-REPLACING = (ev.StepReturned, ev.ExternalTimedOut, ev.ExternalAnswered)
-
-
 class UnknownDossier(Exception):
     pass
 
@@ -49,17 +46,53 @@ class Actor:
         return Actor(principal.user_id, principal.role, principal.unit_code)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the core decided for one dossier, ready to be saved with others."""
+
+    before: DossierState | None
+    change: store.Change
+    #: The trace of the request or record that caused it (None: the caller's context).
+    trace: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A dossier intake accepted, to be started."""
+
+    dossier_id: UUID
+    dossier_code: str
+    command: cmd.Start
+    received_at: datetime
+    trace: Mapping[str, str] | None = None
+
+
 class Routing:
     def __init__(self, rt: Runtime, ref: ReferenceData) -> None:
         self.rt = rt
         self.ref = ref
 
-    async def start(
-        self, conn: DbConn, dossier_id: UUID, dossier_code: str, command: cmd.Start, at: datetime
-    ) -> None:
-        if await store.load_for_update(conn, dossier_id) is not None:
-            return  # already started (a replayed "received" with a new event id)
-        await self._apply(conn, None, dossier_code, command, at, Actor.system("intake"), None)
+    async def start_many(self, conn: DbConn, arrivals: Sequence[Arrival]) -> None:
+        """Start every dossier not yet running (a replayed "received" with a new event id
+        changes nothing): one read and a fixed handful of writes for the whole batch."""
+        running = await store.started(conn, [a.dossier_id for a in arrivals])
+        decisions: list[Decision] = []
+        for arrival in arrivals:
+            if arrival.dossier_id in running:
+                continue
+            running.add(arrival.dossier_id)
+            decision = self.decide(
+                None,
+                arrival.dossier_code,
+                arrival.command,
+                arrival.received_at,
+                Actor.system("intake"),
+                None,
+                arrival.trace,
+            )
+            if decision is not None:
+                decisions.append(decision)
+        await self.save(conn, decisions)
 
     async def handle(
         self,
@@ -74,32 +107,30 @@ class Routing:
         if loaded is None:
             raise UnknownDossier(str(dossier_id))
         state, code = loaded
-        return await self._apply(
-            conn, state, code, command, at or datetime.now(UTC), actor, task_id
+        decision = self.decide(
+            state, code, command, at or datetime.now(UTC), actor, task_id, trace=None
         )
+        if decision is None:
+            return state
+        await self.save(conn, [decision])
+        return decision.change.state
 
-    async def _apply(
+    def decide(
         self,
-        conn: DbConn,
         state: DossierState | None,
         dossier_code: str,
         command: Command,
         now: datetime,
         actor: Actor,
         task_id: str | None,
-    ) -> DossierState:
+        trace: Mapping[str, str] | None,
+    ) -> Decision | None:
+        """The core's decision as a change to save; None when nothing happens."""
         new_state, events = execute(state, command, now, self.ref)
         if not events:
-            assert new_state is not None
-            return new_state
+            return None
         assert new_state is not None
-        await store.save(conn, new_state, dossier_code, events)
-        await self._publish(conn, state, events, dossier_code, actor)
-        replaced = any(isinstance(e, REPLACING) for e in events)
-        await store.sync_inbox(conn, new_state, dossier_code, replaced=replaced)
-        await self._track_external_waits(conn, new_state, events, now)
-        await store.audit(
-            conn,
+        entry = store.AuditEntry(
             dossier_id=UUID(new_state.dossier_id),
             task_id=task_id,
             actor=actor.user_id,
@@ -109,37 +140,46 @@ class Routing:
             at=now,
             details={"events": [e.type for e in events], **_command_details(command)},
         )
-        return new_state
+        change = store.Change(new_state, dossier_code, events, entry)
+        return Decision(before=state, change=change, trace=trace)
 
-    async def _publish(
-        self,
-        conn: DbConn,
-        state: DossierState | None,
-        events: list[ev.Event],
-        dossier_code: str,
-        actor: Actor,
-    ) -> None:
-        """The decision's contract events (and each assignment's level-queue copy) go to
-        the outbox in one statement with one relay wake-up, in the order they happened."""
+    async def save(self, conn: DbConn, decisions: Sequence[Decision]) -> None:
+        """States, event logs, audit lines, outgoing events and inbox rows of a batch of
+        decisions, in the caller's transaction, each kind in one statement."""
+        if not decisions:
+            return
+        changes = [d.change for d in decisions]
+        await store.save_changes(conn, changes)
+        records = [r for d in decisions for r in self._records(d)]
+        await append_records(conn, self.rt.schema, records, current_trace_headers())
+        await store.sync_inboxes(conn, changes)
+        await self._track_external_waits(conn, decisions)
+
+    def _records(self, decision: Decision) -> list[OutboxRecord]:
+        """The decision's contract events (and each assignment's level-queue copy), in the
+        order they happened."""
+        change = decision.change
         records: list[OutboxRecord] = []
-        folded = state
-        for event in events:
+        folded = decision.before
+        for event in change.events:
             folded = evolve(folded, event)
-            contract = to_contract(event, folded, dossier_code, self.ref, actor.user_id)
+            contract = to_contract(event, folded, change.dossier_code, self.ref, change.audit.actor)
             if contract is None:
                 continue
             event_type, payload = contract
             dossier_id = UUID(folded.dossier_id)
             envelope = self._envelope(event_type, dossier_id, payload, folded.version)
-            records.append(_record(self.rt.topic("dossier.routing"), str(dossier_id), envelope))
+            records.append(
+                _record(self.rt.topic("dossier.routing"), str(dossier_id), envelope, decision)
+            )
             if event_type == "step.assigned":
                 # The level queue, keyed by unit, for the inbox projector and agency systems.
                 copy = self._envelope(
                     event_type, dossier_id, payload, folded.version, caused_by=envelope.event_id
                 )
                 queue = self.rt.topic(f"queue.{payload['queue_level']}")
-                records.append(_record(queue, payload["unit_code"], copy))
-        await append_records(conn, self.rt.schema, records, current_trace_headers())
+                records.append(_record(queue, payload["unit_code"], copy, decision))
+        return records
 
     def _envelope(
         self,
@@ -159,52 +199,42 @@ class Routing:
             payload=payload,
         )
 
-    async def _track_external_waits(
-        self, conn: DbConn, state: DossierState, events: list[ev.Event], now: datetime
-    ) -> None:
-        for event in events:
-            if isinstance(event, ev.ExternalRequested):
-                # Timeouts count wall-clock hours: agency systems answer around the clock.
-                await conn.execute(
-                    "INSERT INTO external_waits (correlation_id, dossier_id, timeout_at)"
-                    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    event.correlation_id,
-                    UUID(state.dossier_id),
-                    now + timedelta(hours=event.timeout_hours),
-                )
-            elif isinstance(event, ev.ExternalAnswered | ev.ExternalTimedOut):
-                await conn.execute(
-                    "UPDATE external_waits SET answered = true WHERE correlation_id = $1",
-                    event.correlation_id,
-                )
+    async def _track_external_waits(self, conn: DbConn, decisions: Sequence[Decision]) -> None:
+        opened: list[tuple[str, UUID, datetime]] = []
+        answered: list[str] = []
+        for decision in decisions:
+            dossier_id = UUID(decision.change.state.dossier_id)
+            for event in decision.change.events:
+                if isinstance(event, ev.ExternalRequested):
+                    # Timeouts count wall-clock hours: agency systems answer around the clock.
+                    timeout = decision.change.audit.at + timedelta(hours=event.timeout_hours)
+                    opened.append((event.correlation_id, dossier_id, timeout))
+                elif isinstance(event, ev.ExternalAnswered | ev.ExternalTimedOut):
+                    answered.append(event.correlation_id)
+        await store.open_external_waits(conn, opened)
+        await store.close_external_waits(conn, answered)
 
     async def time_out_silent_agencies(self, now: datetime) -> int:
         async with self.rt.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT correlation_id, dossier_id FROM external_waits"
-                " WHERE NOT answered AND timeout_at <= $1 LIMIT 100 FOR UPDATE SKIP LOCKED",
-                now,
-            )
-            for row in rows:
+            due = await store.due_external_waits(conn, now, limit=100)
+            for correlation_id, dossier_id in due:
                 # Rejected: the dossier moved on (stopped, withdrawn); nothing to time out.
                 with contextlib.suppress(Rejected):
                     await self.handle(
                         conn,
-                        row["dossier_id"],
-                        cmd.ExternalTimedOut(correlation_id=row["correlation_id"]),
+                        dossier_id,
+                        cmd.ExternalTimedOut(correlation_id=correlation_id),
                         Actor.system("timeout"),
                         at=now,
                     )
-                await conn.execute(
-                    "UPDATE external_waits SET answered = true WHERE correlation_id = $1",
-                    row["correlation_id"],
-                )
-        return len(rows)
+            await store.close_external_waits(conn, [c for c, _ in due])
+        return len(due)
 
 
-def _record(topic: str, key: str, envelope: EventEnvelope) -> OutboxRecord:
+def _record(topic: str, key: str, envelope: EventEnvelope, decision: Decision) -> OutboxRecord:
+    body = envelope.model_dump_json().encode()
     return OutboxRecord(
-        topic, key, envelope.event_id, envelope.event_type, envelope.model_dump_json().encode()
+        topic, key, envelope.event_id, envelope.event_type, body, headers=decision.trace
     )
 
 

@@ -1,8 +1,13 @@
-"""PostgreSQL side of routing: instances, their event log, inboxes, audit."""
+"""PostgreSQL side of routing: instances, their event log, inboxes, audit.
+
+Writes are set-based: a batch of decisions (one dossier each, or a single operator
+action) is saved with a fixed handful of statements whatever its size."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,6 +15,29 @@ from uuid import UUID
 from services.routing.domain import events as ev
 from services.routing.domain.state import DossierState, StepPhase
 from services.runtime.db import DbConn
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    dossier_id: UUID
+    task_id: str | None
+    actor: str
+    role: str
+    unit_code: str | None
+    action: str
+    at: datetime
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One dossier's decision, as it is saved: the new state, the core's new events (the
+    state's last ``len(events)`` versions) and the audit line of the command."""
+
+    state: DossierState
+    dossier_code: str
+    events: Sequence[ev.Event]
+    audit: AuditEntry
 
 
 async def load_for_update(conn: DbConn, dossier_id: UUID) -> tuple[DossierState, str] | None:
@@ -21,28 +49,84 @@ async def load_for_update(conn: DbConn, dossier_id: UUID) -> tuple[DossierState,
     return DossierState.model_validate_json(row["state"]), row["dossier_code"]
 
 
-async def save(
-    conn: DbConn, state: DossierState, dossier_code: str, new_events: list[ev.Event]
-) -> None:
-    await conn.execute(
-        "INSERT INTO instances (dossier_id, dossier_code, procedure_code, status, version, state)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (dossier_id) DO UPDATE"
-        " SET status = $4, version = $5, state = $6::jsonb, updated_at = now()",
-        UUID(state.dossier_id),
-        dossier_code,
-        state.procedure_code,
-        int(state.status),
-        state.version,
-        state.model_dump_json(),
+async def started(conn: DbConn, dossier_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of these dossiers routing already runs (one statement for a batch)."""
+    rows = await conn.fetch(
+        "SELECT dossier_id FROM instances WHERE dossier_id = ANY($1::uuid[])", list(dossier_ids)
     )
-    first_seq = state.version - len(new_events) + 1
-    await conn.executemany(
-        "INSERT INTO instance_events (dossier_id, seq, type, at, event) VALUES ($1,$2,$3,$4,$5)",
-        [
-            (UUID(state.dossier_id), first_seq + i, e.type, e.at, e.model_dump_json())
-            for i, e in enumerate(new_events)
-        ],
+    return {row["dossier_id"] for row in rows}
+
+
+_SAVE = (
+    "WITH saved AS ("
+    " INSERT INTO instances (dossier_id, dossier_code, procedure_code, status, version, state)"
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::int[],"
+    " $6::jsonb[])"
+    " ON CONFLICT (dossier_id) DO UPDATE SET status = EXCLUDED.status,"
+    " version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()"
+    " RETURNING 1),"
+    " logged AS (INSERT INTO instance_events (dossier_id, seq, type, at, event)"
+    " SELECT * FROM unnest($7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::jsonb[])"
+    " RETURNING 1),"
+    " audited AS (INSERT INTO audit (dossier_id, task_id, actor, role, unit_code, action, at,"
+    " details) SELECT * FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[],"
+    " $16::text[], $17::text[], $18::timestamptz[], $19::jsonb[]) RETURNING 1)"
+    " SELECT (SELECT count(*) FROM saved), (SELECT count(*) FROM logged),"
+    " (SELECT count(*) FROM audited)"
+)
+
+
+async def save_changes(conn: DbConn, changes: Sequence[Change]) -> None:
+    """Every state, its new events and its audit line: one statement for the batch."""
+    if not changes:
+        return
+    ids, codes, procedures, statuses, versions, states = [], [], [], [], [], []
+    e_ids, e_seqs, e_types, e_ats, e_bodies = [], [], [], [], []
+    for change in changes:
+        state = change.state
+        dossier_id = UUID(state.dossier_id)
+        ids.append(dossier_id)
+        codes.append(change.dossier_code)
+        procedures.append(state.procedure_code)
+        statuses.append(int(state.status))
+        versions.append(state.version)
+        states.append(state.model_dump_json())
+        first_seq = state.version - len(change.events) + 1
+        for i, event in enumerate(change.events):
+            e_ids.append(dossier_id)
+            e_seqs.append(first_seq + i)
+            e_types.append(event.type)
+            e_ats.append(event.at)
+            e_bodies.append(event.model_dump_json())
+    entries = [change.audit for change in changes]
+    await conn.fetchrow(
+        _SAVE,
+        ids,
+        codes,
+        procedures,
+        statuses,
+        versions,
+        states,
+        e_ids,
+        e_seqs,
+        e_types,
+        e_ats,
+        e_bodies,
+        *_audit_columns(entries),
     )
+
+
+def _audit_columns(entries: Sequence[AuditEntry]) -> list[list[Any]]:
+    return [
+        [e.dossier_id for e in entries],
+        [e.task_id for e in entries],
+        [e.actor for e in entries],
+        [e.role for e in entries],
+        [e.unit_code for e in entries],
+        [e.action for e in entries],
+        [e.at for e in entries],
+        [json.dumps(e.details, ensure_ascii=False, default=str) for e in entries],
+    ]
 
 
 def _inbox_status(phase: StepPhase, claimed_by: str | None) -> str:
@@ -53,81 +137,141 @@ def _inbox_status(phase: StepPhase, claimed_by: str | None) -> str:
     return "waiting"
 
 
-async def sync_inbox(
-    conn: DbConn, state: DossierState, dossier_code: str, replaced: bool = True
-) -> None:
-    """Make every task row agree with the state (the queue projector only inserts).
-
-    One pipelined statement for all of the dossier's tasks; a row whose status and
-    claimant already agree is left alone (no write, no new row version)."""
-    rows = [
-        (
-            task_id,
-            UUID(state.dossier_id),
-            dossier_code,
-            state.procedure_code,
-            run.step_id,
-            run.unit_code,
-            (run.queue_level.value if run.queue_level else "department"),
-            _inbox_status(run.phase, run.claimed_by),
-            run.claimed_by,
-            run.allotment_hours,
-            run.started_at or state.received_at,
-        )
-        for run in state.steps.values()
-        if (task_id := run.task_id or run.correlation_id) is not None and run.unit_code is not None
-    ]
-    if rows:
-        await conn.executemany(
-            "INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
-            " unit_code, queue_level, status, claimed_by, allotment_hours, assigned_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
-            " ON CONFLICT (task_id) DO UPDATE SET status = $8, claimed_by = $9, updated_at = now()"
-            " WHERE inbox.status IS DISTINCT FROM $8 OR inbox.claimed_by IS DISTINCT FROM $9",
-            rows,
-        )
+_SYNC_INBOX = (
+    "WITH task AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
+    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::numeric[],"
+    " $11::timestamptz[]) AS t(task_id, dossier_id, dossier_code, procedure_code, step_id,"
+    " unit_code, queue_level, status, claimed_by, allotment_hours, assigned_at)),"
     # A task whose run was replaced (sent back by a return, or an agency request taken
     # over by hand) is finished: it must not linger open in anyone's inbox.
-    await conn.execute(
-        "UPDATE inbox SET status = 'done', updated_at = now()"
-        " WHERE dossier_id = $1 AND status <> 'done' AND NOT (task_id = ANY($2::text[]))",
-        UUID(state.dossier_id),
-        [row[0] for row in rows],
-    )
-    if state.is_terminal or int(state.status) in (5, 6):
-        # Waiting for the citizen or closed: nothing stays open in any inbox.
+    " replaced AS (UPDATE inbox SET status = 'done', updated_at = now()"
+    " WHERE dossier_id = ANY($12::uuid[]) AND status <> 'done'"
+    " AND task_id NOT IN (SELECT task_id FROM task) RETURNING 1),"
+    " synced AS (INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
+    " unit_code, queue_level, status, claimed_by, allotment_hours, assigned_at)"
+    " SELECT * FROM task"
+    " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
+    " claimed_by = EXCLUDED.claimed_by, updated_at = now()"
+    " WHERE inbox.status IS DISTINCT FROM EXCLUDED.status"
+    " OR inbox.claimed_by IS DISTINCT FROM EXCLUDED.claimed_by RETURNING 1)"
+    " SELECT (SELECT count(*) FROM replaced), (SELECT count(*) FROM synced)"
+)
+
+
+async def sync_inboxes(conn: DbConn, changes: Sequence[Change]) -> None:
+    """Make every task row of these dossiers agree with their states (the queue projector
+    only inserts): one statement for the batch; a row whose status and claimant already
+    agree is left alone (no write, no new row version)."""
+    rows: dict[str, tuple[Any, ...]] = {}  # a task once, as its dossier's last state says
+    for change in changes:
+        state = change.state
+        for run in state.steps.values():
+            task_id = run.task_id or run.correlation_id
+            if task_id is None or run.unit_code is None:
+                continue
+            rows[task_id] = (
+                task_id,
+                UUID(state.dossier_id),
+                change.dossier_code,
+                state.procedure_code,
+                run.step_id,
+                run.unit_code,
+                (run.queue_level.value if run.queue_level else "department"),
+                _inbox_status(run.phase, run.claimed_by),
+                run.claimed_by,
+                run.allotment_hours,
+                run.started_at or state.received_at,
+            )
+    columns = [list(column) for column in zip(*rows.values(), strict=True)] or [[]] * 11
+    dossiers = list(dict.fromkeys(UUID(change.state.dossier_id) for change in changes))
+    await conn.fetchrow(_SYNC_INBOX, *columns, dossiers)
+    # Waiting for the citizen or closed: nothing stays open in any inbox.
+    paused = {
+        UUID(c.state.dossier_id): c.state.is_terminal
+        for c in changes
+        if c.state.is_terminal or int(c.state.status) in (5, 6)
+    }
+    if paused:
         await conn.execute(
-            "UPDATE inbox SET status = CASE WHEN $2 THEN 'done' ELSE 'waiting' END,"
-            " updated_at = now() WHERE dossier_id = $1 AND status IN ('open', 'claimed')",
-            UUID(state.dossier_id),
-            state.is_terminal,
+            "UPDATE inbox SET status = CASE WHEN p.closed THEN 'done' ELSE 'waiting' END,"
+            " updated_at = now() FROM unnest($1::uuid[], $2::bool[]) AS p(dossier_id, closed)"
+            " WHERE inbox.dossier_id = p.dossier_id AND inbox.status IN ('open', 'claimed')",
+            list(paused),
+            list(paused.values()),
         )
 
 
-async def audit(
-    conn: DbConn,
-    *,
-    dossier_id: UUID,
-    task_id: str | None,
-    actor: str,
-    role: str,
-    unit_code: str | None,
-    action: str,
-    at: datetime,
-    details: dict[str, Any],
-) -> None:
-    await conn.execute(
-        "INSERT INTO audit (dossier_id, task_id, actor, role, unit_code, action, at, details)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb)",
-        dossier_id,
-        task_id,
-        actor,
-        role,
-        unit_code,
-        action,
-        at,
-        json.dumps(details, ensure_ascii=False, default=str),
+async def open_external_waits(conn: DbConn, waits: Sequence[tuple[str, UUID, datetime]]) -> None:
+    """(correlation id, dossier, timeout) of agency requests now awaited."""
+    if waits:
+        await conn.execute(
+            "INSERT INTO external_waits (correlation_id, dossier_id, timeout_at)"
+            " SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[])"
+            " ON CONFLICT DO NOTHING",
+            [w[0] for w in waits],
+            [w[1] for w in waits],
+            [w[2] for w in waits],
+        )
+
+
+async def close_external_waits(conn: DbConn, correlation_ids: Sequence[str]) -> None:
+    if correlation_ids:
+        await conn.execute(
+            "UPDATE external_waits SET answered = true WHERE correlation_id = ANY($1::text[])",
+            list(correlation_ids),
+        )
+
+
+async def due_external_waits(conn: DbConn, now: datetime, limit: int) -> list[tuple[str, UUID]]:
+    rows = await conn.fetch(
+        "SELECT correlation_id, dossier_id FROM external_waits"
+        " WHERE NOT answered AND timeout_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
     )
+    return [(row["correlation_id"], row["dossier_id"]) for row in rows]
+
+
+async def audit(conn: DbConn, entries: Sequence[AuditEntry]) -> None:
+    """Audit lines written apart from a state change (SLA's alerts, refused actions)."""
+    if entries:
+        await conn.execute(
+            "INSERT INTO audit (dossier_id, task_id, actor, role, unit_code, action, at, details)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::timestamptz[], $8::jsonb[])",
+            *_audit_columns(entries),
+        )
+
+
+async def project_assignments(conn: DbConn, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Inbox projector: (task, dossier, code, step, unit, level, allotment, at) inserted
+    where the command transaction has not yet, for dossiers routing runs."""
+    if rows:
+        await conn.execute(
+            "INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
+            " unit_code, queue_level, status, allotment_hours, assigned_at)"
+            " SELECT a.task_id, a.dossier_id, a.code, i.procedure_code, a.step_id, a.unit_code,"
+            " a.level, 'open', a.allotment, a.at FROM unnest($1::text[], $2::uuid[], $3::text[],"
+            " $4::text[], $5::text[], $6::text[], $7::numeric[], $8::timestamptz[])"
+            " AS a(task_id, dossier_id, code, step_id, unit_code, level, allotment, at)"
+            " JOIN instances i USING (dossier_id) ON CONFLICT (task_id) DO NOTHING",
+            *[list(column) for column in zip(*rows, strict=True)],
+        )
+
+
+async def set_due(conn: DbConn, dues: Sequence[tuple[str, datetime]]) -> None:
+    """SLA's step deadlines onto their tasks: (task id, due at)."""
+    if dues:
+        await conn.execute(
+            "UPDATE inbox SET due_at = d.due_at FROM unnest($1::text[], $2::timestamptz[])"
+            " AS d(task_id, due_at) WHERE inbox.task_id = d.task_id",
+            [d[0] for d in dues],
+            [d[1] for d in dues],
+        )
+
+
+async def flag_overdue(conn: DbConn, task_id: str, overdue: bool) -> None:
+    await conn.execute("UPDATE inbox SET overdue = $2 WHERE task_id = $1", task_id, overdue)
 
 
 async def task_row(conn: DbConn, task_id: str) -> dict[str, Any] | None:

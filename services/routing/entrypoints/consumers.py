@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from contracts.envelope import EventEnvelope
+from contracts.events import DeadlineOpened, DossierReceived, StepAssigned
 from services.routing.adapters import store
 from services.routing.domain import Channel, Rejected
 from services.routing.domain import commands as cmd
-from services.routing.handlers import Actor, Routing
-from services.runtime.consumer import ConsumerConfig, Handler
+from services.routing.handlers import Actor, Arrival, Routing
+from services.runtime.consumer import BatchHandler, ConsumerConfig, Envelope, Handler
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime
 
@@ -22,23 +24,8 @@ class RoutingConsumers:
     def __init__(self, routing: Routing) -> None:
         self.routing = routing
 
-    async def on_received(self, conn: DbConn, env: EventEnvelope) -> None:
-        p = env.payload
-        command = cmd.Start(
-            dossier_id=str(env.dossier_id),
-            procedure_code=p["procedure_code"],
-            receiving_unit=p["receiving_unit"],
-            chosen_subprocedures=tuple(p.get("chosen_subprocedures", [])),
-            conditions=frozenset(p.get("conditions", [])),
-            channel=CHANNELS[int(p["channel"])],
-        )
-        await self.routing.start(
-            conn,
-            env.dossier_id,
-            p["dossier_code"],
-            command,
-            datetime.fromisoformat(p["received_at"]),
-        )
+    async def on_received(self, conn: DbConn, batch: Sequence[Envelope[DossierReceived]]) -> None:
+        await self.routing.start_many(conn, [_arrival(env) for env in batch])
 
     async def on_supplement(self, conn: DbConn, env: EventEnvelope) -> None:
         docs = _document_codes(env.payload.get("documents"))
@@ -68,39 +55,46 @@ class RoutingConsumers:
             await self.routing.handle(conn, env.dossier_id, command, Actor.system("citizen"), at=at)
         except Rejected as refused:
             # The citizen's action came too late (e.g. already returned): recorded, not retried.
-            await conn.execute(
-                "INSERT INTO audit (dossier_id, actor, role, action, details) VALUES"
-                " ($1, 'citizen', 'citizen', 'rejected', jsonb_build_object('reason', $2::text))",
-                env.dossier_id,
-                str(refused),
+            entry = store.AuditEntry(
+                dossier_id=env.dossier_id,
+                task_id=None,
+                actor="citizen",
+                role="citizen",
+                unit_code=None,
+                action="rejected",
+                at=datetime.now(UTC),
+                details={"reason": str(refused)},
             )
+            await store.audit(conn, [entry])
 
-    async def on_queue_assignment(self, conn: DbConn, env: EventEnvelope) -> None:
-        """Inbox projector: insert the task if the command transaction has not yet."""
-        p = env.payload
-        await conn.execute(
-            "INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
-            " unit_code, queue_level, status, allotment_hours, assigned_at)"
-            " SELECT $1, $2, $3, i.procedure_code, $4, $5, $6, 'open', $7, $8"
-            " FROM instances i WHERE i.dossier_id = $2 ON CONFLICT (task_id) DO NOTHING",
-            p["task_id"],
-            env.dossier_id,
-            p["dossier_code"],
-            p["step_id"],
-            p["unit_code"],
-            p["queue_level"],
-            p["allotment_hours"],
-            datetime.fromisoformat(p["at"]),
+    async def on_queue_assignment(
+        self, conn: DbConn, batch: Sequence[Envelope[StepAssigned]]
+    ) -> None:
+        """Inbox projector: insert the tasks the command transactions have not yet."""
+        await store.project_assignments(
+            conn,
+            [
+                (
+                    env.payload.task_id,
+                    env.dossier_id,
+                    env.payload.dossier_code,
+                    env.payload.step_id,
+                    env.payload.unit_code,
+                    env.payload.queue_level.value,
+                    env.payload.allotment_hours,
+                    env.payload.at,
+                )
+                for env in batch
+            ],
         )
 
-    async def on_deadline_opened(self, conn: DbConn, env: EventEnvelope) -> None:
-        p = env.payload
-        if p.get("task_id"):
-            await conn.execute(
-                "UPDATE inbox SET due_at = $2 WHERE task_id = $1",
-                p["task_id"],
-                datetime.fromisoformat(p["due_at"]),
-            )
+    async def on_deadline_opened(
+        self, conn: DbConn, batch: Sequence[Envelope[DeadlineOpened]]
+    ) -> None:
+        """Step deadlines onto their tasks (the dossier's own deadline has no task)."""
+        await store.set_due(
+            conn, [(e.payload.task_id, e.payload.due_at) for e in batch if e.payload.task_id]
+        )
 
     async def on_deadline_alert(self, conn: DbConn, env: EventEnvelope) -> None:
         """SLA's warnings and overdue notices go into the dossier's audit trail (and a
@@ -108,17 +102,10 @@ class RoutingConsumers:
         p = env.payload
         if env.event_type in ("step.overdue", "deadline.overdue_withdrawn") and p.get("task_id"):
             # A withdrawn alarm (the step ended in time, heard late) clears the flag.
-            await conn.execute(
-                "UPDATE inbox SET overdue = $2 WHERE task_id = $1",
-                str(p["task_id"]),
-                env.event_type == "step.overdue",
-            )
-        if not await conn.fetchval(
-            "SELECT true FROM instances WHERE dossier_id = $1", env.dossier_id
-        ):
+            await store.flag_overdue(conn, str(p["task_id"]), env.event_type == "step.overdue")
+        if not await store.started(conn, [env.dossier_id]):
             return  # not a dossier routing knows (another profile's, or not yet started)
-        await store.audit(
-            conn,
+        entry = store.AuditEntry(
             dossier_id=env.dossier_id,
             task_id=p.get("task_id"),
             actor="sla",
@@ -139,6 +126,7 @@ class RoutingConsumers:
                 if k in p
             },
         )
+        await store.audit(conn, [entry])
 
 
 def _document_codes(raw: Any) -> tuple[str, ...]:
@@ -149,25 +137,42 @@ def _document_codes(raw: Any) -> tuple[str, ...]:
     return tuple(str(c) for c in codes if c)
 
 
+def _arrival(env: Envelope[DossierReceived]) -> Arrival:
+    p = env.payload
+    command = cmd.Start(
+        dossier_id=str(env.dossier_id),
+        procedure_code=p.procedure_code,
+        receiving_unit=p.receiving_unit,
+        chosen_subprocedures=tuple(p.chosen_subprocedures),
+        conditions=frozenset(p.conditions),
+        channel=CHANNELS[int(p.channel)],
+    )
+    return Arrival(env.dossier_id, p.dossier_code, command, p.received_at, env.trace or None)
+
+
 def consumers(rt: Runtime) -> list[ConsumerConfig]:
     c: RoutingConsumers = rt.state["consumers"]
     intake: dict[str, Handler] = {
-        "dossier.received": c.on_received,
         "dossier.supplement_submitted": c.on_supplement,
         "dossier.withdrawal_requested": c.on_withdrawal,
         "dossier.obligation_paid": c.on_paid,
-        "deadline.opened": c.on_deadline_opened,
         "deadline.due_soon": c.on_deadline_alert,
         "step.overdue": c.on_deadline_alert,
         "dossier.overdue": c.on_deadline_alert,
         "step.escalated": c.on_deadline_alert,
         "deadline.overdue_withdrawn": c.on_deadline_alert,
     }
-    queues: dict[str, Handler] = {"step.assigned": c.on_queue_assignment}
+    batched: dict[str, BatchHandler[Any]] = {
+        "dossier.received": BatchHandler(DossierReceived, c.on_received),
+        "deadline.opened": BatchHandler(DeadlineOpened, c.on_deadline_opened),
+    }
+    queues: dict[str, BatchHandler[Any]] = {
+        "step.assigned": BatchHandler(StepAssigned, c.on_queue_assignment)
+    }
     return [
-        rt.consumer("routing", ["dossier.intake", "dossier.sla"], intake),
+        rt.consumer("routing", ["dossier.intake", "dossier.sla"], intake, batched),
         rt.consumer(
-            "routing-inbox", ["queue.commune", "queue.district", "queue.department"], queues
+            "routing-inbox", ["queue.commune", "queue.district", "queue.department"], {}, queues
         ),
     ]
 
