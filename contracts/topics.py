@@ -55,15 +55,16 @@ TOPICS: tuple[TopicSpec, ...] = (
         partitions=6,
         key=UNIT_KEY,
         producer="routing",
-        consumers=("routing-inbox",),
-        description="Step assignments for commune-level units.",
+        consumers=(),
+        description="Step assignments for commune-level units, for agency systems (routing"
+        " writes its own inboxes in the transaction that assigns the step).",
     ),
     TopicSpec(
         name="queue.district",
         partitions=3,
         key=UNIT_KEY,
         producer="routing",
-        consumers=("routing-inbox",),
+        consumers=(),
         description="Step assignments for district-level units.",
     ),
     TopicSpec(
@@ -71,7 +72,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         partitions=3,
         key=UNIT_KEY,
         producer="routing",
-        consumers=("routing-inbox",),
+        consumers=(),
         description="Step assignments for provincial departments and sector agencies.",
     ),
 )

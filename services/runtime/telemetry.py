@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -103,13 +104,31 @@ def dossier_attributes(
     return attributes
 
 
+# Attributes whose values are our own codes (topics, event types, dossier, procedure,
+# unit and step codes, routes), never free text: stored without the masking pass, which
+# is most of a span's cost at load.
+_STRUCTURAL = frozenset(
+    {name for _, name in _PAYLOAD_ATTRIBUTES}
+    | {
+        "onestop.event_type",
+        "onestop.service",
+        "messaging.system",
+        "messaging.consumer.group.name",
+        "messaging.destination.name",
+        "messaging.destination.partition.id",
+        "http.request.method",
+        "http.route",
+    }
+)
+
+
 def safe_attribute(key: str, value: object) -> str | int | float | bool:
     """Attribute as stored: scalars kept, free text masked (phones, e-mails, ID numbers)."""
     if isinstance(value, bool | int | float):
         return value
     text = value if isinstance(value, str) else str(value)
-    if key.endswith(("_id", ".id")):
-        return text  # identifiers (UUIDs, task ids) are not personal data
+    if key in _STRUCTURAL or key.endswith(("_id", ".id")):
+        return text  # codes and identifiers (UUIDs, task ids) are not personal data
     return mask_personal_data(text)
 
 
@@ -199,7 +218,9 @@ def setup_tracing(settings: ServiceSettings) -> BufferingSpanExporter | None:
     return buffer
 
 
+@functools.cache
 def tracer() -> trace.Tracer:
+    # Looked up once: a proxy until the provider is installed, then the provider's.
     return trace.get_tracer("onestop")
 
 

@@ -243,22 +243,6 @@ async def audit(conn: DbConn, entries: Sequence[AuditEntry]) -> None:
         )
 
 
-async def project_assignments(conn: DbConn, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Inbox projector: (task, dossier, code, step, unit, level, allotment, at) inserted
-    where the command transaction has not yet, for dossiers routing runs."""
-    if rows:
-        await conn.execute(
-            "INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
-            " unit_code, queue_level, status, allotment_hours, assigned_at)"
-            " SELECT a.task_id, a.dossier_id, a.code, i.procedure_code, a.step_id, a.unit_code,"
-            " a.level, 'open', a.allotment, a.at FROM unnest($1::text[], $2::uuid[], $3::text[],"
-            " $4::text[], $5::text[], $6::text[], $7::numeric[], $8::timestamptz[])"
-            " AS a(task_id, dossier_id, code, step_id, unit_code, level, allotment, at)"
-            " JOIN instances i USING (dossier_id) ON CONFLICT (task_id) DO NOTHING",
-            *[list(column) for column in zip(*rows, strict=True)],
-        )
-
-
 async def set_due(conn: DbConn, dues: Sequence[tuple[str, datetime]]) -> None:
     """SLA's step deadlines onto their tasks: (task id, due at)."""
     if dues:

@@ -1,4 +1,4 @@
-"""Routing listens to intake (citizen actions), its own level queues and SLA."""
+"""Routing listens to intake (citizen actions) and SLA."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from contracts.envelope import EventEnvelope
-from contracts.events import DeadlineOpened, DossierReceived, StepAssigned
+from contracts.events import DeadlineOpened, DossierReceived
 from services.routing.adapters import store
 from services.routing.domain import Channel, Rejected
 from services.routing.domain import commands as cmd
@@ -66,27 +66,6 @@ class RoutingConsumers:
                 details={"reason": str(refused)},
             )
             await store.audit(conn, [entry])
-
-    async def on_queue_assignment(
-        self, conn: DbConn, batch: Sequence[Envelope[StepAssigned]]
-    ) -> None:
-        """Inbox projector: insert the tasks the command transactions have not yet."""
-        await store.project_assignments(
-            conn,
-            [
-                (
-                    env.payload.task_id,
-                    env.dossier_id,
-                    env.payload.dossier_code,
-                    env.payload.step_id,
-                    env.payload.unit_code,
-                    env.payload.queue_level.value,
-                    env.payload.allotment_hours,
-                    env.payload.at,
-                )
-                for env in batch
-            ],
-        )
 
     async def on_deadline_opened(
         self, conn: DbConn, batch: Sequence[Envelope[DeadlineOpened]]
@@ -166,15 +145,9 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
         "dossier.received": BatchHandler(DossierReceived, c.on_received),
         "deadline.opened": BatchHandler(DeadlineOpened, c.on_deadline_opened),
     }
-    queues: dict[str, BatchHandler[Any]] = {
-        "step.assigned": BatchHandler(StepAssigned, c.on_queue_assignment)
-    }
-    return [
-        rt.consumer("routing", ["dossier.intake", "dossier.sla"], intake, batched),
-        rt.consumer(
-            "routing-inbox", ["queue.commune", "queue.district", "queue.department"], {}, queues
-        ),
-    ]
+    # The level queues are for agency systems: routing writes its inboxes in the
+    # transaction that decides the hand-off, so it does not read them back.
+    return [rt.consumer("routing", ["dossier.intake", "dossier.sla"], intake, batched)]
 
 
 def dossier_uuid(value: str) -> UUID:
