@@ -113,10 +113,29 @@ def wrk(
 
 
 def open_loop(
-    url: str, bodies: Path, api_key: str, rate: float, seconds: float, max_inflight: int = 256
+    url: str,
+    bodies: Path,
+    api_key: str,
+    rate: float,
+    seconds: float,
+    max_inflight: int = 256,
+    record: Path | None = None,
 ) -> dict[str, Any]:
-    """Open loop at ``rate`` requests per second for ``seconds``."""
+    """Open loop at ``rate`` requests per second for ``seconds``; with ``record``, the
+    tool writes each accepted dossier's id and the moment its request was due there."""
     cmd = [str(LOADGEN), "-url", url, "-bodies", str(bodies), "-rate", f"{rate:g}"]
     cmd += ["-duration", f"{seconds:g}s", "-max-inflight", str(max_inflight)]
     cmd += ["-idem-prefix", f"lg{time.time_ns()}", "-H", f"X-API-Key: {api_key}"]
+    if record is not None:
+        cmd += ["-record", str(record)]
     return run_measured(cmd, timeout=seconds + 90)
+
+
+def recorded(path: Path) -> dict[str, float]:
+    """What ``open_loop(record=...)`` wrote: dossier id -> due time (epoch seconds)."""
+    out: dict[str, float] = {}
+    for line in path.read_text().splitlines():
+        dossier, _, due_ms = line.partition("\t")
+        if dossier:
+            out[dossier] = int(due_ms) / 1000
+    return out

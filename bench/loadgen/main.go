@@ -33,8 +33,11 @@ func (h *headers) String() string     { return strings.Join(*h, ", ") }
 func (h *headers) Set(v string) error { *h = append(*h, v); return nil }
 
 type result struct {
-	status    int     // 0: transport error
-	latencyMs float64 // from the moment the request was due
+	status     int     // 0: transport error
+	latencyMs  float64 // from the moment the request was due
+	due        time.Time
+	id         string // the accepted dossier's id (with -record)
+	retryAfter bool   // a 503 that said when to come back
 }
 
 func main() {
@@ -45,6 +48,7 @@ func main() {
 	idemPrefix := flag.String("idem-prefix", "lg", "prefix of the Idempotency-Key values")
 	maxInflight := flag.Int("max-inflight", 256, "requests unanswered at most (more: shed)")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request timeout")
+	record := flag.String("record", "", "file to write 'id<TAB>due unix ms' of each accepted request")
 	var hdrs headers
 	flag.Var(&hdrs, "H", "header 'Name: value' (repeatable)")
 	flag.Parse()
@@ -88,8 +92,9 @@ func main() {
 		go func(i int, due time.Time) {
 			defer wg.Done()
 			defer func() { <-slots }()
-			status := send(client, *url, bodies[i%len(bodies)], hdrs, fmt.Sprintf("%s-%d", *idemPrefix, i))
-			r := result{status: status, latencyMs: float64(time.Since(due)) / float64(time.Millisecond)}
+			r := send(client, *url, bodies[i%len(bodies)], hdrs, fmt.Sprintf("%s-%d", *idemPrefix, i), *record != "")
+			r.latencyMs = float64(time.Since(due)) / float64(time.Millisecond)
+			r.due = due
 			mu.Lock()
 			results = append(results, r)
 			mu.Unlock()
@@ -101,41 +106,56 @@ func main() {
 
 	statuses := map[string]int{}
 	var accepted []float64
+	retryAfter := 0
+	var recorded strings.Builder
 	for _, r := range results {
 		statuses[strconv.Itoa(r.status)]++
 		if r.status >= 200 && r.status < 300 {
 			accepted = append(accepted, r.latencyMs)
+			if r.id != "" {
+				fmt.Fprintf(&recorded, "%s\t%d\n", r.id, r.due.UnixMilli())
+			}
+		}
+		if r.status == http.StatusServiceUnavailable && r.retryAfter {
+			retryAfter++
+		}
+	}
+	if *record != "" {
+		if err := os.WriteFile(*record, []byte(recorded.String()), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: cannot write -record:", err)
+			os.Exit(1)
 		}
 	}
 	sort.Float64s(accepted)
 	cpu := selfCPUSeconds()
 	report := map[string]any{
-		"tool":                   "loadgen (Go, open loop)",
-		"offered_per_s":          *rate,
-		"duration_s":             duration.Seconds(),
-		"scheduled":              total,
-		"sent":                   len(results),
-		"shed_client_side":       shed,
-		"accepted":               len(accepted),
-		"accepted_per_s":         round(float64(len(accepted))/elapsed.Seconds(), 1),
-		"achieved_offered_per_s": round(float64(len(results))/offeredFor.Seconds(), 1),
-		"status_counts":          statuses,
-		"http_503":               statuses["503"],
-		"transport_errors":       statuses["0"],
-		"p50_ms":                 pct(accepted, 50),
-		"p99_ms":                 pct(accepted, 99),
-		"max_ms":                 pct(accepted, 100),
-		"wall_s":                 round(elapsed.Seconds(), 2),
-		"client_cpu_s":           round(cpu, 2),
+		"tool":                      "loadgen (Go, open loop)",
+		"offered_per_s":             *rate,
+		"duration_s":                duration.Seconds(),
+		"scheduled":                 total,
+		"sent":                      len(results),
+		"shed_client_side":          shed,
+		"accepted":                  len(accepted),
+		"accepted_per_s":            round(float64(len(accepted))/elapsed.Seconds(), 1),
+		"achieved_offered_per_s":    round(float64(len(results))/offeredFor.Seconds(), 1),
+		"status_counts":             statuses,
+		"http_503":                  statuses["503"],
+		"http_503_with_retry_after": retryAfter,
+		"transport_errors":          statuses["0"],
+		"p50_ms":                    pct(accepted, 50),
+		"p99_ms":                    pct(accepted, 99),
+		"max_ms":                    pct(accepted, 100),
+		"wall_s":                    round(elapsed.Seconds(), 2),
+		"client_cpu_s":              round(cpu, 2),
 	}
 	out, _ := json.Marshal(report)
 	fmt.Println(string(out))
 }
 
-func send(client *http.Client, url, body string, hdrs headers, idem string) int {
+func send(client *http.Client, url, body string, hdrs headers, idem string, keepID bool) result {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
 	if err != nil {
-		return 0
+		return result{}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", idem)
@@ -146,11 +166,20 @@ func send(client *http.Client, url, body string, hdrs headers, idem string) int 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0
+		return result{}
+	}
+	defer resp.Body.Close()
+	r := result{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After") != ""}
+	if keepID && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		var answer struct {
+			ID string `json:"id"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&answer) == nil {
+			r.id = answer.ID
+		}
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode
+	return r
 }
 
 func readLines(path string) ([]string, error) {
