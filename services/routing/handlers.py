@@ -107,6 +107,19 @@ class Routing:
         if loaded is None:
             raise UnknownDossier(str(dossier_id))
         state, code = loaded
+        return await self.apply(conn, state, code, command, actor, task_id, at)
+
+    async def apply(
+        self,
+        conn: DbConn,
+        state: DossierState,
+        code: str,
+        command: Command,
+        actor: Actor,
+        task_id: str | None = None,
+        at: datetime | None = None,
+    ) -> DossierState:
+        """A command on a dossier the caller has loaded (and locked) in ``conn``."""
         decision = self.decide(
             state, code, command, at or datetime.now(UTC), actor, task_id, trace=None
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
@@ -60,13 +61,32 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
+# A dossier's submission span never changes once recorded: found once, kept (bounded).
+_SUBMISSION_SPANS: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+_SUBMISSION_SPANS_MAX = 10_000
+
+
+async def _submission_span(runtime: Any, dossier_id: str) -> tuple[str, str] | None:
+    key = (str(runtime.schema), dossier_id)
+    first = _SUBMISSION_SPANS.get(key)
+    if first is not None:
+        _SUBMISSION_SPANS.move_to_end(key)
+        return first
+    first = await submission_span(runtime.pool, dossier_id)
+    if first is not None:
+        _SUBMISSION_SPANS[key] = first
+        if len(_SUBMISSION_SPANS) > _SUBMISSION_SPANS_MAX:
+            _SUBMISSION_SPANS.popitem(last=False)
+    return first
+
+
 async def _link_to_submission(app: Any, span: trace.Span, dossier_id: str) -> None:
     """An operator's action on a dossier links to the trace its submission started."""
     runtime = getattr(app.state, "runtime", None)
     if runtime is None:
         return
     try:
-        first = await submission_span(runtime.pool, dossier_id)
+        first = await _submission_span(runtime, dossier_id)
     except Exception:  # a missing link must never fail the request
         return
     if first is None or first[0] == format(span.get_span_context().trace_id, "032x"):

@@ -49,6 +49,19 @@ async def load_for_update(conn: DbConn, dossier_id: UUID) -> tuple[DossierState,
     return DossierState.model_validate_json(row["state"]), row["dossier_code"]
 
 
+async def load_task_for_update(conn: DbConn, task_id: str) -> tuple[str, DossierState, str] | None:
+    """(the task's unit, its dossier's state, the dossier code), the dossier locked: one
+    round trip for an operator's action on a task."""
+    row = await conn.fetchrow(
+        "SELECT b.unit_code, i.state, i.dossier_code FROM inbox b"
+        " JOIN instances i USING (dossier_id) WHERE b.task_id = $1 FOR UPDATE OF i",
+        task_id,
+    )
+    if row is None:
+        return None
+    return row["unit_code"], DossierState.model_validate_json(row["state"]), row["dossier_code"]
+
+
 async def started(conn: DbConn, dossier_ids: Sequence[UUID]) -> set[UUID]:
     """Which of these dossiers routing already runs (one statement for a batch)."""
     rows = await conn.fetch(

@@ -176,11 +176,17 @@ async def _act_on_task(
     rt: Runtime = request.app.state.runtime
     routing: Routing = rt.state["routing"]
     async with rt.pool.acquire() as conn, conn.transaction():
-        task = await store.task_row(conn, task_id)
-        if task is None or not who.may_act_for(task["unit_code"]):
+        loaded = await store.load_task_for_update(conn, task_id)
+        if loaded is None or not who.may_act_for(loaded[0]):
             raise no_such_task()
-        official = cmd.Official(user_id=who.user_id, unit_code=task["unit_code"])
-        state = await _handle(conn, routing, task["dossier_id"], make(official), who, task_id)
+        unit_code, before, code = loaded
+        official = cmd.Official(user_id=who.user_id, unit_code=unit_code)
+        try:
+            state = await routing.apply(
+                conn, before, code, make(official), Actor.of(who), task_id=task_id
+            )
+        except Rejected as refused:
+            raise ProblemError(409, "Thao tác không hợp lệ", str(refused)) from refused
     return _result(state)
 
 
