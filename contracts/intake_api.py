@@ -8,24 +8,29 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.bounds import CitizenId, MobilePhone, nfc, nfc_tree, storable_text
 from contracts.events import Channel, DossierStatus
 
-CITIZEN_ID_PATTERN = r"^\d{12}$"
-# Vietnamese mobile numbers: 0 or +84, then a carrier prefix 3/5/7/8/9 and 8 digits.
-PHONE_PATTERN = r"^(0|\+84)(3|5|7|8|9)\d{8}$"
 EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """Every text in NFC before it is checked (bounds count NFC characters), and storable
+    (no NUL, no lone surrogate: refused as invalid input, not a 500); numbers finite."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _nfc(cls, value: Any) -> Any:
+        return [nfc(v) for v in value] if isinstance(value, list) else nfc(value)
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul_characters(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold U+0000; refuse it as invalid input, not a 500.
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            raise ValueError("NUL characters are not allowed")
+    def _storable(cls, value: Any) -> Any:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                storable_text(text)
         return value
 
 
@@ -34,10 +39,8 @@ class Applicant(Strict):
         default="citizen", description="LoaiDoiTuong: a citizen or a business."
     )
     full_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Thị Lan"])
-    citizen_id: str = Field(
-        pattern=CITIZEN_ID_PATTERN, description="12-digit citizen ID.", examples=["001190012345"]
-    )
-    phone: str = Field(pattern=PHONE_PATTERN, examples=["0912345678"])
+    citizen_id: CitizenId
+    phone: MobilePhone
     email: str | None = Field(
         default=None, max_length=254, pattern=EMAIL_PATTERN, examples=["lan.nguyen@example.vn"]
     )
@@ -318,6 +321,13 @@ class DvcqgSync(BaseModel):
     isUpdating: str = Field(default="False", max_length=5, examples=["False"])  # noqa: N815
     data: list[dict[str, Any]] = Field(max_length=100)
 
+    @field_validator("data", mode="after")
+    @classmethod
+    def _nfc(cls, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Kept as sent (then mapped), so every text in it is made NFC here.
+        normalised: list[dict[str, Any]] = nfc_tree(items)
+        return normalised
+
 
 class DvcqgResult(BaseModel):
     MaHoSo: str
@@ -354,9 +364,7 @@ class DossierDocuments(BaseModel):
 class DataSubjectRequest(Strict):
     """A citizen's request to know what the system holds about them (Law 91/2025/QH15)."""
 
-    citizen_id: str = Field(
-        pattern=CITIZEN_ID_PATTERN, description="12-digit citizen ID.", examples=["001190012345"]
-    )
+    citizen_id: CitizenId
     reference: str = Field(
         default="",
         max_length=200,

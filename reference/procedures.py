@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from datetime import date, time
 from enum import StrEnum
@@ -24,9 +25,32 @@ class Channel(StrEnum):
     POST = "post"
 
 
+# How the procedures' published document lists mark a paper the citizen hands in only
+# when it applies to them.
+IF_ANY = "nếu có"
+
+
 class Document(FrozenModel):
+    """A paper of the dossier (thành phần hồ sơ). ``optional``: handed in only when it
+    applies ("nếu có"), never required at receipt. ``subprocedures``: in a chain, the
+    sub-procedures it belongs to; required only when one of them is chosen."""
+
     code: str = Field(min_length=1)
     name: str = Field(min_length=1)
+    optional: bool = False
+    subprocedures: frozenset[str] = frozenset()
+
+    @model_validator(mode="after")
+    def _marked_as_named(self) -> Document:
+        if IF_ANY in unicodedata.normalize("NFC", self.name).lower() and not self.optional:
+            raise ValueError(f"document {self.code} is named {IF_ANY!r}: mark it optional: true")
+        return self
+
+    def required_for(self, chosen: frozenset[str]) -> bool:
+        """Whether the desk must have this paper, given the sub-procedures chosen."""
+        if self.optional:
+            return False
+        return not self.subprocedures or bool(self.subprocedures & chosen)
 
 
 class Fee(FrozenModel):
@@ -111,6 +135,13 @@ class Procedure(FrozenModel):
         codes = [d.code for d in self.documents]
         if len(set(codes)) != len(codes):
             raise ValueError("a document code is listed twice")
+        options = self.chain.codes if self.chain else frozenset()
+        for document in self.documents:
+            if strays := document.subprocedures - options:
+                raise ValueError(
+                    f"document {document.code}: subprocedures {sorted(strays)} are not"
+                    " options of this procedure's chain"
+                )
         versions = [w.version for w in self.workflows]
         dates = [w.effective_from for w in self.workflows]
         if versions != sorted(set(versions)) or dates != sorted(set(dates)):
@@ -166,6 +197,10 @@ class Procedure(FrozenModel):
                         f"{where}: steps need {needed} h for choice {list(chosen)} and"
                         f" conditions {sorted(conditions)}, legal time is {allowed} h"
                     )
+
+    def required_documents(self, chosen: frozenset[str] = frozenset()) -> tuple[Document, ...]:
+        """The papers a complete dossier holds for this choice of sub-procedures."""
+        return tuple(d for d in self.documents if d.required_for(chosen))
 
     def legal_hours(self, channel: Channel, conditions: frozenset[str]) -> int:
         """Legal processing time for this dossier, in working hours."""

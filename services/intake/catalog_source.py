@@ -36,6 +36,10 @@ def intake_catalog(profile: str) -> Catalog:
             hours_if={k: Decimal(v) for k, v in proc.processing_hours_if.items()},
             conditions=frozenset(proc.conditions),
             required_documents={d.code: d.name for d in proc.documents},
+            optional_documents=frozenset(d.code for d in proc.documents if d.optional),
+            subprocedure_documents={
+                d.code: d.subprocedures for d in proc.documents if d.subprocedures
+            },
             active_levels=frozenset(level.value for level in proc.active_at),
             cut_off=proc.cut_off,
             chain=(
@@ -43,6 +47,7 @@ def intake_catalog(profile: str) -> Catalog:
                     options=tuple(o.code for o in proc.chain.options),
                     min_choices=proc.chain.min_choices,
                     max_choices=proc.chain.max_choices,
+                    mandatory=proc.chain.mandatory,
                 )
                 if proc.chain is not None
                 else None

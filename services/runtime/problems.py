@@ -45,14 +45,39 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
     },
 }
-# Vietnamese titles of the errors the framework raises itself (unknown route, method...).
+# Vietnamese titles of the errors the framework or a library raises itself (unknown route,
+# method...; an HTTPException's detail is English): every 4xx has one.
 HTTP_TITLES = {
     400: "Yêu cầu không hợp lệ",
+    401: "Chưa xác thực",
+    402: "Cần thanh toán",
+    403: "Không có quyền thực hiện",
     404: "Không tìm thấy",
     405: "Phương thức không được hỗ trợ",
     406: "Không có định dạng phù hợp",
+    407: "Cần xác thực với máy chủ trung gian",
+    408: "Hết thời gian chờ yêu cầu",
+    409: "Xung đột với trạng thái hiện tại",
+    410: "Không còn tồn tại",
+    411: "Thiếu độ dài nội dung",
+    412: "Điều kiện tiên quyết không thỏa mãn",
+    413: "Yêu cầu quá lớn",
+    414: "Địa chỉ yêu cầu quá dài",
     415: "Kiểu nội dung không được hỗ trợ",
+    416: "Phạm vi yêu cầu không hợp lệ",
+    417: "Không đáp ứng được yêu cầu Expect",
+    421: "Yêu cầu gửi nhầm máy chủ",
+    422: "Dữ liệu không hợp lệ",
+    423: "Tài nguyên đang bị khóa",
+    424: "Yêu cầu phụ thuộc đã thất bại",
+    425: "Yêu cầu gửi quá sớm",
+    426: "Cần nâng cấp giao thức",
+    428: "Yêu cầu phải có điều kiện",
+    429: "Quá nhiều yêu cầu",
+    431: "Phần đầu yêu cầu quá lớn",
+    451: "Không được phép vì lý do pháp lý",
 }
+OTHER_CLIENT_ERROR = "Yêu cầu không được chấp nhận"
 PROBLEM_DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not UTF-8).",
     401: "Not signed in, or the credentials are not valid.",
@@ -125,6 +150,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTP_TITLES.get(exc.status_code)
+        if title is None and 400 <= exc.status_code < 500:
+            title = OTHER_CLIENT_ERROR
         detail = str(exc.detail)
         response = problem_response(exc.status_code, title or detail, detail if title else "")
         response.headers.update(exc.headers or {})

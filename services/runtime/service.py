@@ -33,6 +33,7 @@ from services.runtime.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, refresh_
 from services.runtime.outbox import OutboxRelay, append_event, delete_published
 from services.runtime.problems import document_problems, install_problem_handlers
 from services.runtime.settings import ServiceSettings
+from services.runtime.strict_json import install_strict_json
 from services.runtime.telemetry import (
     BufferingSpanExporter,
     delete_old_spans,
@@ -263,6 +264,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
+    # Inside the size limit (which counts what it reads), so ambiguous JSON is refused
+    # (422) only once the body is known to be within the limit.
+    install_strict_json(app)
     # Added first, so it runs inside the tracing middleware: refusals are traced too.
     install_body_size_limit(app, settings.max_request_bytes)
     install_tracing_middleware(app, spec.name)

@@ -162,3 +162,39 @@ def test_routing_refuses_nul_bytes_and_out_of_range_numbers(
         "/console/api/inbox?unit=%00",
     ):
         _problem(httpx.get(routing + path, headers=who, timeout=TIMEOUT), 422)
+
+
+# What each service reads first: a JSON body an attacker makes mean two things (a key
+# twice, read as the last by Python and as the first by others) or a number JSON has not.
+AMBIGUOUS = {
+    "json_duplicate_key": '{"username": "giamsat", "username": "x", "password": "demo"}',
+    "json_not_finite": '{"start": "2031-03-03T08:00:00+07:00", "working_hours": NaN}',
+}
+
+
+@pytest.mark.parametrize("service", sorted(BODY_ROUTES))
+@pytest.mark.parametrize("kind", sorted(AMBIGUOUS))
+def test_every_service_refuses_duplicate_keys_and_non_finite_numbers(
+    system: dict[str, ServiceProcess], service: str, kind: str
+) -> None:
+    url = system[service].url + BODY_ROUTES[service]
+    for text in (AMBIGUOUS[kind], AMBIGUOUS[kind].replace("NaN", "Infinity")):
+        body = _problem(_raw(url, text, OPS), 422, "Dữ liệu không hợp lệ")
+        assert body["errors"][0]["type"] == kind
+
+
+def test_a_login_sent_with_a_key_twice_signs_nobody_in(system: dict[str, ServiceProcess]) -> None:
+    routing = system["routing"].url
+    text = '{"username": "canbo@000.01.01.H99", "password": "wrong", "password": "demo"}'
+    _problem(_raw(f"{routing}/v1/auth/login", text, {}), 422, "Dữ liệu không hợp lệ")
+
+
+@pytest.mark.parametrize("service", sorted(BODY_ROUTES))
+def test_the_framework_refusals_of_every_service_have_vietnamese_titles(
+    system: dict[str, ServiceProcess], service: str
+) -> None:
+    base = system[service].url
+    _problem(httpx.get(f"{base}/no-such-route", timeout=TIMEOUT), 404, "Không tìm thấy")
+    wrong_method = httpx.put(base + BODY_ROUTES[service], timeout=TIMEOUT)
+    _problem(wrong_method, 405, "Phương thức không được hỗ trợ")
+    _problem(_raw(base + BODY_ROUTES[service], "{", OPS), 422, "Dữ liệu không hợp lệ")

@@ -26,6 +26,7 @@ class ChainChoice(BaseModel):
     options: tuple[str, ...]
     min_choices: int
     max_choices: int
+    mandatory: frozenset[str] = frozenset()
 
 
 class ProcedureInfo(BaseModel):
@@ -39,10 +40,29 @@ class ProcedureInfo(BaseModel):
     online_hours: Decimal | None = None
     hours_if: dict[str, Decimal] = {}
     conditions: frozenset[str] = frozenset()
+    # Every paper the procedure lists (thành phần hồ sơ), code -> name; which of them a
+    # dossier must hold is ``needed_documents``.
     required_documents: dict[str, str]
+    # Papers handed in only when they apply ("nếu có"): never required.
+    optional_documents: frozenset[str] = frozenset()
+    # In a chain, papers of some sub-procedures only: required when one of them is chosen.
+    subprocedure_documents: dict[str, frozenset[str]] = {}
     active_levels: frozenset[str]
     cut_off: time | None = None
     chain: ChainChoice | None = None
+
+    def needed_documents(self, chosen: list[str]) -> dict[str, str]:
+        """The papers a complete dossier holds, given the sub-procedures chosen."""
+        picked = set(chosen)
+        return {
+            code: name
+            for code, name in self.required_documents.items()
+            if code not in self.optional_documents
+            and (
+                code not in self.subprocedure_documents
+                or self.subprocedure_documents[code] & picked
+            )
+        }
 
 
 class Catalog(BaseModel):

@@ -52,7 +52,7 @@ def check_submission(catalog: Catalog, body: SubmitDossier) -> Checked:
     supplied = {d.type_code for d in body.documents}
     missing = [
         {"type_code": code, "name": name}
-        for code, name in procedure.required_documents.items()
+        for code, name in procedure.needed_documents(body.chosen_subprocedures).items()
         if code not in supplied
     ]
     if missing:
@@ -83,6 +83,12 @@ def _check_chain(procedure: ProcedureInfo, chosen: list[str]) -> None:
         raise SubmissionRefused(
             "Số thủ tục liên thông không hợp lệ",
             f"Choose between {chain.min_choices} and {chain.max_choices} sub-procedures.",
+        )
+    if missing := sorted(chain.mandatory - set(chosen)):
+        # Their papers are required only when chosen, so a chain without them is refused.
+        raise SubmissionRefused(
+            "Thiếu thủ tục liên thông bắt buộc",
+            f"The chain must include the sub-procedures {missing}.",
         )
 
 

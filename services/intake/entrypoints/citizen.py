@@ -59,7 +59,8 @@ async def lookup(
     request: Request,
     ctx: ContextDep,
     phone_last4: Annotated[
-        str, Query(pattern=r"^\d{4}$", description="Last 4 digits of the phone.", examples=["5678"])
+        str,
+        Query(pattern=r"^[0-9]{4}$", description="Last 4 digits of the phone.", examples=["5678"]),
     ],
 ) -> dict[str, Any] | JSONResponse:
     client = request.client.host if request.client else "unknown"
