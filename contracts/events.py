@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class DossierStatus(IntEnum):
-    """Status codes used by portal synchronisation (TrangThaiHoSo)."""
+    """Status codes used by portal synchronisation (TrangThaiHoSo): the one status of a
+    dossier in every service."""
 
     SUBMITTED = 1  # Mới đăng ký
     RECEIVED = 2  # Được tiếp nhận
@@ -28,13 +29,45 @@ class DossierStatus(IntEnum):
     DONE = 9  # Đã xử lý xong
     RETURNED = 10  # Đã trả kết quả
 
+    @property
+    def label(self) -> str:
+        """The status as citizens and officials read it."""
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    DossierStatus.SUBMITTED: "Mới đăng ký",
+    DossierStatus.RECEIVED: "Được tiếp nhận",
+    DossierStatus.NOT_ACCEPTED: "Không được tiếp nhận",
+    DossierStatus.PROCESSING: "Đang xử lý",
+    DossierStatus.SUPPLEMENT_REQUESTED: "Yêu cầu bổ sung",
+    DossierStatus.FINANCIAL_OBLIGATION: "Nghĩa vụ tài chính",
+    DossierStatus.WITHDRAWN: "Công dân yêu cầu rút",
+    DossierStatus.STOPPED: "Dừng xử lý",
+    DossierStatus.DONE: "Đã xử lý xong",
+    DossierStatus.RETURNED: "Đã trả kết quả",
+}
+
 
 class Channel(IntEnum):
-    """KenhThucHien: how the dossier was submitted."""
+    """KenhThucHien: how the dossier was submitted (the one channel enum of a dossier;
+    notify's message channels are its ``DeliveryChannel``)."""
 
     IN_PERSON = 1
     ONLINE = 2
     POST = 3
+
+    @property
+    def slug(self) -> str:
+        """The name reports and older stored states use: in_person, online, post."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: object) -> object:
+        """A channel as stored before the enums were one (``"online"``) or as a code."""
+        if isinstance(value, str) and not value.isdigit():
+            return cls[value.upper()]
+        return value
 
 
 class QueueLevel(StrEnum):

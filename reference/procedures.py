@@ -5,24 +5,17 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from datetime import date, time
-from enum import StrEnum
 from itertools import combinations
 
 from pydantic import Field, model_validator
+
+from contracts.events import Channel
 
 from .model import FrozenModel
 from .units import UnitLevel
 from .workflow import Condition, Workflow
 
 PROCEDURE_CODE = r"^\d\.\d{6}$"  # mã TTHC, e.g. 1.001193
-
-
-class Channel(StrEnum):
-    """How the dossier came in; KenhThucHien in portal sync is 1, 2, 3."""
-
-    IN_PERSON = "in_person"
-    ONLINE = "online"
-    POST = "post"
 
 
 # How the procedures' published document lists mark a paper the citizen hands in only

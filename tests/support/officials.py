@@ -20,8 +20,8 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import EventEnvelope
-from contracts.events import ObligationPaid, SupplementSubmitted, WithdrawalRequested
-from services.routing.domain.status import LEGAL_MOVES, DossierStatus, is_legal_move
+from contracts.events import DossierStatus, ObligationPaid, SupplementSubmitted, WithdrawalRequested
+from services.routing.domain.status import LEGAL_MOVES, is_legal_move
 from tests.support.credentials import AGENCY_TOKEN, PORTAL, access_token
 from tests.support.processes import ServiceProcess
 from tests.support.story import document, eventually

@@ -36,7 +36,7 @@ from services.routing.domain import events as ev
 from tests.unit.test_routing_support import CONFIGS, PLACES, official, reference
 
 RESUMING = {
-    (DossierStatus.SUPPLEMENT, DossierStatus.PROCESSING),
+    (DossierStatus.SUPPLEMENT_REQUESTED, DossierStatus.PROCESSING),
     (DossierStatus.FINANCIAL_OBLIGATION, DossierStatus.PROCESSING),
 }
 

@@ -80,7 +80,7 @@ def test_the_desk_refuses_an_incomplete_dossier_and_that_is_final() -> None:
         cmd.Refuse(official=official(HERE.other_commune), reasons=("thiếu giấy chứng sinh",))
     )
     story.do(cmd.Refuse(official=official(HERE.commune), reasons=("thiếu giấy chứng sinh",)))
-    assert story.dossier.status is DossierStatus.REFUSED
+    assert story.dossier.status is DossierStatus.NOT_ACCEPTED
     assert story.dossier.ended_at is not None
     assert waiting_on(story.dossier) == []
     for late in (
@@ -125,7 +125,7 @@ def test_a_supplement_request_names_every_paper_once_and_pauses_everything() -> 
         task_id=task, official=clerk, missing_documents=("GCS", "CT01"), reason="bản chụp mờ"
     )
     story.do(request)
-    assert story.dossier.status is DossierStatus.SUPPLEMENT
+    assert story.dossier.status is DossierStatus.SUPPLEMENT_REQUESTED
     assert [w.party for w in waiting_on(story.dossier)] == ["citizen"]
     assert "already pending" in story.rejected(request)
     assert "waiting for the citizen" in story.rejected(cmd.Complete(task_id=task, official=clerk))
@@ -137,7 +137,7 @@ def test_a_supplement_request_names_every_paper_once_and_pauses_everything() -> 
     story.do(request)  # a second request is possible, and counted (late under 766/QĐ-TTg)
     assert story.of_type(ev.SupplementRequested)[-1].count == 2
     story.do(cmd.Withdraw(reason="gia đình rút hồ sơ"))
-    assert story.statuses[-2:] == [DossierStatus.SUPPLEMENT, DossierStatus.WITHDRAWN]
+    assert story.statuses[-2:] == [DossierStatus.SUPPLEMENT_REQUESTED, DossierStatus.WITHDRAWN]
     assert story.dossier.ended_at is None  # a withdrawal is not an end of processing
 
 

@@ -5,8 +5,9 @@ time and reference data as arguments: ``decide(state, command, now, ref) -> even
 ``evolve(state, event) -> state``.
 """
 
+from contracts.events import Channel, DossierStatus
 from reference.loader import ReferenceData, load_reference
-from reference.procedures import Chain, Channel, Procedure
+from reference.procedures import Chain, Procedure
 from reference.units import QueueLevel, Unit, UnitLevel, UnitSelector
 from reference.workflow import Step, StepKind, Workflow
 
@@ -15,7 +16,7 @@ from .base import HOURS_PER_WORKING_DAY, VIETNAM_TIME, InvalidState, ReferenceDa
 from .fold import evolve, replay
 from .instance import decide, execute
 from .state import DossierState, StepPhase, StepRun, WaitingOn, invariant_errors, waiting_on
-from .status import LEGAL_MOVES, TERMINAL, DossierStatus, is_legal_move
+from .status import LEGAL_MOVES, TERMINAL, is_legal_move
 
 __all__ = [
     "HOURS_PER_WORKING_DAY",

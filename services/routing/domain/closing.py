@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contracts.events import DossierStatus
+
 from . import commands as cmd
 from . import events as ev
 from .base import Rejected
 from .progress import Progress
 from .state import StepPhase
-from .status import DossierStatus
 
 
 def close(p: Progress, c: cmd.Refuse | cmd.Stop | cmd.Withdraw | cmd.ReturnResult) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from reference.procedures import Channel
+from contracts.events import Channel
 
 from .base import FrozenModel
 

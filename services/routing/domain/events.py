@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, TypeAdapter
+from pydantic import AwareDatetime, BeforeValidator, Field, TypeAdapter
 
-from reference.procedures import Channel
+from contracts.events import Channel
 from reference.units import QueueLevel
 
 from .base import FrozenModel
@@ -28,7 +28,8 @@ class DossierReceived(_Event):
     field_code: str
     workflow_version: int  # pinned for the dossier's whole life
     receiving_unit: str
-    channel: Channel
+    # Older states and events stored the channel by name ("online").
+    channel: Annotated[Channel, BeforeValidator(Channel.parse)]
     chosen_subprocedures: tuple[str, ...]
     conditions: frozenset[str]
     legal_hours: int  # working hours to the appointment (SLA computes the date)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from contracts.events import DossierStatus
+
 from . import events as ev
 from .base import InvalidState
 from .state import DossierState, PendingSupplement, StepPhase, StepRun
-from .status import ENDING, DossierStatus, is_legal_move
+from .status import ENDING, is_legal_move
 
 
 def evolve(state: DossierState | None, event: ev.Event) -> DossierState:
@@ -125,7 +127,7 @@ def _changes(state: DossierState, event: ev.Event) -> dict[str, Any]:
                 task_id=event.task_id, missing_documents=event.missing_documents
             )
             return {
-                "status": DossierStatus.SUPPLEMENT,
+                "status": DossierStatus.SUPPLEMENT_REQUESTED,
                 "supplement": pending,
                 "supplement_count": event.count,
             }
@@ -136,7 +138,7 @@ def _changes(state: DossierState, event: ev.Event) -> dict[str, Any]:
         case ev.Returned():
             return {"status": DossierStatus.RETURNED}
         case ev.Refused():
-            return {"status": DossierStatus.REFUSED}
+            return {"status": DossierStatus.NOT_ACCEPTED}
         case ev.Stopped():
             return {"status": DossierStatus.STOPPED}
         case ev.Withdrawn():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contracts.events import DossierStatus
 from reference.workflow import StepKind, ancestors, descendants
 
 from . import commands as cmd
@@ -10,7 +11,7 @@ from .base import Rejected
 from .closing import close
 from .progress import Progress
 from .state import StepPhase, StepRun
-from .status import PAUSED, DossierStatus
+from .status import PAUSED
 
 
 def handle(p: Progress, command: cmd.Command) -> None:
@@ -179,7 +180,7 @@ def _return_to(p: Progress, c: cmd.ReturnTo) -> None:
 
 
 def _request_supplement(p: Progress, c: cmd.RequestSupplement) -> None:
-    if p.state.status is DossierStatus.SUPPLEMENT:
+    if p.state.status is DossierStatus.SUPPLEMENT_REQUESTED:
         raise Rejected("a supplement request is already pending; one request names every paper")
     _not_paused(p)
     run = _task(p, c.task_id, c.official)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
-from reference.procedures import Channel
+from contracts.events import Channel, DossierStatus
 from reference.units import QueueLevel
 
 from .base import FrozenModel
-from .status import ENDING, TERMINAL, DossierStatus
+from .status import ENDING, TERMINAL
 
 
 class StepPhase(StrEnum):
@@ -51,7 +51,8 @@ class DossierState(FrozenModel):
     field_code: str
     workflow_version: int
     receiving_unit: str
-    channel: Channel
+    # Older states and events stored the channel by name ("online").
+    channel: Annotated[Channel, BeforeValidator(Channel.parse)]
     chosen_subprocedures: tuple[str, ...]
     conditions: frozenset[str]
     legal_hours: int
@@ -93,7 +94,7 @@ def waiting_on(state: DossierState) -> list[WaitingOn]:
     """Everyone the dossier waits for; empty only when it has ended."""
     if state.is_terminal:
         return []
-    if state.status is DossierStatus.SUPPLEMENT and state.supplement is not None:
+    if state.status is DossierStatus.SUPPLEMENT_REQUESTED and state.supplement is not None:
         missing = ", ".join(state.supplement.missing_documents)
         return [WaitingOn(party="citizen", reason=f"supplement: {missing}")]
     if state.status is DossierStatus.FINANCIAL_OBLIGATION:
@@ -125,7 +126,7 @@ def invariant_errors(state: DossierState) -> list[str]:
         errors.append("ended_at must be set exactly when processing has ended")
     if state.is_terminal:
         return errors  # a closed dossier keeps whatever was open when it closed
-    if (state.status is DossierStatus.SUPPLEMENT) != (state.supplement is not None):
+    if (state.status is DossierStatus.SUPPLEMENT_REQUESTED) != (state.supplement is not None):
         errors.append("status 5 if and only if a supplement is pending")
     if state.supplement is not None:
         run = state.run_of_task(state.supplement.task_id)

@@ -10,14 +10,12 @@ from uuid import UUID
 from contracts.envelope import EventEnvelope
 from contracts.events import DeadlineOpened, DossierReceived
 from services.routing.adapters import store
-from services.routing.domain import Channel, Rejected
+from services.routing.domain import Rejected
 from services.routing.domain import commands as cmd
 from services.routing.handlers import Actor, Arrival, Routing
 from services.runtime.consumer import BatchHandler, ConsumerConfig, Envelope, Handler
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime
-
-CHANNELS = {1: Channel.IN_PERSON, 2: Channel.ONLINE, 3: Channel.POST}
 
 
 class RoutingConsumers:
@@ -124,7 +122,7 @@ def _arrival(env: Envelope[DossierReceived]) -> Arrival:
         receiving_unit=p.receiving_unit,
         chosen_subprocedures=tuple(p.chosen_subprocedures),
         conditions=frozenset(p.conditions),
-        channel=CHANNELS[int(p.channel)],
+        channel=p.channel,
     )
     return Arrival(env.dossier_id, p.dossier_code, command, p.received_at, env.trace or None)
 

@@ -30,10 +30,13 @@ from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-RESOLVED_STATUSES = frozenset({3, 8, 9, 10})
-WITHDRAWN = 7
-SUPPLEMENT_REQUESTED = 5
-CHANNELS = {1: "in_person", 2: "online", 3: "post"}
+from contracts.events import Channel, DossierStatus
+
+_S = DossierStatus
+RESOLVED_STATUSES = frozenset({_S.NOT_ACCEPTED, _S.STOPPED, _S.DONE, _S.RETURNED})
+WITHDRAWN = _S.WITHDRAWN
+SUPPLEMENT_REQUESTED = _S.SUPPLEMENT_REQUESTED
+CHANNELS = {channel.value: channel.slug for channel in Channel}
 
 
 @dataclass(frozen=True)
