@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from contracts.envelope import EventEnvelope
+from contracts.events import Payload
 from reference import reference
 from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp_transport
@@ -31,7 +31,7 @@ from services.notify.handlers import (
     CITIZEN_EVENTS,
     FACT_EVENTS,
     NotifyContext,
-    on_citizen_event,
+    on_citizen_events,
     on_fact_event,
     parse_quiet_hours,
     parse_rate_limits,
@@ -41,7 +41,7 @@ from services.notify.providers.failover import BreakerSettings, WeightedFailover
 from services.notify.providers.viettel_soap import ViettelConfig, ViettelSoapProvider
 from services.notify.providers.zalo_zns import ZaloConfig, ZaloZnsProvider
 from services.notify.sender import Sender
-from services.runtime.consumer import ConsumerConfig, Handler
+from services.runtime.consumer import BatchHandler, ConsumerConfig, Envelope, Handler
 from services.runtime.db import DbConn
 from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
@@ -312,13 +312,26 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     def consumers(rt: Runtime) -> list[ConsumerConfig]:
         ctx: NotifyContext = rt.state["notify"]
 
-        async def handle(conn: DbConn, env: EventEnvelope) -> None:
-            await on_citizen_event(ctx, conn, env, zalo_enabled=cfg.zalo_enabled)
+        async def handle(conn: DbConn, batch: Sequence[Envelope[Payload]]) -> None:
+            await on_citizen_events(
+                ctx,
+                conn,
+                [e.event for e in batch],
+                [e.trace for e in batch],
+                zalo_enabled=cfg.zalo_enabled,
+            )
 
-        handlers: dict[str, Handler] = dict.fromkeys(CITIZEN_EVENTS, handle)
-        handlers.update(dict.fromkeys(FACT_EVENTS, on_fact_event))
+        # A run of citizen events is one call (set-based); facts events one at a time,
+        # in their place between them.
+        citizen = BatchHandler(Payload, handle)
+        handlers: dict[str, Handler] = dict.fromkeys(FACT_EVENTS, on_fact_event)
         return [
-            rt.consumer("notify", ["dossier.intake", "dossier.routing", "dossier.sla"], handlers)
+            rt.consumer(
+                "notify",
+                ["dossier.intake", "dossier.routing", "dossier.sla"],
+                handlers,
+                dict.fromkeys(CITIZEN_EVENTS, citizen),
+            )
         ]
 
     def jobs(rt: Runtime) -> list[Callable[[], Coroutine[Any, Any, None]]]:

@@ -12,8 +12,10 @@ new contact reference, a portal's opt-out, a unit the dossier was assigned to).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from uuid import UUID
 
 from contracts.envelope import EventEnvelope
 from services.notify.adapters import store
@@ -21,7 +23,7 @@ from services.notify.adapters.contacts import ContactDirectory
 from services.notify.adapters.email import SmtpSender
 from services.notify.domain.admission import AdmissionRules
 from services.notify.domain.lifecycle import RetryPolicy
-from services.notify.domain.model import Rules
+from services.notify.domain.model import DossierFacts, NewMessage, Prefs, Rules
 from services.notify.domain.opt_out_link import OptOutLinks
 from services.notify.domain.plan import (
     CITIZEN_EVENTS,
@@ -65,6 +67,7 @@ __all__ = [
     "NotifyContext",
     "event_params",
     "on_citizen_event",
+    "on_citizen_events",
     "on_fact_event",
     "parse_quiet_hours",
     "parse_rate_limits",
@@ -181,6 +184,56 @@ async def on_citizen_event(
     prefs = await store.load_prefs(conn, contact_ref, zalo_enabled=zalo)
     messages = plan(env, facts, prefs, datetime.now(UTC), rules)
     return len(await store.insert_messages(conn, messages))
+
+
+async def on_citizen_events(
+    ctx: NotifyContext,
+    conn: DbConn,
+    events: Sequence[EventEnvelope],
+    trace_headers: Sequence[Mapping[str, str]] | None = None,
+    *,
+    zalo_enabled: bool | None = None,
+) -> int:
+    """`on_citizen_event` for a run of consecutive events, with set-based statements: one
+    load of the dossiers' facts and one of the contacts' opt-outs, the events planned in
+    order (a dossier's facts told by an event count for the events after it), then one
+    INSERT of every message, of the facts and of the units. Returns how many messages
+    were new. `trace_headers[i]` is the trace context of event i's messages."""
+    if not events:
+        return 0
+    rules = ctx.rules
+    zalo = ctx.zalo_enabled if zalo_enabled is None else zalo_enabled
+    known = await store.load_facts_many(conn, list({e.dossier_id: None for e in events}))
+    told: dict[UUID, DossierFacts] = {}
+    units: dict[tuple[UUID, str], None] = {}
+    planned: list[tuple[EventEnvelope, DossierFacts | None, str, int]] = []
+    for i, env in enumerate(events):
+        facts = known.get(env.dossier_id)
+        new_facts = facts_from_event(env)
+        if new_facts is not None:
+            told.setdefault(env.dossier_id, new_facts)
+            if facts is None:  # the first dossier.received wins, as in the store
+                known[env.dossier_id] = new_facts
+        unit = event_unit(env, facts, rules)
+        if unit:
+            units[(env.dossier_id, unit)] = None
+        planned.append((env, facts, contact_ref_of(env, facts or new_facts), i))
+    refused = await store.opted_out(conn, sorted({ref for _, _, ref, _ in planned}))
+    now = datetime.now(UTC)
+    messages: list[NewMessage] = []
+    headers: list[Mapping[str, str]] = []
+    for env, facts, ref, i in planned:
+        prefs = Prefs(
+            opted_out=frozenset(ch for r, ch in refused if r == ref) if refused else frozenset(),
+            zalo_enabled=zalo,
+        )
+        made = plan(env, facts, prefs, now, rules)
+        messages.extend(made)
+        headers.extend([trace_headers[i] if trace_headers else {}] * len(made))
+    created = await store.insert_messages(conn, messages, headers)
+    await store.save_facts_many(conn, list(told.items()))
+    await store.remember_units(conn, list(units))
+    return len(created)
 
 
 async def on_fact_event(conn: DbConn, env: EventEnvelope) -> None:

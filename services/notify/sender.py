@@ -313,7 +313,8 @@ class Sender:
                 provider_id = await ctx.smtp.send(
                     message_id, contact.email, rendered.subject or "", rendered.text, rendered.html
                 )
-                log.info("email %s sent to %s", message_id, mask_email(contact.email))
+                if log.isEnabledFor(logging.INFO):
+                    log.info("email %s sent to %s", message_id, mask_email(contact.email))
                 return outcome.sent(m, "smtp", provider_id, headers)
             if m.channel == "zalo":
                 return await self._zalo(
@@ -332,13 +333,14 @@ class Sender:
                 first=m.provider,
             )
             result = result_of.result
-            log.info(
-                "sms %s to %s via %s: accepted=%s",
-                message_id,
-                mask_phone(contact.phone),
-                result_of.provider or "-",
-                result.accepted,
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "sms %s to %s via %s: accepted=%s",
+                    message_id,
+                    mask_phone(contact.phone),
+                    result_of.provider or "-",
+                    result.accepted,
+                )
             if result.accepted and result_of.provider is not None:
                 return outcome.sent(m, result_of.provider, result.provider_message_id, headers)
             return failed(

@@ -9,7 +9,7 @@ whatever the arrival order. Each real change appends a history row and publishes
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -18,6 +18,7 @@ from uuid import UUID
 from asyncpg import Record
 
 from services.notify.adapters import store
+from services.notify.batching import Coalescer
 from services.notify.domain.lifecycle import DeliveryStatus, next_status
 from services.notify.domain.model import StatusChange
 from services.notify.domain.receipt_auth import Ignore, MessageFacts, receipt_target
@@ -80,10 +81,14 @@ async def apply_receipt(
     the message the callback URL is bound to (eSMS); otherwise the message is found by
     (provider, provider message id). With `confirm`, a report that would change the
     status is checked with the gateway first and the gateway's answer is what counts.
+
+    Receipts arrive one request at a time; their reads and their writes are grouped
+    (`ReceiptBook`): one statement finds the messages of every receipt waiting, one
+    transaction locks and moves those of every receipt ready to be written.
     """
     await _await_send_result(rt, receipt, message_id)
-    async with rt.pool.acquire() as conn:
-        found = await _receipt_message(conn, receipt, message_id)
+    book = receipt_book(rt)
+    found = await book.lookups.submit((receipt, message_id))
     why = _why_ignored(found, receipt)
     if why is not None:
         log.warning("receipt from %s ignored: %s", receipt.provider, why)
@@ -100,21 +105,78 @@ async def apply_receipt(
             log.warning("receipt from %s not confirmed by its status query", receipt.provider)
             return ReceiptResult(ignored="not confirmed by the gateway")
         receipt = replace(confirmed, request_id=receipt.request_id)
-    async with rt.pool.acquire() as conn, conn.transaction():
-        locked = await _receipt_message(conn, receipt, found["id"], lock=True)
-        why = _why_ignored(locked, receipt)
-        if why is not None:
-            return ReceiptResult(ignored=why)
-        assert locked is not None
-        current = DeliveryStatus(locked["status"])
-        if next_status(current, receipt.status) is current:
-            return ReceiptResult()  # late or repeated: nothing to write
-        detail = f"receipt {receipt.provider}" + (f": {receipt.error}" if receipt.error else "")
-        change = StatusChange(
-            found["id"], receipt.status, detail, provider_message_id=receipt.provider_message_id
+    return await book.writes.submit((receipt, found["id"]))
+
+
+_Lookup = tuple[DeliveryReceipt, UUID | None]
+_Write = tuple[DeliveryReceipt, UUID]
+
+
+class ReceiptBook:
+    """The grouped reads and writes of the receipts this process is handling."""
+
+    def __init__(self, rt: Runtime, *, max_batch: int = 200) -> None:
+        self.rt = rt
+        self.lookups: Coalescer[_Lookup, Record | None] = Coalescer(
+            self._look, max_batch=max_batch, name="receipt look-ups"
         )
-        merged = await store.apply_changes(conn, rt, [change], locked=[locked])
-        return ReceiptResult(status=merged[0].after if merged and merged[0].changed else None)
+        self.writes: Coalescer[_Write, ReceiptResult] = Coalescer(
+            self._write, max_batch=max_batch, name="receipt writes"
+        )
+
+    async def _look(self, items: Sequence[_Lookup]) -> list[Record | None]:
+        keys = [(m, r.provider, r.provider_message_id) for r, m in items]
+        async with self.rt.pool.acquire() as conn:
+            return await store.receipt_messages(conn, keys)
+
+    async def _write(self, items: Sequence[_Write]) -> list[ReceiptResult]:
+        """Every receipt checked again under the row locks, in arrival order (several of
+        one message fold forward), then one `apply_changes` for them all."""
+        async with self.rt.pool.acquire() as conn, conn.transaction():
+            locked = await store.lock_receipt_messages(conn, [m for _, m in items])
+            status = {i: DeliveryStatus(r["status"]) for i, r in locked.items()}
+            results: list[ReceiptResult | None] = []
+            changes: list[StatusChange] = []
+            for receipt, message_id in items:
+                row = locked.get(message_id)
+                why = _why_ignored(row, receipt)
+                if why is not None:
+                    results.append(ReceiptResult(ignored=why))
+                    continue
+                if next_status(status[message_id], receipt.status) is status[message_id]:
+                    results.append(ReceiptResult())  # late or repeated: nothing to write
+                    continue
+                status[message_id] = next_status(status[message_id], receipt.status)
+                detail = f"receipt {receipt.provider}" + (
+                    f": {receipt.error}" if receipt.error else ""
+                )
+                changes.append(
+                    StatusChange(
+                        message_id,
+                        receipt.status,
+                        detail,
+                        provider_message_id=receipt.provider_message_id,
+                    )
+                )
+                results.append(None)  # filled from the merge below
+            merged = iter(
+                await store.apply_changes(
+                    conn, self.rt, changes, locked=[locked[c.message_id] for c in changes]
+                )
+            )
+            return [
+                r
+                if r is not None
+                else ReceiptResult(status=m.after if (m := next(merged)).changed else None)
+                for r in results
+            ]
+
+
+def receipt_book(rt: Runtime) -> ReceiptBook:
+    book: ReceiptBook | None = rt.state.get("receipt_book")
+    if book is None:
+        book = rt.state["receipt_book"] = ReceiptBook(rt)
+    return book
 
 
 class _Pending(Protocol):
@@ -139,18 +201,6 @@ async def _await_send_result(
             return
     if target is not None and pending.holds(target):
         await pending.settled(target)
-
-
-async def _receipt_message(
-    conn: DbConn, receipt: DeliveryReceipt, message_id: UUID | None, *, lock: bool = False
-) -> Record | None:
-    return await store.receipt_message(
-        conn,
-        message_id=message_id,
-        provider=receipt.provider,
-        provider_message_id=receipt.provider_message_id,
-        lock=lock,
-    )
 
 
 def _why_ignored(row: Record | None, receipt: DeliveryReceipt) -> str | None:

@@ -231,3 +231,49 @@ async def test_operators_list_a_technical_failure_and_replay_it_and_nobody_else_
         again = await client.post(replay, headers=OPS)
     assert again.status_code == 409
     assert again.json()["title"] == "Tin nhắn không ở trạng thái lỗi kỹ thuật"
+
+
+async def test_a_batch_where_one_gateway_send_fails_resends_none_of_the_others(
+    stack: Stack,
+) -> None:
+    # Twenty citizens released together; each gateway refuses its next send once, so
+    # a message of the batch may fail at both and wait for its retry.
+    people = [stack.add(citizen(f"onefails{i}", email=False)) for i in range(20)]
+    codes = [_code(f"4{i:03d}") for i in range(len(people))]
+    for person, code in zip(people, codes, strict=True):
+        dossier = uuid4()
+        payload = {**received(code, person, dossier), "receiving_unit": QUIET_UNIT}
+        await stack.publish("dossier.received", dossier, payload, None)
+
+    async def all_waiting() -> list[Any] | None:
+        rows = await stack.sql(
+            "SELECT id FROM messages WHERE dossier_code = ANY($1::text[])"
+            " AND channel = 'sms' AND status = 'created'",
+            codes,
+        )
+        return rows if len(rows) == len(people) else None
+
+    sms_ids = [r["id"] for r in await eventually(all_waiting)]
+    for gateway in ("esms", "viettel"):
+        await stack.control(gateway, fail_next=1)
+    await stack.sql(
+        "UPDATE messages SET unit_code = $2, next_attempt_at = now() WHERE id = ANY($1::uuid[])",
+        sms_ids,
+        COMMUNE,
+    )
+
+    async def all_delivered() -> list[Any] | None:
+        rows = await stack.sql(
+            "SELECT id, status, attempts FROM messages WHERE id = ANY($1::uuid[])", sms_ids
+        )
+        return rows if all(r["status"] == "delivered" for r in rows) else None
+
+    rows = await eventually(all_delivered)
+    # Only a message that failed was tried again; every other one went once.
+    assert sum(1 for r in rows if r["attempts"] > 1) <= 1, rows
+    accepted = [m["RequestId"] for m in await stack.gateway_messages("esms")] + [
+        m["RequestID"] for m in await stack.gateway_messages("viettel")
+    ]
+    ours = [a for a in accepted if a in {str(i) for i in sms_ids}]
+    # Each message reached a gateway exactly once: none of the batch was sent again.
+    assert sorted(ours) == sorted(str(i) for i in sms_ids)

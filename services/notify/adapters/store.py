@@ -83,6 +83,61 @@ async def save_facts(conn: DbConn, dossier_id: UUID, facts: DossierFacts) -> Non
     )
 
 
+async def load_facts_many(conn: DbConn, dossier_ids: Sequence[UUID]) -> dict[UUID, DossierFacts]:
+    """The remembered facts of several dossiers (one statement)."""
+    if not dossier_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT dossier_id, dossier_code, procedure_code, receiving_unit, contact_ref"
+        " FROM dossier_facts WHERE dossier_id = ANY($1::uuid[])",
+        list(dossier_ids),
+    )
+    return {
+        r["dossier_id"]: DossierFacts(
+            r["dossier_code"], r["procedure_code"], r["receiving_unit"], r["contact_ref"]
+        )
+        for r in rows
+    }
+
+
+async def save_facts_many(conn: DbConn, told: Sequence[tuple[UUID, DossierFacts]]) -> None:
+    """`save_facts` for a batch: the first `dossier.received` of each dossier wins (one
+    INSERT); messages that waited for the contact get it (one UPDATE). Run it after the
+    batch's messages were inserted: those planned before their dossier's facts wait too."""
+    if not told:
+        return
+    await conn.execute(
+        "INSERT INTO dossier_facts (dossier_id, dossier_code, procedure_code, receiving_unit,"
+        " contact_ref) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[]) ON CONFLICT (dossier_id) DO NOTHING",
+        [d for d, _ in told],
+        [f.dossier_code for _, f in told],
+        [f.procedure_code for _, f in told],
+        [f.receiving_unit for _, f in told],
+        [f.contact_ref for _, f in told],
+    )
+    await conn.execute(
+        "UPDATE messages m SET contact_ref = u.ref, updated_at = now()"
+        " FROM unnest($1::uuid[], $2::text[]) AS u(dossier_id, ref)"
+        " WHERE m.dossier_id = u.dossier_id AND m.contact_ref = $3",
+        [d for d, _ in told],
+        [f.contact_ref for _, f in told],
+        PENDING_CONTACT,
+    )
+
+
+async def remember_units(conn: DbConn, pairs: Sequence[tuple[UUID, str]]) -> None:
+    """`remember_unit` for a batch (one statement)."""
+    if not pairs:
+        return
+    await conn.execute(
+        "INSERT INTO dossier_units (dossier_id, unit_code)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
+        [d for d, _ in pairs],
+        [u for _, u in pairs],
+    )
+
+
 async def facts_contact_ref(conn: DbConn, dossier_id: UUID) -> str | None:
     value: str | None = await conn.fetchval(
         "SELECT contact_ref FROM dossier_facts WHERE dossier_id = $1", dossier_id
@@ -534,32 +589,47 @@ async def record_changes(rt: Runtime, changes: Sequence[StatusChange]) -> list[M
 # --- receipts ---------------------------------------------------------------------------
 
 _RECEIPT_COLUMNS = f"{_STATUS_COLUMNS}, provider_message_id, sent_at"
+_RECEIPT_COLUMNS_M = ", ".join(f"m.{c.strip()}" for c in _RECEIPT_COLUMNS.split(","))
 
 
-async def receipt_message(
-    conn: DbConn,
-    *,
-    message_id: UUID | None,
-    provider: str,
-    provider_message_id: str | None,
-    lock: bool = False,
-) -> Record | None:
-    """The message a receipt names: by the id its callback URL is bound to, else by
-    (gateway, gateway's message id)."""
-    suffix = " FOR UPDATE" if lock else ""
-    if message_id is not None:
-        row: Record | None = await conn.fetchrow(
-            f"SELECT {_RECEIPT_COLUMNS} FROM messages WHERE id = $1{suffix}", message_id
-        )
-        return row
-    if not provider_message_id:
-        return None
-    return await conn.fetchrow(
-        f"SELECT {_RECEIPT_COLUMNS} FROM messages WHERE provider = $1"
-        f" AND provider_message_id = $2 ORDER BY created_at LIMIT 1{suffix}",
-        provider,
-        provider_message_id,
+async def receipt_messages(
+    conn: DbConn, keys: Sequence[tuple[UUID | None, str, str | None]]
+) -> list[Record | None]:
+    """`receipt_message` for a batch of receipts, unlocked: each key is (the message id
+    its callback URL is bound to, or None; gateway; gateway's message id). At most two
+    statements whatever the batch's size."""
+    ids = sorted({m for m, _, _ in keys if m is not None})
+    pairs = sorted({(p, pm) for m, p, pm in keys if m is None and pm})
+    by_id: dict[UUID, Record] = {}
+    if ids:
+        for r in await conn.fetch(
+            f"SELECT {_RECEIPT_COLUMNS} FROM messages WHERE id = ANY($1::uuid[])", ids
+        ):
+            by_id[r["id"]] = r
+    by_pair: dict[tuple[str, str], Record] = {}
+    if pairs:
+        for r in await conn.fetch(
+            f"SELECT {_RECEIPT_COLUMNS_M} FROM messages m"
+            " JOIN unnest($1::text[], $2::text[]) AS u(provider, pmid)"
+            " ON m.provider = u.provider AND m.provider_message_id = u.pmid"
+            " ORDER BY m.created_at",
+            [p for p, _ in pairs],
+            [pm for _, pm in pairs],
+        ):
+            by_pair.setdefault((r["provider"], r["provider_message_id"]), r)  # the first
+    return [
+        by_id.get(m) if m is not None else by_pair.get((p, pm)) if pm else None for m, p, pm in keys
+    ]
+
+
+async def lock_receipt_messages(conn: DbConn, ids: Sequence[UUID]) -> dict[UUID, Record]:
+    """The messages receipts will move, locked in id order (as the recorder locks)."""
+    rows = await conn.fetch(
+        f"SELECT {_RECEIPT_COLUMNS} FROM messages WHERE id = ANY($1::uuid[])"
+        " ORDER BY id FOR UPDATE",
+        sorted(set(ids)),
     )
+    return {r["id"]: r for r in rows}
 
 
 # --- technical failures for operators ---------------------------------------------------

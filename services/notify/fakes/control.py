@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -58,6 +59,7 @@ class FakeState:
     delay_ms: int = 0
     failure: Literal["http", "provider"] = "http"
     messages: list[dict[str, Any]] = field(default_factory=list)
+    by_provider_id: dict[str, dict[str, Any]] = field(default_factory=dict)  # SMSID, msg_id
     message_ids: dict[str, str] = field(default_factory=dict)  # client request id → id
     receipts_sent: list[dict[str, Any]] = field(default_factory=list)
     receipt_errors: int = 0
@@ -77,9 +79,18 @@ class FakeState:
         self.query_status = control.query_status
         self.fail_next = control.fail_next
 
+    def record(self, message: dict[str, Any]) -> None:
+        """Keep a message as received, with when (`received_at`, epoch seconds)."""
+        message["received_at"] = time.time()
+        self.messages.append(message)
+        provider_id = message.get("SMSID") or message.get("msg_id")
+        if provider_id:
+            self.by_provider_id[str(provider_id)] = message
+
     def reset(self) -> None:
         self.mode, self.delay_ms, self.failure = Mode.OK, 0, "http"
         self.messages.clear()
+        self.by_provider_id.clear()
         self.message_ids.clear()
         self.receipts_sent.clear()
         self.receipt_errors = 0

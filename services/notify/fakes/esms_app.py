@@ -94,7 +94,7 @@ def create_app(
         sms_id = uuid.uuid4().hex
         if request_id:
             state.message_ids[request_id] = sms_id
-        state.messages.append(
+        state.record(
             {
                 "SMSID": sms_id,
                 "RequestId": request_id,
@@ -119,7 +119,7 @@ def create_app(
     ) -> JSONResponse:
         if (api_key and key != api_key) or (secret_key and secret != secret_key):
             return _answer(esms.CODE_BAD_CREDENTIALS, ErrorMessage="Authorize Failed")
-        found = next((m for m in state.messages if m["SMSID"] == ref_id), None)
+        found = state.by_provider_id.get(ref_id)
         if found is None:
             return _answer(CODE_NOT_FOUND, ErrorMessage="SMSID not found")
         report = dict(found["report"])

@@ -107,7 +107,7 @@ def create_app(
         if request_id in state.message_ids:
             return _soap(vt.RESULT_OK, "Duplicate RequestID: ignored")
         state.message_ids[request_id] = request_id
-        state.messages.append({k: v for k, v in fields.items() if k != "Password"})
+        state.record({k: v for k, v in fields.items() if k != "Password"})
         calls = [
             ReceiptCall(
                 "POST",

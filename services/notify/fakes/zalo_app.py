@@ -99,7 +99,7 @@ def create_app(
             msg_id = uuid.uuid4().hex
             if tracking_id:
                 state.message_ids[tracking_id] = msg_id
-            state.messages.append(
+            state.record(
                 {
                     "msg_id": msg_id,
                     "tracking_id": tracking_id,
