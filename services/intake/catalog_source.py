@@ -27,6 +27,7 @@ def intake_catalog(profile: str) -> Catalog:
             code=code,
             name=proc.name,
             field_code=proc.field,
+            field_name=ref.fields[proc.field].name,
             legal_hours=Decimal(proc.processing_hours),
             online_hours=(
                 Decimal(proc.online_processing_hours)
@@ -36,6 +37,7 @@ def intake_catalog(profile: str) -> Catalog:
             hours_if={k: Decimal(v) for k, v in proc.processing_hours_if.items()},
             conditions=frozenset(proc.conditions),
             required_documents={d.code: d.name for d in proc.documents},
+            national_documents=dict(proc.dvcqg_components),
             active_levels=frozenset(level.value for level in proc.active_at),
             cut_off=proc.cut_off,
             chain=(

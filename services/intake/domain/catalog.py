@@ -43,6 +43,8 @@ class ProcedureInfo(BaseModel):
     active_levels: frozenset[str]
     cut_off: time | None = None
     chain: ChainChoice | None = None
+    # National component code (MaThanhPhanHoSo) -> document code, from the reference data.
+    national_documents: dict[str, str] = {}
 
 
 class Catalog(BaseModel):
