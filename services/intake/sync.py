@@ -63,7 +63,9 @@ async def take(
         d = dvcqg.incoming(item, envelope_unit, ctx.catalog, now)
         if not portal.may_act_for(d.unit.code):
             raise ItemRefused(
-                d.unit_field, d.unit.code, "cổng không được phép gửi hồ sơ cho đơn vị này"
+                d.unit_field,
+                d.unit_value,
+                f"cổng không được phép gửi hồ sơ cho đơn vị {d.unit.code} ({d.unit.name})",
             )
     except ItemRefused as refused:
         return refusal(code, refused)

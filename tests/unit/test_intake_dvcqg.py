@@ -18,6 +18,7 @@ from services.intake.domain.dvcqg_shape import (
     changes,
     from_stamp,
     moves_forward,
+    reachable_from,
     status_from_national,
     to_dongbo,
     to_stamp,
@@ -109,6 +110,14 @@ def test_the_status_only_moves_forward_or_between_the_statuses_of_work_in_progre
     assert not moves_forward(9, 4)
     for ended in (3, 7, 8, 10):
         assert FORWARD[S(ended)] == frozenset()
+
+
+def test_routings_events_move_a_synced_dossier_only_from_where_they_may() -> None:
+    # Routing's first assignment says 2; a dossier synced while being processed stays 4.
+    assert 4 not in reachable_from(2)
+    assert reachable_from(4) == [1, 2, 4, 5, 6]
+    assert 9 in reachable_from(10) and 10 not in reachable_from(7)
+    assert not {3, 7, 8, 9, 10} & set(reachable_from(4))  # nothing comes back from there
 
 
 # --------------------------------------------------------------------- the item builder
@@ -217,7 +226,7 @@ def test_a_missing_paper_is_named_with_its_national_code() -> None:
     del item["TaiLieuNop"][1]
     refused = refusal(item)
     assert refused.field == "TaiLieuNop"
-    assert refused.message.startswith("TaiLieuNop '1 thành phần': Hồ sơ chưa đầy đủ, thiếu ")
+    assert refused.message.startswith("Hồ sơ chưa đầy đủ: TaiLieuNop '1 thành phần': thiếu ")
     assert "Giấy chứng sinh" in refused.message
     assert "(MaThanhPhanHoSo '1.001193-TP02')" in refused.message
 

@@ -262,23 +262,32 @@ async def append_timeline(
 
 
 async def advance_status(
-    conn: DbConn, dossier_id: UUID, status: int, version: int, current_unit: str | None
-) -> int | None:
+    conn: DbConn,
+    dossier_id: UUID,
+    status: int,
+    version: int,
+    current_unit: str | None,
+    reachable_from: Sequence[int] = (),
+) -> tuple[int, int] | None:
     """Move the public status forward only: an older event never overwrites a newer one.
+    A dossier synced from the national portal came with its own status: it takes the
+    event's only from the statuses in ``reachable_from`` (its version still advances).
 
-    Returns the status before the change, or None when the event was older.
+    Returns the status before and after, or None when the event was older.
     """
-    previous: int | None = await conn.fetchval(
+    row = await conn.fetchrow(
         "WITH old AS (SELECT status FROM dossiers WHERE id = $1 FOR UPDATE)"
-        " UPDATE dossiers d SET status = $2, status_version = $3,"
-        " current_unit = COALESCE($4, d.current_unit)"
-        " FROM old WHERE d.id = $1 AND d.status_version < $3 RETURNING old.status",
+        " UPDATE dossiers d SET status = CASE WHEN d.external_code IS NULL"
+        " OR d.status = ANY($5::smallint[]) THEN $2 ELSE d.status END,"
+        " status_version = $3, current_unit = COALESCE($4, d.current_unit)"
+        " FROM old WHERE d.id = $1 AND d.status_version < $3 RETURNING old.status, d.status",
         dossier_id,
         status,
         version,
         current_unit,
+        list(reachable_from),
     )
-    return previous
+    return (int(row[0]), int(row[1])) if row is not None else None
 
 
 async def enqueue_status_callbacks(
@@ -338,12 +347,12 @@ async def find_by_ma_ho_so(
     conn: DbConn, ma_ho_so: str, *, for_update: bool = False
 ) -> dict[str, Any] | None:
     """The one dossier a national code names in the province, whichever portal sent it:
-    the dossier synced with that MaHoSo, else the dossier received here under that code.
-    JSON columns decoded."""
+    the dossier synced with that MaHoSo, else the dossier with that code of ours (a
+    dossier received here has no other national code). JSON columns decoded."""
     row = await conn.fetchrow(
-        "SELECT * FROM dossiers WHERE external_code = $1"
-        " OR (code = $1 AND external_code IS NULL)"
-        " ORDER BY external_code IS NOT NULL DESC LIMIT 1" + (" FOR UPDATE" if for_update else ""),
+        "SELECT * FROM dossiers WHERE external_code = $1 OR code = $1"
+        " ORDER BY external_code IS NOT DISTINCT FROM $1 DESC LIMIT 1"
+        + (" FOR UPDATE" if for_update else ""),
         ma_ho_so,
     )
     return _decoded(row) if row is not None else None

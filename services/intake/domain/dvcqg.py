@@ -47,10 +47,11 @@ _MASKED = frozenset({*PERSONAL_FIELDS, "SoDinhDanh"})
 class ItemRefused(Exception):
     """One dossier of the batch cannot be taken; names the field and the value."""
 
-    def __init__(self, field: str, value: Any, reason: str) -> None:
+    def __init__(self, field: str, value: Any, reason: str, headline: str = "") -> None:
         self.field = field
         self.value = "" if value is None else str(value)
         self.reason = reason
+        self.headline = headline  # what went wrong as a whole, said first when given
         super().__init__(self.message)
 
     @property
@@ -60,7 +61,8 @@ class ItemRefused(Exception):
 
     @property
     def message(self) -> str:
-        return f"{self.field} '{self.shown_value}': {self.reason}"
+        said = f"{self.field} '{self.shown_value}': {self.reason}"
+        return f"{self.headline}: {said}" if self.headline else said
 
 
 # --------------------------------------------------------------------------- reading
@@ -236,7 +238,8 @@ def missing_papers(procedure: ProcedureInfo, documents: Sequence[Mapping[str, An
         raise ItemRefused(
             "TaiLieuNop",
             f"{len(supplied)} thành phần",
-            "Hồ sơ chưa đầy đủ, thiếu " + "; ".join(missing),
+            "thiếu " + "; ".join(missing),
+            headline="Hồ sơ chưa đầy đủ",
         )
 
 
@@ -273,6 +276,11 @@ class Incoming:
     documents: list[dict[str, Any]]
     # What the portal sent that intake keeps as sent (not its own fields).
     national: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit_value(self) -> str:
+        """The value of the field that named the unit (for a refusal about the unit)."""
+        return self.ma_ho_so if self.unit_field == "MaHoSo" else self.unit.code
 
 
 def _citizen_id(item: DvcqgDossier) -> str:
@@ -465,7 +473,7 @@ def plan_update(row: Mapping[str, Any], d: Incoming, names: Names) -> Update:
     if d.unit.code != row["receiving_unit"]:
         raise ItemRefused(
             d.unit_field,
-            d.unit.code,
+            d.unit_value,
             "đơn vị tiếp nhận không được thay đổi"
             f" (hồ sơ đã tiếp nhận tại {row['receiving_unit']})",
         )

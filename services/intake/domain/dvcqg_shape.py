@@ -91,6 +91,13 @@ def moves_forward(current: int, new: int) -> bool:
     return S(new) in FORWARD[S(current)]
 
 
+def reachable_from(new: int) -> list[int]:
+    """The statuses from which a dossier may take ``new`` (itself included)."""
+    if new not in S._value2member_map_:
+        return [int(new)]
+    return sorted({int(new)} | {int(c) for c, nexts in FORWARD.items() if S(new) in nexts})
+
+
 # ------------------------------------------------------------------------ the builder
 
 
