@@ -57,7 +57,7 @@ async def take(
     now: datetime,
 ) -> dict[str, Any]:
     """One ``data[]`` item of ``DongBoHoSoMC``: its answer in the portal's shape."""
-    code = str(raw.get("MaHoSo") or "") if isinstance(raw, dict) else ""
+    code = dvcqg.echo(str(raw.get("MaHoSo") or "")) if isinstance(raw, dict) else ""
     try:
         item = dvcqg.read_item(raw)
         d = dvcqg.incoming(item, envelope_unit, ctx.catalog, now)

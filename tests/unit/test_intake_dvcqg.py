@@ -325,6 +325,9 @@ def test_text_postgresql_cannot_store_is_refused_in_vietnamese(text: str) -> Non
     refused = refusal(example(GhiChu=text))
     assert refused.field == "GhiChu"
     assert "không lưu được" in refused.reason
+    # What is repeated back can be sent as JSON in UTF-8.
+    assert "\x00" not in refused.message
+    refused.message.encode("utf-8")
 
 
 @pytest.mark.parametrize("status", ["3", "7", "8", "9", "10"])

@@ -57,12 +57,19 @@ class ItemRefused(Exception):
     @property
     def shown_value(self) -> str:
         last = self.field.rsplit(".", 1)[-1].split("[", 1)[0]
-        return "***" if last in _MASKED and self.value else self.value
+        return "***" if last in _MASKED and self.value else echo(self.value)
 
     @property
     def message(self) -> str:
         said = f"{self.field} '{self.shown_value}': {self.reason}"
         return f"{self.headline}: {said}" if self.headline else said
+
+
+def echo(text: str, limit: int = 100) -> str:
+    """A value as it may be repeated in an answer: printable escapes for what JSON in
+    UTF-8 cannot carry (NUL, lone surrogates), cut at ``limit`` characters."""
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return shown if len(shown) <= limit else shown[:limit] + "…"
 
 
 # --------------------------------------------------------------------------- reading
