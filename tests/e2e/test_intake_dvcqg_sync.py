@@ -8,15 +8,17 @@ import copy
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from services.intake.domain.dvcqg_shape import to_stamp
 from services.intake.entrypoints.dvcqg import EXAMPLE
 from tests.e2e.test_intake_submission import OTHER_COMMUNE, new_portal
 from tests.support.processes import ServiceProcess
-from tests.support.story import COMMUNE, eventually
+from tests.support.story import COMMUNE, birth_registration, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -411,3 +413,30 @@ def test_a_refusal_names_the_unknown_receiving_agency(system: dict[str, ServiceP
     assert answer["field"] == "MaHoSo" and answer["value"] == "000.77.01.H99-261117-0001"
     assert "'000.77.01.H99'" in answer["message"]
     assert "không có trong danh mục đơn vị" in answer["message"]
+
+
+def test_a_dossier_received_here_reads_back_in_the_same_shape_under_our_code(
+    system: dict[str, ServiceProcess],
+) -> None:
+    intake = system["intake"]
+    key = new_portal(intake, [COMMUNE])["api_key"]
+    response = httpx.post(
+        f"{intake.url}/v1/dossiers",
+        json=birth_registration(),
+        headers={"X-API-Key": key},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    item = read_back(intake, key, receipt["code"]).json()
+    assert item["MaHoSo"] == receipt["code"]
+    assert item["MaTTHC"] == "1.001193"
+    assert (item["MaLinhVuc"], item["TenLinhVuc"]) == ("ho_tich", "Hộ tịch")  # reference data
+    assert item["NgayTiepNhan"] == to_stamp(datetime.fromisoformat(receipt["received_at"]))
+    assert item["NgayHenTra"] == to_stamp(datetime.fromisoformat(receipt["appointment_at"]))
+    assert [p["MaThanhPhanHoSo"] for p in item["TaiLieuNop"]] == ["TK_KS", "GCS"]
+    assert item["DinhDanhCHS"] == [{"LoaiDinhDanh": "1", "SoDinhDanh": "001190012345"}]
+    # The national portal sending our own dossier back as new gets our code, not a copy.
+    again = one(push(intake, key, item))
+    assert again["message"] == "Hồ sơ đã tồn tại"
+    assert again["MaHoSoTiepNhan"] == receipt["code"]

@@ -398,10 +398,10 @@ def check_new(d: Incoming) -> None:
 def same_dossier(row: Mapping[str, Any], d: Incoming) -> None:
     """A known MaHoSo sent as new must be that dossier (same unit, procedure and received
     time), not another system's dossier that happens to carry the same number."""
-    if (row["receiving_unit"], row["procedure_code"], row["received_at"]) != (
+    if (row["receiving_unit"], row["procedure_code"], to_stamp(row["received_at"])) != (
         d.unit.code,
         d.procedure.code,
-        d.received_at,
+        to_stamp(d.received_at),
     ):
         raise ItemRefused(
             "MaHoSo",
@@ -490,7 +490,8 @@ def plan_update(row: Mapping[str, Any], d: Incoming, names: Names) -> Update:
             d.procedure.code,
             f"thủ tục không được thay đổi (hồ sơ thuộc thủ tục {row['procedure_code']})",
         )
-    if d.received_at != row["received_at"]:
+    # Compared as the portal writes it (to the second): a dossier received here has more.
+    if to_stamp(d.received_at) != to_stamp(row["received_at"]):
         raise ItemRefused(
             "NgayTiepNhan",
             to_stamp(d.received_at),
