@@ -100,7 +100,9 @@ async def take(
     except ProblemError as problem:
         if problem.status == 409:  # the same MaHoSo, another body, at the same moment
             return await _after_race(ctx, portal, d, updating=updating, now=now)
-        raise  # overloaded or unreachable: the whole push is answered 503, to retry
+        if problem.status >= 500:  # overloaded or unreachable: the whole push is 503
+            raise
+        return refusal(code, ItemRefused("MaHoSo", d.ma_ho_so, problem.title))
     except Exception as exc:
         if repo.is_ma_ho_so_taken(exc):  # another portal stored it first
             return await _after_race(ctx, portal, d, updating=updating, now=now)
