@@ -332,8 +332,10 @@ class DvcqgSync(BaseModel):
 class DvcqgResult(BaseModel):
     MaHoSo: str
     error_code: str
-    message: str
-    MaHoSoTiepNhan: str | None = None
+    message: str = Field(description="In Vietnamese; a refusal names the field and value.")
+    MaHoSoTiepNhan: str | None = Field(default=None, description="Our code of the dossier.")
+    field: str | None = Field(default=None, description="The field at fault, when refused.")
+    value: str | None = Field(default=None, description="Its value (personal ones masked).")
 
 
 class DvcqgReply(BaseModel):

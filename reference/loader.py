@@ -66,9 +66,25 @@ def load_reference(path: str | Path) -> ReferenceData:
     return ReferenceData(str(root), fields, units, procedures)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last one
+    silently: a national component code listed twice would lose a document)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} repeated", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(file: Path) -> Any:
     try:
-        return yaml.safe_load(file.read_text(encoding="utf-8"))
+        return yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ReferenceDataError(str(file), "file", "missing") from None
     except yaml.YAMLError as error:
@@ -148,10 +164,25 @@ def _load_procedure(file: Path, fields: Mapping[str, FieldOfWork], units: UnitTr
         raise ReferenceDataError(str(file), entry, _explain(error)) from None
     if procedure.field not in fields:
         raise ReferenceDataError(str(file), entry, f"unknown field {procedure.field!r}")
-    problem = _unreachable_unit(procedure, fields, units)
+    problem = _unreachable_unit(procedure, fields, units) or _unmapped_component(procedure)
     if problem:
         raise ReferenceDataError(str(file), entry, problem)
     return procedure
+
+
+def _unmapped_component(procedure: Procedure) -> str | None:
+    """Every national component code names one of the procedure's documents, and none is
+    another document's own code (a synced paper must mean one thing)."""
+    own = {d.code for d in procedure.documents}
+    for national, document in procedure.dvcqg_components.items():
+        where = f"dvcqg_components {national!r}"
+        if not national.strip():
+            return f"{where}: empty national component code"
+        if document not in own:
+            return f"{where}: maps to {document!r}, which is not a document of the procedure"
+        if national in own and national != document:
+            return f"{where}: is the code of another document of the procedure"
+    return None
 
 
 def _unreachable_unit(

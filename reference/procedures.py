@@ -120,6 +120,8 @@ class Procedure(FrozenModel):
     cut_off: time | None = None
     chain: Chain | None = None
     workflows: tuple[Workflow, ...] = Field(min_length=1)
+    # National component code (MaThanhPhanHoSo in DVCQG sync) -> one of ``documents``.
+    dvcqg_components: Mapping[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Procedure:

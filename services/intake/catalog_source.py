@@ -27,6 +27,7 @@ def intake_catalog(profile: str) -> Catalog:
             code=code,
             name=proc.name,
             field_code=proc.field,
+            field_name=ref.fields[proc.field].name,
             legal_hours=Decimal(proc.processing_hours),
             online_hours=(
                 Decimal(proc.online_processing_hours)
@@ -40,6 +41,7 @@ def intake_catalog(profile: str) -> Catalog:
             subprocedure_documents={
                 d.code: d.subprocedures for d in proc.documents if d.subprocedures
             },
+            national_documents=dict(proc.dvcqg_components),
             active_levels=frozenset(level.value for level in proc.active_at),
             cut_off=proc.cut_off,
             chain=(

@@ -6,7 +6,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -72,6 +72,19 @@ def request_hash(body: SubmitDossier) -> str:
 
 
 @dataclass(frozen=True)
+class SyncArrival:
+    """A dossier received elsewhere (the national portal's sync): it keeps its received
+    time, its appointment (None: computed here), its status and what the portal sent."""
+
+    received_at: datetime
+    appointment_at: datetime | None
+    status: DossierStatus
+    applicant: dict[str, Any]
+    documents: list[dict[str, Any]]
+    national: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Submission:
     """A submission that passed the pure checks, waiting for its number."""
 
@@ -85,6 +98,7 @@ class Submission:
     external_code: str | None
     # The trace context of the request, stored with its event (the writer has none).
     trace_headers: dict[str, str]
+    sync: SyncArrival | None = None
     dossier_id: UUID = field(default_factory=uuid4)
     contact_ref: str = field(default_factory=new_contact_ref)
 
@@ -142,12 +156,18 @@ def prepare_submission(
     idempotency_key: str | None,
     now: datetime,
     external_code: str | None = None,
+    sync: SyncArrival | None = None,
 ) -> Submission:
-    """The pure part of a submission: checks (SubmissionRefused) and the appointment."""
+    """The pure part of a submission: checks (SubmissionRefused) and the appointment.
+    A synced dossier counts from its own received time and keeps its appointment."""
     checked = check_submission(ctx.catalog, body)
+    if sync is not None:
+        now = sync.received_at
     times = appointment(
         ctx.calendar_for(checked.unit.code), checked.procedure, body.channel, body.conditions, now
     )
+    if sync is not None and sync.appointment_at is not None:
+        times = replace(times, appointment_at=sync.appointment_at)
     return Submission(
         portal_id=portal_id,
         idempotency_key=idempotency_key,
@@ -158,6 +178,7 @@ def prepare_submission(
         received_at=now,
         external_code=external_code,
         trace_headers=current_trace_headers(),
+        sync=sync,
     )
 
 
@@ -169,6 +190,7 @@ async def submit_dossier(
     idempotency_key: str | None,
     now: datetime,
     external_code: str | None = None,
+    sync: SyncArrival | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Check the submission, then hand it to the process's writer and wait for its batch
     to commit: the receipt (201), the stored receipt of a retry, or a refusal (409 for a
@@ -180,6 +202,7 @@ async def submit_dossier(
         idempotency_key=idempotency_key,
         now=now,
         external_code=external_code,
+        sync=sync,
     )
     if ctx.writer is None:
         raise RuntimeError("intake's submission writer is not running")
@@ -194,10 +217,17 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
     checked, times, body, now = sub.checked, sub.times, sub.body, sub.received_at
     agency, day = sub.agency_day
     code = dossier_code(agency, day, sequence)
+    status = sub.sync.status if sub.sync is not None else DossierStatus.RECEIVED
+    if sub.sync is not None:
+        applicant = json.dumps(sub.sync.applicant, ensure_ascii=False)
+        documents = sub.sync.documents
+    else:
+        applicant = body.applicant.model_dump_json()
+        documents = flag_documents(d.model_dump() for d in body.documents)
     receipt = Receipt(
         id=sub.dossier_id,
         code=code,
-        status=DossierStatus.RECEIVED,
+        status=status,
         procedure_code=checked.procedure.code,
         receiving_unit=checked.unit.code,
         received_at=now.astimezone(VN_TZ),
@@ -235,14 +265,14 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
         field_code=checked.procedure.field_code,
         receiving_unit=checked.unit.code,
         channel=int(body.channel),
-        applicant=body.applicant.model_dump_json(),
-        documents=json.dumps(flag_documents(d.model_dump() for d in body.documents)),
+        applicant=applicant,
+        documents=json.dumps(documents, ensure_ascii=False),
         fees=json.dumps([f.model_dump() for f in body.fees]),
         request=json.dumps({"summary": body.summary, "conditions": body.conditions}),
         received_at=now,
         clock_started_at=times.clock_started_at,
         appointment_at=times.appointment_at,
-        status=int(DossierStatus.RECEIVED),
+        status=int(status),
         portal_id=sub.portal_id,
         external_code=sub.external_code,
         contact_ref=sub.contact_ref,
@@ -252,14 +282,13 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
             default=str,
         ),
         callback=json.dumps(
-            status_callback(
-                sub.dossier_id, code, DossierStatus.RECEIVED, 1, checked.unit.code, now
-            ),
+            status_callback(sub.dossier_id, code, status, 1, checked.unit.code, now),
             default=str,
             ensure_ascii=False,
         ),
         idempotency_key=sub.idempotency_key,
         response=json.dumps(receipt),
+        dvcqg=(json.dumps(sub.sync.national, ensure_ascii=False) if sub.sync is not None else None),
     )
     record = OutboxRecord(
         topic,

@@ -19,7 +19,13 @@ from tests.conftest import unique_prefix
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parents[2] / "services" / "intake" / "migrations"
-BEFORE = ("001_intake.sql", "002_portals_webhooks.sql", "003_contact_refs.sql")
+BEFORE = (
+    "001_intake.sql",
+    "002_portals_webhooks.sql",
+    "003_contact_refs.sql",
+    "003_personal_data.sql",
+    "004_dvcqg_sync.sql",
+)
 NAME = "Nguyễn Thị Lan"
 
 
@@ -64,8 +70,8 @@ async def test_stored_names_digits_and_phones_take_the_forms_now_kept(
     }
     odd_id = await _insert(pg, schema, 6, {**person, "citizen_id": "٠٠١١٩٠٠١٢٣٤٥", "phone": "0"})
     anonymised = await _insert(pg, schema, 7, {"kind": "citizen"})
-    shutil.copy(MIGRATIONS / "004_normalised_input.sql", before / "004_normalised_input.sql")
-    assert await migrate(pg, schema, before) == ["intake/004_normalised_input.sql"]
+    shutil.copy(MIGRATIONS / "005_normalised_input.sql", before / "005_normalised_input.sql")
+    assert await migrate(pg, schema, before) == ["intake/005_normalised_input.sql"]
 
     rows = {
         r["id"]: r

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from services.runtime.db import DbConn
 
 
@@ -104,6 +106,8 @@ class ReceivedRow:
     callback: str
     idempotency_key: str | None
     response: str
+    # What the national portal's sync sent that intake keeps as sent (None otherwise).
+    dvcqg: str | None = None
 
 
 async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
@@ -116,18 +120,18 @@ async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
         " $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],"
         " $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],"
         " $17::text[], $18::uuid[], $19::text[], $20::text[], $21::text[], $22::text[],"
-        " $23::text[])"
+        " $23::text[], $24::text[])"
         " AS u(id, code, agency_code, procedure_code, field_code, receiving_unit, channel,"
         " applicant, documents, fees, request, received_at, clock_started_at, appointment_at,"
         " status, portal_id, external_code, event_id, details, callback, idem_key, response,"
-        " contact_ref)),"
+        " contact_ref, dvcqg)),"
         " d AS (INSERT INTO dossiers (id, code, agency_code, procedure_code, field_code,"
         " receiving_unit, channel, applicant, documents, fees, request, received_at,"
         " clock_started_at, appointment_at, status, status_version, current_unit, portal_id,"
-        " external_code, contact_ref) SELECT id, code, agency_code, procedure_code, field_code,"
-        " receiving_unit, channel, applicant::jsonb, documents::jsonb, fees::jsonb,"
+        " external_code, contact_ref, dvcqg) SELECT id, code, agency_code, procedure_code,"
+        " field_code, receiving_unit, channel, applicant::jsonb, documents::jsonb, fees::jsonb,"
         " request::jsonb, received_at, clock_started_at, appointment_at, status, 1,"
-        " receiving_unit, portal_id, external_code, contact_ref FROM u),"
+        " receiving_unit, portal_id, external_code, contact_ref, dvcqg::jsonb FROM u),"
         " t AS (INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"
         " occurred_at, details) SELECT event_id, id, 'intake', 'dossier.received', 1,"
         " received_at, details::jsonb FROM u ON CONFLICT DO NOTHING),"
@@ -161,6 +165,7 @@ async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
         [r.idempotency_key for r in rows],
         [r.response for r in rows],
         [r.contact_ref for r in rows],
+        [r.dvcqg for r in rows],
     )
 
 
@@ -172,7 +177,12 @@ async def load_dossier(conn: DbConn, ref: str) -> dict[str, Any] | None:
     if dossier_id is not None:
         row = await conn.fetchrow("SELECT * FROM dossiers WHERE id = $1", dossier_id)
     else:
-        row = await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1", ref)
+        # Our code first; a dossier synced from elsewhere is found by its MaHoSo too.
+        row = await conn.fetchrow(
+            "SELECT * FROM dossiers WHERE code = $1 OR external_code = $1"
+            " ORDER BY code = $1 DESC LIMIT 1",
+            ref,
+        )
     return dict(row) if row is not None else None
 
 
@@ -252,23 +262,32 @@ async def append_timeline(
 
 
 async def advance_status(
-    conn: DbConn, dossier_id: UUID, status: int, version: int, current_unit: str | None
-) -> int | None:
+    conn: DbConn,
+    dossier_id: UUID,
+    status: int,
+    version: int,
+    current_unit: str | None,
+    reachable_from: Sequence[int] = (),
+) -> tuple[int, int] | None:
     """Move the public status forward only: an older event never overwrites a newer one.
+    A dossier synced from the national portal came with its own status: it takes the
+    event's only from the statuses in ``reachable_from`` (its version still advances).
 
-    Returns the status before the change, or None when the event was older.
+    Returns the status before and after, or None when the event was older.
     """
-    previous: int | None = await conn.fetchval(
+    row = await conn.fetchrow(
         "WITH old AS (SELECT status FROM dossiers WHERE id = $1 FOR UPDATE)"
-        " UPDATE dossiers d SET status = $2, status_version = $3,"
-        " current_unit = COALESCE($4, d.current_unit)"
-        " FROM old WHERE d.id = $1 AND d.status_version < $3 RETURNING old.status",
+        " UPDATE dossiers d SET status = CASE WHEN d.external_code IS NULL"
+        " OR d.status = ANY($5::smallint[]) THEN $2 ELSE d.status END,"
+        " status_version = $3, current_unit = COALESCE($4, d.current_unit)"
+        " FROM old WHERE d.id = $1 AND d.status_version < $3 RETURNING old.status, d.status",
         dossier_id,
         status,
         version,
         current_unit,
+        list(reachable_from),
     )
-    return previous
+    return (int(row[0]), int(row[1])) if row is not None else None
 
 
 async def enqueue_status_callbacks(
@@ -309,3 +328,97 @@ async def find_by_external_code(conn: DbConn, portal_id: str, code: str) -> dict
         "SELECT * FROM dossiers WHERE portal_id = $1 AND external_code = $2", portal_id, code
     )
     return dict(row) if row is not None else None
+
+
+# ----------------------------------------------------------------- national portal sync
+
+SYNC_JSON = ("applicant", "documents", "fees", "request", "dvcqg")
+
+
+def _decoded(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    for column in SYNC_JSON:
+        if isinstance(out.get(column), str):
+            out[column] = json.loads(out[column])
+    return out
+
+
+async def find_by_ma_ho_so(
+    conn: DbConn, ma_ho_so: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    """The one dossier a national code names in the province, whichever portal sent it:
+    the dossier synced with that MaHoSo, else the dossier with that code of ours (a
+    dossier received here has no other national code). JSON columns decoded."""
+    row = await conn.fetchrow(
+        "SELECT * FROM dossiers WHERE external_code = $1 OR code = $1"
+        " ORDER BY external_code IS NOT DISTINCT FROM $1 DESC LIMIT 1"
+        + (" FOR UPDATE" if for_update else ""),
+        ma_ho_so,
+    )
+    return _decoded(row) if row is not None else None
+
+
+def is_ma_ho_so_taken(exc: BaseException) -> bool:
+    """A concurrent submission stored the same MaHoSo first (the unique index refused)."""
+    return (
+        isinstance(exc, asyncpg.UniqueViolationError)
+        and getattr(exc, "constraint_name", None) == "dossiers_by_ma_ho_so"
+    )
+
+
+@dataclass(frozen=True)
+class SyncUpdate:
+    dossier_id: UUID
+    portal_id: str
+    at: datetime
+    applicant: dict[str, Any]
+    documents: list[dict[str, Any]]
+    fees: list[dict[str, Any]]
+    summary: str
+    channel: int
+    appointment_at: datetime
+    status: int
+    national: dict[str, Any]
+    changes: list[dict[str, Any]]
+    status_kept: int | None
+
+
+async def apply_sync_update(conn: DbConn, u: SyncUpdate) -> None:
+    """The re-send's values, its revision (what changed, when, from which portal) and a
+    timeline entry naming the changed fields (no values: the timeline is public)."""
+    await conn.execute(
+        "UPDATE dossiers SET applicant = $2::jsonb, documents = $3::jsonb, fees = $4::jsonb,"
+        " request = jsonb_set(request, '{summary}', to_jsonb($5::text)), channel = $6,"
+        " appointment_at = $7, status = $8, dvcqg = $9::jsonb WHERE id = $1",
+        u.dossier_id,
+        json.dumps(u.applicant, ensure_ascii=False),
+        json.dumps(u.documents, ensure_ascii=False),
+        json.dumps(u.fees, ensure_ascii=False),
+        u.summary,
+        u.channel,
+        u.appointment_at,
+        u.status,
+        json.dumps(u.national, ensure_ascii=False),
+    )
+    await conn.execute(
+        "WITH r AS (INSERT INTO dvcqg_revisions (dossier_id, at, portal_id, changes,"
+        " status_kept) VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id)"
+        " INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"
+        " occurred_at, details) SELECT gen_random_uuid(), $1, 'intake', 'dvcqg.updated', 0,"
+        " $2, jsonb_build_object('revision', r.id, 'fields', $6::jsonb) FROM r",
+        u.dossier_id,
+        u.at,
+        u.portal_id,
+        json.dumps(u.changes, ensure_ascii=False, default=str),
+        u.status_kept,
+        json.dumps([c["field"] for c in u.changes]),
+    )
+
+
+async def load_revisions(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, at, portal_id, changes, status_kept FROM dvcqg_revisions"
+        " WHERE dossier_id = $1 ORDER BY id",
+        dossier_id,
+    )
+    return [{**dict(r), "changes": json.loads(r["changes"])} for r in rows]

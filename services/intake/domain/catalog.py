@@ -50,6 +50,8 @@ class ProcedureInfo(BaseModel):
     active_levels: frozenset[str]
     cut_off: time | None = None
     chain: ChainChoice | None = None
+    # National component code (MaThanhPhanHoSo) -> document code, from the reference data.
+    national_documents: dict[str, str] = {}
 
     def needed_documents(self, chosen: list[str]) -> dict[str, str]:
         """The papers a complete dossier holds, given the sub-procedures chosen."""

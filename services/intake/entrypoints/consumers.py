@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts.envelope import EventEnvelope
 from services.intake.adapters import repository as repo
+from services.intake.domain.dvcqg_shape import reachable_from
 from services.intake.views import status_callback
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
@@ -18,15 +19,17 @@ async def record_routing(conn: DbConn, env: EventEnvelope) -> None:
     unit = env.payload.get("unit_code") or env.payload.get("to_unit")
     # Sequence 1 is intake's own "received"; routing's sequences start after it.
     version = env.sequence + 1
-    previous = await repo.advance_status(conn, env.dossier_id, int(status), version, unit)
-    if previous is not None and previous != int(status):
+    moved = await repo.advance_status(
+        conn, env.dossier_id, int(status), version, unit, reachable_from(int(status))
+    )
+    if moved is not None and moved[0] != moved[1]:
         # The portal hears of it through a delivery row committed with the change.
         row = await conn.fetchrow(
             "SELECT code, current_unit FROM dossiers WHERE id = $1", env.dossier_id
         )
         assert row is not None
         body = status_callback(
-            env.dossier_id, row["code"], int(status), version, row["current_unit"], env.occurred_at
+            env.dossier_id, row["code"], moved[1], version, row["current_unit"], env.occurred_at
         )
         await repo.enqueue_status_callbacks(conn, env.dossier_id, version, body)
 
