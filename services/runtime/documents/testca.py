@@ -11,6 +11,7 @@ or certificate of this test CA (its organisation is :data:`TEST_CA_ORGANISATION`
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from dataclasses import dataclass
@@ -140,9 +141,16 @@ def ensure_test_ca(
 ) -> TestCaFiles:
     """Create the root and the signer unless they exist and stay valid a while longer."""
     now = now or datetime.now(UTC)
-    files = TestCaFiles(directory)
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
+    # Several services may start at once: one makes the CA, the others then read it.
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure(directory, signer_name, root_name, now)
+
+
+def _ensure(directory: Path, signer_name: str, root_name: str, now: datetime) -> TestCaFiles:
+    files = TestCaFiles(directory)
     if files.complete() and _still_valid(files.root_cert, now):
         if not _still_valid(files.signer_cert, now):
             issue_signer(files, signer_name, now=now)
