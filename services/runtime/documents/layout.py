@@ -107,12 +107,22 @@ class _Page:
     def gap(self, mm: float = 3) -> None:
         self.pdf.ln(mm)
 
-    def header(self, form_no: str, issuer: Issuer, code: str | None, issued_at: datetime) -> None:
+    def header(
+        self, form_no: str | None, issuer: Issuer, code: str | None, issued_at: datetime
+    ) -> None:
         pdf = self.pdf
         self.font("I", 10)
-        pdf.cell(
-            self.width, 5, _t(f"Mẫu số {form_no}"), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        if form_no is not None:
+            pdf.cell(
+                self.width,
+                5,
+                _t(f"Mẫu số {form_no}"),
+                align="R",
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
+            )
+        else:
+            pdf.ln(5)
         left, right = self.width * 0.42, self.width * 0.58
         top = pdf.get_y()
         self.font("", 11)
@@ -397,7 +407,7 @@ def render(form: AnyForm, fonts: Fonts | None = None) -> bytes:
     landscape = isinstance(form, RegisterForm)
     page = _Page(fonts, TITLES[form.form], form.issued_at, landscape)
     code = None if isinstance(form, RegisterForm) else form.dossier_code
-    page.header(form.form if form.form != "KQ" else "KQ", form.issuer, code, form.issued_at)
+    page.header(None if form.form == "KQ" else form.form, form.issuer, code, form.issued_at)
     page.title(TITLES[form.form])
     match form:
         case ReceiptForm():

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from services.runtime.documents.layout import DEFAULT_FONT_DIR
 from services.runtime.documents.signing import SigningIdentity
-from services.runtime.documents.testca import TestCaFiles, ensure_test_ca, is_test_ca_certificate
+from services.runtime.documents.testca import CaFiles, ensure_test_ca, is_test_ca_certificate
 from services.runtime.settings import ServiceSettings, is_known_default
 
 REPO = Path(__file__).resolve().parents[3]
@@ -39,7 +39,7 @@ class DocumentSettings(ServiceSettings):
     )
     document_place: str = Field(default="", description="Where documents are dated (địa danh).")
 
-    def _dev_files(self) -> TestCaFiles:
+    def _dev_files(self) -> CaFiles:
         return ensure_test_ca(DEV_SIGNING_DIR)
 
     def signing_identity(self) -> SigningIdentity:

@@ -29,7 +29,7 @@ DEFAULT_SIGNER_NAME = "Ủy ban nhân dân tỉnh (chứng thư thử nghiệm)"
 
 
 @dataclass(frozen=True, slots=True)
-class TestCaFiles:
+class CaFiles:
     """Where the files of one test CA are."""
 
     directory: Path
@@ -81,7 +81,7 @@ def _still_valid(path: Path, now: datetime) -> bool:
 
 
 def issue_signer(
-    files: TestCaFiles,
+    files: CaFiles,
     common_name: str,
     organisation: str = TEST_CA_ORGANISATION,
     *,
@@ -138,7 +138,7 @@ def ensure_test_ca(
     *,
     root_name: str = ROOT_NAME,
     now: datetime | None = None,
-) -> TestCaFiles:
+) -> CaFiles:
     """Create the root and the signer unless they exist and stay valid a while longer."""
     now = now or datetime.now(UTC)
     directory.mkdir(parents=True, exist_ok=True)
@@ -149,8 +149,8 @@ def ensure_test_ca(
         return _ensure(directory, signer_name, root_name, now)
 
 
-def _ensure(directory: Path, signer_name: str, root_name: str, now: datetime) -> TestCaFiles:
-    files = TestCaFiles(directory)
+def _ensure(directory: Path, signer_name: str, root_name: str, now: datetime) -> CaFiles:
+    files = CaFiles(directory)
     if files.complete() and _still_valid(files.root_cert, now):
         if not _still_valid(files.signer_cert, now):
             issue_signer(files, signer_name, now=now)
