@@ -133,7 +133,13 @@ def forms() -> list[tuple[m.AnyForm, list[str]]]:
                     ),
                 ),
             ),
-            ["SỔ THEO DÕI HỒ SƠ", "Trần Văn Đức", "Đã trả kết quả", "Tổng số hồ sơ: 1"],
+            [
+                "SỔ THEO DÕI HỒ SƠ",
+                CITIZEN["dossier_code"],
+                "Trần Văn Đức",
+                "Đã trả kết quả",
+                "Tổng số hồ sơ: 1",
+            ],
         ),
         (
             m.ResultDocument(

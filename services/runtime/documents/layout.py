@@ -377,7 +377,7 @@ def _register(page: _Page, f: RegisterForm) -> None:
             "Ngày trả",
             "Tình trạng",
         ),
-        (10, 45, 70, 40, 24, 24, 24, 30),
+        (10, 58, 57, 40, 24, 24, 24, 30),
         rows,
         size=9,
     )
