@@ -4,6 +4,7 @@ and answer it as a download."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from services.runtime.documents.settings import DocumentSettings
 from services.runtime.documents.signing import DocumentSigner, Verification, load_certificates
 from services.runtime.problems import ProblemError
 
+log = logging.getLogger(__name__)
 PDF = "application/pdf"
 REASONS = {
     "01": "Tiếp nhận hồ sơ và hẹn trả kết quả",
@@ -34,7 +36,7 @@ class Documents:
 
     def __init__(self, settings: DocumentSettings) -> None:
         self.fonts = Fonts(Path(settings.document_font_dir))
-        self.fonts.files()  # missing fonts stop the service at start, not at first print
+        self.fonts.files()  # missing fonts are named here, before anything is rendered
         self.signer = DocumentSigner(
             settings.signing_identity(), load_certificates([settings.trust_roots_path()])
         )
@@ -61,7 +63,13 @@ def documents_of(request: Request) -> Documents:
         settings = rt.settings
         if not isinstance(settings, DocumentSettings):
             raise ProblemError(404, "Dịch vụ này không phát hành văn bản")
-        found = rt.state["documents"] = Documents(settings)
+        try:
+            found = rt.state["documents"] = Documents(settings)
+        except (OSError, ValueError) as exc:  # fonts or key files missing or unreadable
+            log.error("documents cannot be issued: %s", exc)
+            raise ProblemError(
+                503, "Chưa thể phát hành văn bản có chữ ký số", "Fonts or signing key missing."
+            ) from exc
     assert isinstance(found, Documents)
     return found
 
