@@ -4,14 +4,14 @@ register (form 07) for its officials, and the verification of any signed documen
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from contracts.bounds import UNIT_PATTERN
+from contracts.bounds import UNIT_PATTERN, Day
 from contracts.vietnam import VN_TZ
 from services.intake.adapters.registers import REGISTER_MAX_ROWS, register_rows
 from services.intake.documents import receipt_document, register_document
@@ -31,6 +31,7 @@ PDF_OK: dict[int | str, dict[str, Any]] = {
     200: {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}}
 }
 VERIFY_BURST, VERIFY_REFILL_PER_SECOND = 20, 1.0
+OCTET_STREAM = "application/octet-stream"
 
 
 @router.get(
@@ -73,8 +74,8 @@ async def register_pdf(
     ctx: ContextDep,
     documents: DocumentsDep,
     who: Annotated[Principal | None, Depends(register_reader)],
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
 ) -> Response:
     if who is not None and not who.may_act_for(unit):
         raise ProblemError(403, "Không có quyền xem sổ theo dõi hồ sơ của đơn vị khác")
@@ -119,7 +120,10 @@ def _buckets(request: Request) -> TokenBuckets:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {PDF: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                PDF: {"schema": {"type": "string", "format": "binary"}},
+                OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}},
+            },
         }
     },
     responses=problem_responses(415, 422, 429),
@@ -132,7 +136,7 @@ async def verify(request: Request, documents: DocumentsDep) -> Verification | JS
         refused.headers["Retry-After"] = retry_after_header(wait)
         return refused
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in (PDF, "application/octet-stream"):
+    if media not in (PDF, OCTET_STREAM):
         raise ProblemError(415, "Hãy gửi tệp PDF", "Send the PDF as application/pdf.")
     body = await request.body()
     if not body.startswith(b"%PDF-"):
