@@ -38,6 +38,7 @@ infra() {
     local started
     started=$(date +%s)
     "$DEPLOY/postgres.sh" start
+    "$DEPLOY/signing.sh"
     "$DEPLOY/kafka/kafka.sh" fetch
     "$DEPLOY/kafka/kafka.sh" start
     "$DEPLOY/kafka/kafka.sh" wait

@@ -13,7 +13,7 @@ from services.intake.adapters.retention import IntakeRetention, purge
 from services.intake.adapters.webhook_sender import run_sender
 from services.intake.catalog_source import intake_catalog
 from services.intake.config import IntakeSettings
-from services.intake.entrypoints import citizen, dvcqg, personal_data, portals
+from services.intake.entrypoints import citizen, documents, dvcqg, personal_data, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.security import trace_trust
@@ -103,6 +103,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
             internal,
             personal_data.router,
             personal_data.admin,
+            documents.router,
         ],
         jobs=jobs,
         on_start=on_start,

@@ -6,12 +6,12 @@ from pydantic import Field, field_validator, model_validator
 
 from services.intake.domain.callback_targets import NetworkPolicy, parse_networks
 from services.runtime.data_access import BulkReadPolicy
-from services.runtime.settings import ServiceSettings
+from services.runtime.documents.settings import DocumentSettings
 
 DEV_API_KEY = "dev-portal-key-change-me"
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(DocumentSettings):
     service_name: str = "intake"
     port: int = 8001
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes.")

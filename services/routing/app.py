@@ -16,14 +16,14 @@ from reference.loader import ReferenceData
 from services.routing.adapters import accounts
 from services.routing.console import router as console_router
 from services.routing.entrypoints import auth as auth_api
-from services.routing.entrypoints import data_subject
+from services.routing.entrypoints import data_subject, documents
 from services.routing.entrypoints.consumers import RoutingConsumers, consumers
 from services.routing.entrypoints.http import router
 from services.routing.handlers import Routing
 from services.runtime.auth import OperatorAuth, hash_password
+from services.runtime.documents.settings import DocumentSettings
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceSpec, create_app
-from services.runtime.settings import ServiceSettings
 from services.runtime.tokens import (
     RemoteJwks,
     SigningKey,
@@ -34,7 +34,7 @@ from services.runtime.tokens import (
 )
 
 
-class RoutingSettings(ServiceSettings):
+class RoutingSettings(DocumentSettings):
     service_name: str = "routing"
     port: int = 8002
     seed_demo_officials: bool = Field(
@@ -167,7 +167,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         ),
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[auth_api.router, router, console_router, data_subject.router],
+        routers=[auth_api.router, router, console_router, data_subject.router, documents.router],
         jobs=jobs,
         on_start=on_start,
     )

@@ -13,17 +13,17 @@ from pydantic import Field
 
 from reference import load_unit_calendars, reference
 from services.runtime.consumer import ConsumerConfig
+from services.runtime.documents.settings import DocumentSettings
 from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
-from services.runtime.settings import ServiceSettings
 from services.sla.adapters.calendars import CalendarBook
 from services.sla.adapters.retention import SlaRetention, purge
-from services.sla.entrypoints import data_subject
+from services.sla.entrypoints import data_subject, documents
 from services.sla.entrypoints.http import letters, reports, router
 from services.sla.handlers import Directory, SlaHandlers, SlaPolicy
 
 
-class SlaSettings(ServiceSettings):
+class SlaSettings(DocumentSettings):
     service_name: str = "sla"
     port: int = 8003
     timer_interval_seconds: float = Field(default=0.2, gt=0)
@@ -121,7 +121,7 @@ def build_app(settings: SlaSettings | None = None) -> FastAPI:
         description="Working-time deadlines, overdue and apology events, reports.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, letters, reports, data_subject.router],
+        routers=[router, documents.router, letters, reports, data_subject.router],
         jobs=jobs,
         on_start=make_on_start(settings),
     )

@@ -26,17 +26,20 @@ from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
 SERVICES = ("intake", "routing", "sla", "notify")
+# The services that sign documents need the province's key, certificate and trust roots.
+SIGNING = ["DOCUMENT_SIGNING_KEY_FILE", "DOCUMENT_SIGNING_CERT_FILE", "DOCUMENT_TRUST_ROOTS_FILE"]
 # What each service must name when started with nothing but the defaults.
 EXPECTED = {
-    "intake": ["SERVICE_TOKEN", "TRUSTED_SERVICE_TOKENS", "DATABASE_URL"],
+    "intake": ["SERVICE_TOKEN", "TRUSTED_SERVICE_TOKENS", "DATABASE_URL", *SIGNING],
     "routing": [
         "SERVICE_TOKEN",
         "TRUSTED_SERVICE_TOKENS",
         "DATABASE_URL",
         "JWT_SIGNING_KEY_FILE",
         "SEED_DEMO_OFFICIALS",
+        *SIGNING,
     ],
-    "sla": ["SERVICE_TOKEN", "TRUSTED_SERVICE_TOKENS", "DATABASE_URL"],
+    "sla": ["SERVICE_TOKEN", "TRUSTED_SERVICE_TOKENS", "DATABASE_URL", *SIGNING],
     "notify": ["SERVICE_TOKEN", "TRUSTED_SERVICE_TOKENS", "DATABASE_URL", "RECEIPT_TOKEN_SECRET"],
 }
 
