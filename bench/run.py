@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.summary import issue_table
+
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 
@@ -152,6 +154,7 @@ def main() -> int:
     if "chain" in report and "flowable" in report:
         report["peer_comparison"] = comparison(report["chain"], report["flowable"])
         print(table(report["machine"], report["peer_comparison"]))
+    print(issue_table(report))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
