@@ -388,29 +388,32 @@ cmd_stop() {
     log "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS is set: external broker, nothing to stop"
     return 0
   fi
-  local n
-  for n in $(nodes "${1:-}"); do stop_node "$n"; done
-}
-
-stop_node() {
-  local pid
-  select_node "$1"
-  if ! pid="$(broker_pid)"; then
-    log "node $NODE not running"
-    rm -f "$PIDFILE"
-    return 0
-  fi
-  log "stopping node $NODE, pid $pid (SIGTERM, controlled shutdown)"
-  kill -TERM "$pid" 2>/dev/null || true
+  # Every node is told at once: stopped one after the other, the last ones would wait for
+  # a controller quorum that is already gone.
+  local n pid
+  local -a pids=()
+  for n in $(nodes "${1:-}"); do
+    select_node "$n"
+    if ! pid="$(broker_pid)"; then
+      log "node $NODE not running"
+      rm -f "$PIDFILE"
+      continue
+    fi
+    log "stopping node $NODE, pid $pid (SIGTERM, controlled shutdown)"
+    kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+  done
   local deadline=$((SECONDS + STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-  fi
-  rm -f "$PIDFILE"
-  log "node $NODE stopped"
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    fi
+  done
+  for n in $(nodes "${1:-}"); do select_node "$n"; broker_pid >/dev/null || rm -f "$PIDFILE"; done
+  ((${#pids[@]} == 0)) || log "stopped"
 }
 
 cmd_status() {
