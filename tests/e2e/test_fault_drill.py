@@ -100,7 +100,9 @@ class Portal:
 
     def run(self) -> None:
         try:
-            with httpx.Client(timeout=TIMEOUT) as client:
+            # A connection per request, so the balancer spreads them over the instances.
+            fresh = httpx.Limits(max_keepalive_connections=0)
+            with httpx.Client(timeout=TIMEOUT, limits=fresh) as client:
                 n = 0
                 while not self.stop.is_set():
                     n += 1
