@@ -9,6 +9,10 @@
 #   deploy/stack.sh env     print the environment the services run with
 #
 # KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at existing servers instead.
+# KAFKA_CLUSTER=3 runs a 3-node Kafka cluster (deploy/kafka/kafka.sh; topics at
+# replication factor 3, min.insync.replicas 2) instead of the single broker.
+# INSTANCES=2 runs two instances of every service: instance n of a service listens on its
+# port + 10(n-1) (intake 8001, 8011, ...); the URLs the services call name instance 1.
 set -euo pipefail
 
 DEPLOY="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +22,8 @@ RUN="$REPO/.local/run"
 LOGS="$REPO/.local/logs"
 SERVICES=(intake routing sla notify)
 declare -A PORTS=([intake]=8001 [routing]=8002 [sla]=8003 [notify]=8004)
+INSTANCES="${INSTANCES:-1}"
+[[ "$INSTANCES" =~ ^[1-9]$ ]] || { echo "INSTANCES must be 1-9, not '$INSTANCES'" >&2; exit 2; }
 mkdir -p "$RUN" "$LOGS"
 # What the caller gave us, before stack_env fills in defaults: only those are external.
 USER_KAFKA="${KAFKA_BOOTSTRAP_SERVERS:-}"
@@ -29,7 +35,7 @@ stack_env() {
     # A production start needs real secrets and refuses otherwise (docs/SECURITY.md).
     export ENVIRONMENT="${ENVIRONMENT:-development}"
     export DATABASE_URL="${DATABASE_URL:-$("$DEPLOY/postgres.sh" url)}"
-    export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+    export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-$("$DEPLOY/kafka/kafka.sh" bootstrap)}"
     export SMTP_PORT="${SMTP_PORT:-2525}"
     export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 }
@@ -56,18 +62,25 @@ start_bg() {  # name, command...
     echo $! >"$RUN/$name.pid"
 }
 
+# Instance n of a service: its name (the first keeps the plain name) and its port.
+instance_name() { if (( $2 == 1 )); then echo "$1"; else echo "$1-$2"; fi; }
+instance_port() { echo $(( PORTS[$1] + 10 * ($2 - 1) )); }
+
 wait_ready() {
-    local deadline=$(( $(date +%s) + ${READY_TIMEOUT:-60} ))
+    local deadline=$(( $(date +%s) + ${READY_TIMEOUT:-60} )) svc n name port
     for svc in "${SERVICES[@]}"; do
-        until curl -fsS "http://127.0.0.1:${PORTS[$svc]}/readyz" >/dev/null 2>&1; do
-            if (( $(date +%s) > deadline )); then
-                echo "$svc is not ready; last log lines:" >&2
-                tail -n 40 "$LOGS/$svc.log" >&2 || true
-                return 1
-            fi
-            sleep 0.3
+        for (( n = 1; n <= INSTANCES; n++ )); do
+            name=$(instance_name "$svc" "$n"); port=$(instance_port "$svc" "$n")
+            until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+                if (( $(date +%s) > deadline )); then
+                    echo "$name is not ready; last log lines:" >&2
+                    tail -n 40 "$LOGS/$name.log" >&2 || true
+                    return 1
+                fi
+                sleep 0.3
+            done
+            echo "$name ready on http://127.0.0.1:$port"
         done
-        echo "$svc ready on http://127.0.0.1:${PORTS[$svc]}"
     done
 }
 
@@ -76,11 +89,15 @@ up() {
     started=$(date +%s)
     infra
     start_bg devservers "$PY" -m services.notify.devservers
+    local svc n
     for svc in "${SERVICES[@]}"; do
-        PORT="${PORTS[$svc]}" start_bg "$svc" "$PY" -m "services.$svc"
+        for (( n = 1; n <= INSTANCES; n++ )); do
+            PORT=$(instance_port "$svc" "$n") start_bg "$(instance_name "$svc" "$n")" "$PY" -m "services.$svc"
+        done
     done
     wait_ready
-    echo "system ready in $(( $(date +%s) - started ))s (ENVIRONMENT=$ENVIRONMENT)"
+    echo "system ready in $(( $(date +%s) - started ))s (ENVIRONMENT=$ENVIRONMENT," \
+        "$INSTANCES instance(s) per service, Kafka $KAFKA_BOOTSTRAP_SERVERS)"
     echo "Operator console: http://127.0.0.1:8002/console/"
     echo "Intake API docs:  http://127.0.0.1:8001/docs"
 }
@@ -98,8 +115,22 @@ stop_pid() {
 }
 
 down() {
-    for svc in "${SERVICES[@]}" devservers; do stop_pid "$svc"; done
+    local pidfile nodes
+    # Every instance started, whatever INSTANCES says now.
+    for pidfile in "$RUN"/*.pid; do
+        [[ -e "$pidfile" ]] || continue
+        stop_pid "$(basename "$pidfile" .pid)"
+    done
+    # The Kafka of this run's settings, then the single broker and a default-located
+    # cluster if they were started another time (stopping what is not running is a no-op).
     KAFKA_BOOTSTRAP_SERVERS="$USER_KAFKA" "$DEPLOY/kafka/kafka.sh" stop || true
+    KAFKA_BOOTSTRAP_SERVERS="$USER_KAFKA" KAFKA_CLUSTER=1 KAFKA_STATE_DIR='' KAFKA_PORTS='' \
+        KAFKA_CONTROLLER_PORTS='' "$DEPLOY/kafka/kafka.sh" stop >/dev/null 2>&1 || true
+    nodes=$(find "$REPO/.local/kafka-cluster" -maxdepth 1 -name 'node-*' 2>/dev/null | wc -l)
+    if (( nodes > 1 )); then
+        KAFKA_BOOTSTRAP_SERVERS="$USER_KAFKA" KAFKA_CLUSTER="$nodes" KAFKA_STATE_DIR='' \
+            KAFKA_PORTS='' KAFKA_CONTROLLER_PORTS='' "$DEPLOY/kafka/kafka.sh" stop || true
+    fi
     DATABASE_URL="$USER_DB" "$DEPLOY/postgres.sh" stop || true
 }
 
@@ -107,7 +138,11 @@ run() {
     trap 'echo; echo "stopping..."; down; exit 0' INT TERM
     up
     echo "Following logs; Ctrl-C stops the whole system."
-    tail -n 0 -F "$LOGS"/intake.log "$LOGS"/routing.log "$LOGS"/sla.log "$LOGS"/notify.log &
+    local logs=() svc n
+    for svc in "${SERVICES[@]}"; do
+        for (( n = 1; n <= INSTANCES; n++ )); do logs+=("$LOGS/$(instance_name "$svc" "$n").log"); done
+    done
+    tail -n 0 -F "${logs[@]}" &
     wait $!
 }
 

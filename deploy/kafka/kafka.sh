@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
-# Local single-node Apache Kafka (KRaft, no ZooKeeper) for development and tests.
+# Local Apache Kafka (KRaft, no ZooKeeper) for development and tests: one node by default,
+# or a cluster of KAFKA_CLUSTER nodes on this machine.
 #
-#   deploy/kafka/kafka.sh fetch    download the broker jars from Maven Central (cached)
-#   deploy/kafka/kafka.sh start    format storage once, start the broker in the background
-#   deploy/kafka/kafka.sh wait     block until the broker answers (timeout KAFKA_WAIT_TIMEOUT, 60 s)
-#   deploy/kafka/kafka.sh stop     SIGTERM, then SIGKILL after 20 s
-#   deploy/kafka/kafka.sh status   exit 0 if the broker is running
+#   deploy/kafka/kafka.sh fetch        download the broker jars from Maven Central (cached)
+#   deploy/kafka/kafka.sh start [N]    format storage once, start the nodes (or node N) in the background
+#   deploy/kafka/kafka.sh wait         block until every node answers and has joined
+#                                      (timeout KAFKA_WAIT_TIMEOUT, 60 s)
+#   deploy/kafka/kafka.sh stop [N]     SIGTERM, then SIGKILL after 20 s (every node, or node N)
+#   deploy/kafka/kafka.sh status       exit 0 if every node is running
+#   deploy/kafka/kafka.sh pid N        print node N's pid (fault drills kill -9 it)
+#   deploy/kafka/kafka.sh bootstrap    print the bootstrap servers (host:port,...)
+#
+# A cluster (KAFKA_CLUSTER=3) runs every node as broker and KRaft controller (combined
+# mode: three JVMs, a quorum of three voters that survives one lost node), each with its
+# own ports and data folder under KAFKA_STATE_DIR/node-<n>. Topics default to replication
+# factor min(3, nodes) and min.insync.replicas 2 (1 below three nodes), internal topics too.
 #
 # There is no Kafka tarball we can download here (only Maven Central is reachable), so the
 # broker is run straight from the Maven artifacts listed in deploy/kafka/pom.xml.
 #
 # Environment:
 #   KAFKA_BOOTSTRAP_SERVERS  an external broker: start/stop do nothing, wait/status probe it
-#   KAFKA_PORT               PLAINTEXT listener on 127.0.0.1 (default 9092)
-#   KAFKA_CONTROLLER_PORT    KRaft controller listener on 127.0.0.1 (default 9093)
-#   KAFKA_HEAP_OPTS          JVM heap (default -Xms256m -Xmx768m; keep it <= 1 GB)
+#   KAFKA_CLUSTER            number of nodes (default 1: the single development broker)
+#   KAFKA_PORT               PLAINTEXT listener on 127.0.0.1 (default 9092; a cluster: 29092,
+#                            node n on KAFKA_PORT + 2(n-1))
+#   KAFKA_CONTROLLER_PORT    KRaft controller listener on 127.0.0.1 (default 9093; a cluster:
+#                            29093, node n on KAFKA_CONTROLLER_PORT + 2(n-1))
+#   KAFKA_PORTS, KAFKA_CONTROLLER_PORTS
+#                            comma-separated ports, one per node, instead of the above
+#   KAFKA_STATE_DIR          data, logs and pid files (default .local/kafka; a cluster:
+#                            .local/kafka-cluster)
+#   KAFKA_HEAP_OPTS          JVM heap per node (default -Xms256m -Xmx768m, a cluster's nodes
+#                            -Xms128m -Xmx256m; keep it <= 1 GB)
 #   KAFKA_WAIT_TIMEOUT       seconds for `wait` (default 60)
 #   JAVA_HOME                Java 17+ to use (default: `java` on PATH)
 set -euo pipefail
@@ -24,18 +41,59 @@ REPO="$(cd "$SCRIPT_DIR/../.." && pwd)"
 POM="$SCRIPT_DIR/pom.xml"
 LIBS="$REPO/.cache/kafka/libs"
 STAMP="$LIBS/.pom.sha256"
-STATE="$REPO/.local/kafka"
-DATA="$STATE/data"
-LOGS="$STATE/logs"
-PIDFILE="$STATE/kafka.pid"
-PROPS="$STATE/server.properties"
-LOG4J="$STATE/log4j2.properties"
-
-KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+KAFKA_CLUSTER="${KAFKA_CLUSTER:-1}"
+[[ "$KAFKA_CLUSTER" =~ ^[1-9]$ ]] || { echo "kafka.sh: KAFKA_CLUSTER must be 1-9, not '$KAFKA_CLUSTER'" >&2; exit 2; }
+if ((KAFKA_CLUSTER == 1)); then
+  ROOT="${KAFKA_STATE_DIR:-$REPO/.local/kafka}"
+  KAFKA_PORT="${KAFKA_PORT:-9092}"
+  KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+  KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+else
+  ROOT="${KAFKA_STATE_DIR:-$REPO/.local/kafka-cluster}"
+  KAFKA_PORT="${KAFKA_PORT:-29092}"
+  KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-29093}"
+  KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx256m}"
+fi
 KAFKA_WAIT_TIMEOUT="${KAFKA_WAIT_TIMEOUT:-60}"
 STOP_TIMEOUT=20
+# Replication: every copy on another node, up to three; writes need two in sync (one
+# below three nodes), so a cluster of three keeps accepting acks=all writes with one down.
+RF=$((KAFKA_CLUSTER < 3 ? KAFKA_CLUSTER : 3))
+MIN_ISR=$((RF < 3 ? 1 : 2))
+
+# The listener ports of every node, from the lists or from the base ports (stride 2, so
+# the default pairs 29092/29093, 29094/29095, ... never overlap).
+declare -a BROKER_PORTS CONTROLLER_PORTS
+if [[ -n "${KAFKA_PORTS:-}" ]]; then IFS=, read -r -a BROKER_PORTS <<<"$KAFKA_PORTS"; fi
+if [[ -n "${KAFKA_CONTROLLER_PORTS:-}" ]]; then IFS=, read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"; fi
+for ((n = 1; n <= KAFKA_CLUSTER; n++)); do
+  if [[ -z "${KAFKA_PORTS:-}" ]]; then BROKER_PORTS[n - 1]=$((KAFKA_PORT + 2 * (n - 1))); fi
+  if [[ -z "${KAFKA_CONTROLLER_PORTS:-}" ]]; then CONTROLLER_PORTS[n - 1]=$((KAFKA_CONTROLLER_PORT + 2 * (n - 1))); fi
+done
+if ((${#BROKER_PORTS[@]} != KAFKA_CLUSTER || ${#CONTROLLER_PORTS[@]} != KAFKA_CLUSTER)); then
+  echo "kafka.sh: KAFKA_PORTS / KAFKA_CONTROLLER_PORTS need $KAFKA_CLUSTER ports each" >&2; exit 2
+fi
+if (($(printf '%s\n' "${BROKER_PORTS[@]}" "${CONTROLLER_PORTS[@]}" | sort -u | wc -l) != 2 * KAFKA_CLUSTER)); then
+  echo "kafka.sh: the nodes' ports overlap: brokers ${BROKER_PORTS[*]}, controllers ${CONTROLLER_PORTS[*]}" >&2; exit 2
+fi
+VOTERS=""
+for ((n = 1; n <= KAFKA_CLUSTER; n++)); do VOTERS+="${VOTERS:+,}$n@127.0.0.1:${CONTROLLER_PORTS[n - 1]}"; done
+CLUSTER_ID_FILE="$ROOT/cluster.id"
+
+# Node n's files and ports, into globals. One node keeps today's layout (ROOT itself);
+# a cluster's nodes live in ROOT/node-<n>.
+select_node() {
+  NODE="$1"
+  if ((KAFKA_CLUSTER == 1)); then STATE="$ROOT"; else STATE="$ROOT/node-$NODE"; fi
+  DATA="$STATE/data"
+  LOGS="$STATE/logs"
+  PIDFILE="$STATE/kafka.pid"
+  PROPS="$STATE/server.properties"
+  LOG4J="$STATE/log4j2.properties"
+  PORT="${BROKER_PORTS[NODE - 1]}"
+  CPORT="${CONTROLLER_PORTS[NODE - 1]}"
+}
+select_node 1
 
 # Main classes, checked with `unzip -l kafka_2.13-4.1.1.jar`: both live in the Scala core jar.
 MAIN_BROKER="kafka.Kafka"
@@ -47,7 +105,22 @@ die() { log "ERROR: $*"; exit 1; }
 external() { [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; }
 
 bootstrap() {
-  if external; then echo "$KAFKA_BOOTSTRAP_SERVERS"; else echo "127.0.0.1:$KAFKA_PORT"; fi
+  if external; then echo "$KAFKA_BOOTSTRAP_SERVERS"; return; fi
+  local list="" p
+  for p in "${BROKER_PORTS[@]}"; do list+="${list:+,}127.0.0.1:$p"; done
+  echo "$list"
+}
+
+# The nodes a command applies to: the one named, or all of them.
+nodes() {
+  if [[ -n "${1:-}" ]]; then
+    if ! [[ "$1" =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > KAFKA_CLUSTER)); then
+      die "no node '$1' (KAFKA_CLUSTER=$KAFKA_CLUSTER)"
+    fi
+    echo "$1"
+  else
+    seq 1 "$KAFKA_CLUSTER"
+  fi
 }
 
 # --- prerequisites ----------------------------------------------------------------------
@@ -146,16 +219,16 @@ port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 
 write_config() {
   mkdir -p "$DATA" "$LOGS"
-  # Rewritten on every start so that a changed KAFKA_PORT takes effect; the formatted data
-  # does not depend on the listener ports.
+  # Rewritten on every start so that a changed port takes effect; the formatted data
+  # does not depend on the listener ports (a cluster's voters must stay the same, though).
   cat >"$PROPS" <<EOF
 # Generated by deploy/kafka/kafka.sh on every start: edit the script, not this file.
-# Single node acting as both KRaft controller and broker.
+# Node $NODE of $KAFKA_CLUSTER, acting as both KRaft controller and broker.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+node.id=$NODE
+controller.quorum.voters=$VOTERS
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
@@ -165,27 +238,34 @@ log.dirs=$DATA
 # name fails loudly instead of silently creating a new topic.
 auto.create.topics.enable=false
 num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=$RF
+min.insync.replicas=$MIN_ISR
+unclean.leader.election.enable=false
 
-# One broker: every internal topic must have replication factor 1.
-offsets.topic.replication.factor=1
+# Internal topics are replicated like the others (one node: factor 1).
+offsets.topic.replication.factor=$RF
 # The default is 50 partitions; fewer make the first consumer-group join faster on a dev box.
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$RF
+transaction.state.log.min.isr=$MIN_ISR
 transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor=$RF
+share.coordinator.state.topic.min.isr=$MIN_ISR
+
+# A node that stops heartbeating (killed, frozen) is fenced after 6 s and leaves every
+# in-sync replica set, so acks=all writes go on with the others (default 9 s).
+broker.session.timeout.ms=6000
+broker.heartbeat.interval.ms=1000
 
 # Tests start consumers and expect them to get partitions at once.
 group.initial.rebalance.delay.ms=0
 
 # Small machine (2 cores).
 num.network.threads=2
-num.io.threads=4
+num.io.threads=$((KAFKA_CLUSTER == 1 ? 4 : 2))
+num.replica.fetchers=1
 num.recovery.threads.per.data.dir=1
-background.threads=4
+background.threads=$((KAFKA_CLUSTER == 1 ? 4 : 2))
 
 # Dev retention: keep a day or 256 MB per partition, in 32 MB segments, whichever is first.
 log.retention.hours=24
@@ -238,37 +318,47 @@ cmd_start() {
     log "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS is set: using that external broker, not starting one"
     return 0
   fi
-  # One start at a time, or two racing starts would both launch a broker. The broker must
-  # not inherit the lock's fd (9>&- below), or it would hold the lock while it runs.
-  mkdir -p "$STATE"
-  exec 9>"$STATE/.start.lock"
-  flock -w 120 9 || die "another 'kafka.sh start' has held $STATE/.start.lock for 2 minutes"
-  local pid
-  if pid="$(broker_pid)"; then
-    log "already running (pid $pid) on $(bootstrap)"
-    return 0
-  fi
-  local java
+  # One start at a time, or two racing starts would both launch a node. The nodes must
+  # not inherit the lock's fd (9>&- below), or they would hold the lock while they run.
+  mkdir -p "$ROOT"
+  exec 9>"$ROOT/.start.lock"
+  flock -w 120 9 || die "another 'kafka.sh start' has held $ROOT/.start.lock for 2 minutes"
+  local java n
   java="$(find_java)"
   cmd_fetch
-  if port_open 127.0.0.1 "$KAFKA_PORT" || port_open 127.0.0.1 "$KAFKA_CONTROLLER_PORT"; then
-    die "port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT on 127.0.0.1 is taken by another process (another Kafka? check: ss -ltnp). Set KAFKA_PORT / KAFKA_CONTROLLER_PORT, or KAFKA_BOOTSTRAP_SERVERS to use that broker."
+  # Every node of a cluster is formatted with the same cluster id, kept beside them.
+  if [[ ! -s "$CLUSTER_ID_FILE" ]]; then
+    "$java" -cp "$LIBS/*" "$MAIN_STORAGE" random-uuid 2>/dev/null | tail -n1 >"$CLUSTER_ID_FILE"
+  fi
+  for n in $(nodes "${1:-}"); do start_node "$java" "$n"; done
+  exec 9>&-
+  log "run '$0 wait' to block until $(bootstrap) answers"
+}
+
+start_node() {  # java, node
+  local java="$1" pid
+  select_node "$2"
+  if pid="$(broker_pid)"; then
+    log "node $NODE already running (pid $pid) on 127.0.0.1:$PORT"
+    return 0
+  fi
+  if port_open 127.0.0.1 "$PORT" || port_open 127.0.0.1 "$CPORT"; then
+    die "port $PORT or $CPORT on 127.0.0.1 is taken by another process (another Kafka? check: ss -ltnp). Set KAFKA_PORT / KAFKA_CONTROLLER_PORT, or KAFKA_BOOTSTRAP_SERVERS to use that broker."
   fi
   write_config
 
   set_jvm "$java"
 
-  # Format once: meta.properties marks a formatted log dir. The cluster id only has to be
-  # unique per data dir, so a fresh random one is fine.
+  # Format once: meta.properties marks a formatted log dir.
   if [[ ! -f "$DATA/meta.properties" ]]; then
     local cluster_id
-    cluster_id="$("$java" -cp "$LIBS/*" -Dlog4j2.configurationFile="$LOG4J" "$MAIN_STORAGE" random-uuid | tail -n1)"
+    cluster_id="$(cat "$CLUSTER_ID_FILE")"
     log "formatting KRaft storage in $DATA (cluster id $cluster_id)"
     "${JVM[@]}" -cp "$LIBS/*" "$MAIN_STORAGE" format -t "$cluster_id" -c "$PROPS" >>"$LOGS/format.log" 2>&1 \
       || { tail -n 30 "$LOGS/format.log" >&2; die "storage format failed (log: $LOGS/format.log)"; }
   fi
 
-  log "starting $(kafka_version) on 127.0.0.1:$KAFKA_PORT (logs: $LOGS)"
+  log "starting $(kafka_version) node $NODE of $KAFKA_CLUSTER on 127.0.0.1:$PORT (logs: $LOGS)"
   # kafka.out holds only what the JVM prints itself (bad flags, crashes): one per start.
   [[ -f "$LOGS/kafka.out" ]] && mv -f "$LOGS/kafka.out" "$LOGS/kafka.out.1"
   # setsid: the broker gets its own session, so it outlives this shell and a Ctrl-C in it.
@@ -288,10 +378,9 @@ cmd_start() {
   sleep 0.5
   if ! pid="$(broker_pid)"; then
     tail -n 30 "$LOGS/kafka.out" >&2 || true
-    die "the broker exited at once (logs: $LOGS)"
+    die "node $NODE exited at once (logs: $LOGS)"
   fi
-  exec 9>&-
-  log "started (pid $pid); run '$0 wait' to block until it answers"
+  log "node $NODE started (pid $pid)"
 }
 
 cmd_stop() {
@@ -299,23 +388,32 @@ cmd_stop() {
     log "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS is set: external broker, nothing to stop"
     return 0
   fi
-  local pid
-  if ! pid="$(broker_pid)"; then
-    log "not running"
-    rm -f "$PIDFILE"
-    return 0
-  fi
-  log "stopping pid $pid (SIGTERM, controlled shutdown)"
-  kill -TERM "$pid" 2>/dev/null || true
+  # Every node is told at once: stopped one after the other, the last ones would wait for
+  # a controller quorum that is already gone.
+  local n pid
+  local -a pids=()
+  for n in $(nodes "${1:-}"); do
+    select_node "$n"
+    if ! pid="$(broker_pid)"; then
+      log "node $NODE not running"
+      rm -f "$PIDFILE"
+      continue
+    fi
+    log "stopping node $NODE, pid $pid (SIGTERM, controlled shutdown)"
+    kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+  done
   local deadline=$((SECONDS + STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    fi
+  done
+  for n in $(nodes "${1:-}"); do select_node "$n"; broker_pid >/dev/null || rm -f "$PIDFILE"; done
+  ((${#pids[@]} == 0)) || log "stopped"
 }
 
 cmd_status() {
@@ -326,37 +424,59 @@ cmd_status() {
     fi
     log "external broker $KAFKA_BOOTSTRAP_SERVERS is not reachable"; return 1
   fi
-  local pid
-  if pid="$(broker_pid)"; then
-    local rss
-    rss="$(awk '/^VmRSS/ {printf "%d MB", $2/1024}' "/proc/$pid/status" 2>/dev/null || echo "?")"
-    log "running (pid $pid, RSS $rss) on $(bootstrap)"
-    return 0
-  fi
-  log "not running"
-  return 1
+  local pid n status=0
+  for n in $(nodes "${1:-}"); do
+    select_node "$n"
+    if pid="$(broker_pid)"; then
+      local rss
+      rss="$(awk '/^VmRSS/ {printf "%d MB", $2/1024}' "/proc/$pid/status" 2>/dev/null || echo "?")"
+      log "node $NODE running (pid $pid, RSS $rss) on 127.0.0.1:$PORT"
+    else
+      log "node $NODE not running"
+      status=1
+    fi
+  done
+  return "$status"
+}
+
+cmd_pid() {
+  [[ -n "${1:-}" ]] || die "usage: $0 pid NODE"
+  select_node "$(nodes "$1")"
+  broker_pid
 }
 
 # A real Kafka round trip (ApiVersions + Metadata) via aiokafka from the project's venv,
-# the client the services use. Without the venv we settle for the listener being open
-# and the broker having logged that it started.
+# the client the services use; a cluster answers only once all its nodes are in the
+# metadata. Without the venv we settle for the listeners being open and every node having
+# logged that it started.
 probe() {
   local py="$REPO/.venv/bin/python"
   if [[ -x "$py" ]] && "$py" -c 'import aiokafka' 2>/dev/null; then
-    timeout 20 "$py" - "$(bootstrap)" >/dev/null 2>&1 <<'EOF'
+    local expected=1
+    external || expected="$KAFKA_CLUSTER"
+    timeout 20 "$py" - "$(bootstrap)" "$expected" >/dev/null 2>&1 <<'EOF'
 import asyncio, sys
 from aiokafka import AIOKafkaProducer
 
 async def main():
     producer = AIOKafkaProducer(bootstrap_servers=sys.argv[1], request_timeout_ms=5000)
     await producer.start()   # bootstraps: fetches api versions and cluster metadata
-    await producer.stop()
+    try:
+        await producer.client.force_metadata_update()
+        brokers = len(producer.client.cluster.brokers())
+    finally:
+        await producer.stop()
+    sys.exit(0 if brokers >= int(sys.argv[2]) else 1)
 
 asyncio.run(main())
 EOF
   else
     external && return 0
-    grep -q "Kafka Server started" "$LOGS/server.log" 2>/dev/null
+    local n
+    for n in $(nodes); do
+      select_node "$n"
+      grep -q "Kafka Server started" "$LOGS/server.log" 2>/dev/null || return 1
+    done
   fi
 }
 
@@ -365,13 +485,18 @@ cmd_wait() {
   first="$(bootstrap)"
   first="${first%%,*}"
   local host="${first%:*}" port="${first##*:}"
-  local deadline=$((SECONDS + KAFKA_WAIT_TIMEOUT)) pid=""
+  local deadline=$((SECONDS + KAFKA_WAIT_TIMEOUT)) pid="" n
   while :; do
-    if ! external && ! pid="$(broker_pid)"; then
-      log "the broker is not running"
-      [[ -f "$LOGS/server.log" ]] && { log "last 50 lines of $LOGS/server.log:"; tail -n 50 "$LOGS/server.log" >&2; }
-      [[ -s "$LOGS/kafka.out" ]] && { log "last 20 lines of $LOGS/kafka.out:"; tail -n 20 "$LOGS/kafka.out" >&2; }
-      return 1
+    if ! external; then
+      for n in $(nodes); do
+        select_node "$n"
+        if ! pid="$(broker_pid)"; then
+          log "node $NODE is not running"
+          [[ -f "$LOGS/server.log" ]] && { log "last 50 lines of $LOGS/server.log:"; tail -n 50 "$LOGS/server.log" >&2; }
+          [[ -s "$LOGS/kafka.out" ]] && { log "last 20 lines of $LOGS/kafka.out:"; tail -n 20 "$LOGS/kafka.out" >&2; }
+          return 1
+        fi
+      done
     fi
     if port_open "$host" "$port" && probe; then
       log "broker on $(bootstrap) is ready"
@@ -379,9 +504,13 @@ cmd_wait() {
     fi
     if ((SECONDS >= deadline)); then
       log "broker on $(bootstrap) did not answer within ${KAFKA_WAIT_TIMEOUT}s"
-      if ! external && [[ -f "$LOGS/server.log" ]]; then
-        log "last 50 lines of $LOGS/server.log:"
-        tail -n 50 "$LOGS/server.log" >&2
+      if ! external; then
+        for n in $(nodes); do
+          select_node "$n"
+          [[ -f "$LOGS/server.log" ]] || continue
+          log "last 30 lines of $LOGS/server.log:"
+          tail -n 30 "$LOGS/server.log" >&2
+        done
       fi
       return 1
     fi
@@ -389,11 +518,15 @@ cmd_wait() {
   done
 }
 
+# A node named on the command line must exist (checked here, outside any $(...)).
+if [[ -n "${2:-}" ]]; then nodes "$2" >/dev/null; fi
 case "${1:-}" in
   fetch) cmd_fetch ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
+  start) cmd_start "${2:-}" ;;
+  stop) cmd_stop "${2:-}" ;;
+  status) cmd_status "${2:-}" ;;
   wait) cmd_wait ;;
-  *) echo "usage: $0 {fetch|start|stop|status|wait}" >&2; exit 2 ;;
+  pid) cmd_pid "${2:-}" ;;
+  bootstrap) bootstrap ;;
+  *) echo "usage: $0 {fetch|start [node]|stop [node]|status [node]|wait|pid node|bootstrap}" >&2; exit 2 ;;
 esac

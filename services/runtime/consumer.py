@@ -34,6 +34,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
@@ -197,7 +198,10 @@ class IdempotentConsumer:
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=cfg.batch_max)
                 for tp, records in batches.items():
-                    await self._handle_partition_batch(tp, records)
+                    # A rebalance while earlier partitions were handled may have moved
+                    # this one to another instance: it reads from the committed offset.
+                    if tp in self._consumer.assignment():
+                        await self._handle_partition_batch(tp, records)
                 if time.monotonic() >= lag_due:
                     await self.record_lag()
                     lag_due = time.monotonic() + cfg.lag_interval
@@ -249,7 +253,13 @@ class IdempotentConsumer:
                 ISOLATED_BATCHES.labels(self.config.name, tp.topic).inc()
                 self.isolated_batches += 1
                 one_by_one = True
-        await self._consumer.commit({tp: records[-1].offset + 1})
+        try:
+            await self._consumer.commit({tp: records[-1].offset + 1})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced while the batch was handled and the partition went to
+            # another member. The transaction committed; the new owner reads the records
+            # again from the last committed offset and its dedupe skips them.
+            log.info("offsets of %s not committed (%s); its new owner dedupes them", tp, exc)
         self.processed += len(records)
         CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
 

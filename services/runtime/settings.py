@@ -63,6 +63,9 @@ class ServiceSettings(TransportSettings, BaseSettings):
     environment: Literal["development", "production"] = "production"
     database_url: str = "postgresql://onestop:onestop@127.0.0.1:55432/onestop"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Topic creation (services.runtime.setup); 0: from the broker count (3 copies, 2 in sync).
+    kafka_replication_factor: int = Field(default=0, ge=0)
+    kafka_min_insync_replicas: int = Field(default=0, ge=0)
     # Tests isolate themselves with prefixes; production leaves them empty.
     topic_prefix: str = ""
     schema_prefix: str = ""
