@@ -17,13 +17,16 @@ the highest paced rate: intake answers 201 or 503 with ``Retry-After``; once the
 has drained, a count shows whether every accepted dossier was stored once, routed once
 (one routing instance, each first task assigned once) and got its deadlines once, and
 that no refused request left a dossier behind. The CPU each service used is reported
-per accepted dossier.
+per accepted dossier. With ``BENCH_SYSTEM_CLUSTER=1`` (the default) the paced phases run
+again, with 1 and 2 instances, on a local 3-broker KRaft cluster started by the project's
+script (replication factor 3, ``min.insync.replicas=2``), beside the single broker's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,6 +40,7 @@ from bench.bench_intake import cpu_seconds, dossier_bodies
 from bench.bench_routing import summary_ms
 from services.runtime.credentials import dev_service_token
 from services.runtime.setup import ensure_topics
+from tests.support.cluster import KafkaCluster
 from tests.support.infra import Infra, isolated_env, provision
 from tests.support.processes import ServiceProcess, free_port
 
@@ -45,6 +49,8 @@ SECONDS = float(os.environ.get("BENCH_SYSTEM_SECONDS", "10"))
 OVERLOAD_FACTOR = float(os.environ.get("BENCH_OVERLOAD_FACTOR", "5"))
 INSTANCE_COUNTS = [int(n) for n in os.environ.get("BENCH_SYSTEM_INSTANCES", "1,2").split(",")]
 DRAIN_SECONDS = float(os.environ.get("BENCH_SYSTEM_DRAIN_SECONDS", "180"))
+# The same runs again on a 3-broker cluster (RF 3, min.insync.replicas 2, acks=all).
+ON_CLUSTER = os.environ.get("BENCH_SYSTEM_CLUSTER", "1") == "1"
 SERVICES = ("intake", "routing", "sla", "notify")
 
 
@@ -225,7 +231,7 @@ def _phase(
     return result
 
 
-def run_system(infra: Infra, instances: int) -> dict[str, Any]:
+def run_system(infra: Infra, instances: int, overload: bool = True) -> dict[str, Any]:
     with System(infra, instances) as system:
         portal = httpx.post(
             f"{system.intake.url}/v1/admin/portals",
@@ -239,11 +245,34 @@ def run_system(infra: Infra, instances: int) -> dict[str, Any]:
                 f"{rate}_per_s": _phase(infra, system, portal["api_key"], bodies, rate, False)
                 for rate in RATES
             }
-            overload_rate = OVERLOAD_FACTOR * max(RATES)
-            overload = _phase(infra, system, portal["api_key"], bodies, overload_rate, True)
+            result: dict[str, Any] = {"instances_per_service": instances, "paced": paced}
+            if overload:
+                rate = OVERLOAD_FACTOR * max(RATES)
+                result["overload"] = _phase(infra, system, portal["api_key"], bodies, rate, True)
         finally:
             bodies.unlink()
-    return {"instances_per_service": instances, "paced": paced, "overload": overload}
+    return result
+
+
+def run_on_cluster(infra: Infra) -> dict[str, Any]:
+    """The paced runs with 1 and 2 instances per service on a local 3-broker cluster."""
+    state = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    cluster = KafkaCluster(state=state)
+    try:
+        started = time.perf_counter()
+        cluster.start()
+        cluster.wait()
+        on_cluster = Infra(database_url=infra.database_url, kafka_bootstrap=cluster.bootstrap)
+        result: dict[str, Any] = {
+            "brokers": cluster.nodes,
+            "start_seconds": round(time.perf_counter() - started, 1),
+        }
+        for instances in INSTANCE_COUNTS:
+            result[f"instances_{instances}"] = run_system(on_cluster, instances, overload=False)
+        return result
+    finally:
+        cluster.stop()
+        cluster.remove()
 
 
 def run() -> dict[str, Any]:
@@ -252,6 +281,8 @@ def run() -> dict[str, Any]:
     result: dict[str, Any] = {"load_average_at_start": os.getloadavg()[0]}
     for instances in INSTANCE_COUNTS:
         result[f"instances_{instances}"] = run_system(infra, instances)
+    if ON_CLUSTER:
+        result["cluster"] = run_on_cluster(infra)
     result["load_average_at_end"] = os.getloadavg()[0]
     result["targets"] = {
         "floor": "100/s offered: submission -> deadlines p99 < 250 ms",

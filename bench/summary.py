@@ -138,11 +138,11 @@ def _timers(r: Report) -> tuple[str, bool, bool] | None:
     return text, rate >= 5 * 14_397, rate >= 20_000 and p99 <= 50 and (opened or 0) >= 10**7
 
 
-def _instances(r: Report) -> tuple[str, bool, bool] | None:
+def _instances(r: Report, *where: str) -> tuple[str, bool, bool] | None:
     """Floor: two instances of each service carry what one does; target: faster too."""
     rates, p99s, parts = [], [], []
     for n in (1, 2):
-        phase = get(r, "system", f"instances_{n}", "paced", "300_per_s")
+        phase = get(r, "system", *where, f"instances_{n}", "paced", "300_per_s")
         if not isinstance(phase, dict):
             return None
         rate = _num(phase["load"]["accepted_per_s"]) or 0.0
@@ -192,7 +192,13 @@ ROWS = (
     Row("notify, with dedupe and receipts", "126/s (5.1 ms CPU)", ">= 1,000/s", _notify),
     Row("two-unit chain, 8 clients", "10/s; Flowable 92/s", "ahead of Flowable", _chains),
     Row("SLA timers", "1 M: 14,397/s, p99 28 ms", "10 M: >= 20,000/s, p99 <= 50 ms", _timers),
-    Row("1 vs 2 instances per service, 300/s", "-", "scales out", _instances),
+    Row("1 vs 2 instances per service, 300/s, one broker", "-", "scales out", _instances),
+    Row(
+        "1 vs 2 instances per service, 300/s, 3 brokers",
+        "-",
+        "scales out",
+        lambda r: _instances(r, "cluster"),
+    ),
     Row("overload at 5x", "nothing shed", "p99 <= 1 s; 503 + Retry-After; routed once", _overload),
 )
 
