@@ -39,6 +39,7 @@ import httpx
 from bench import loadtools
 from bench.bench_intake import cpu_seconds
 from services.runtime.setup import ensure_topics
+from tests.support.cleanup import register_prefix
 from tests.support.credentials import AGENCY_TOKEN, DEV_API_KEY, access_token
 from tests.support.infra import isolated_env, provision
 from tests.support.officials import application
@@ -306,7 +307,7 @@ async def timers(dsn: str, schema: str, sla: ServiceProcess) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     loadtools.ensure_tools()
     infra = provision()
-    prefix = f"b{uuid.uuid4().hex[:8]}_"
+    prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     env = isolated_env(infra, prefix, QUIET_HOURS="", LOG_LEVEL="WARNING", WORKERS="2")
     ports = {name: free_port() for name in ("intake", "routing", "sla")}

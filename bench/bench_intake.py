@@ -36,6 +36,7 @@ from bench import loadtools
 from services.intake.catalog_source import intake_catalog
 from services.runtime.credentials import dev_service_token
 from services.runtime.setup import ensure_topics
+from tests.support.cleanup import register_prefix
 from tests.support.infra import isolated_env, provision
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.story import document
@@ -125,7 +126,7 @@ async def postgres_ceiling(dsn: str, seconds: float = 4.0, clients: int = 32) ->
 def run() -> dict[str, Any]:
     loadtools.ensure_tools()
     infra = provision()
-    prefix = f"b{uuid.uuid4().hex[:8]}_"
+    prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     env = {
         **isolated_env(infra, prefix),

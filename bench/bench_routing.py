@@ -42,6 +42,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts.envelope import EventEnvelope
 from contracts.events import Channel, DossierReceived
 from services.runtime.setup import ensure_topics
+from tests.support.cleanup import register_prefix
 from tests.support.credentials import PORTAL
 from tests.support.infra import Infra, isolated_env, provision
 from tests.support.officials import application
@@ -395,7 +396,7 @@ def run() -> dict[str, Any]:
     infra = provision()
     # Other processes on the machine compete for its cores: say how busy it was.
     result: dict[str, Any] = {"load_average_at_start": os.getloadavg()[0]}
-    prefix = f"b{uuid.uuid4().hex[:8]}_"
+    prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     result["kafka_ceiling"] = asyncio.run(kafka_ceiling(infra.kafka_bootstrap, prefix))
 
@@ -411,7 +412,7 @@ def run() -> dict[str, Any]:
         result["load_average_at_end"] = os.getloadavg()[0]
         return result
 
-    prefix = f"b{uuid.uuid4().hex[:8]}_"
+    prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     env = _env(infra, prefix)
     ports = {name: free_port() for name in ("intake", "routing", "sla", "notify")}

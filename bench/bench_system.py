@@ -40,6 +40,7 @@ from bench.bench_intake import cpu_seconds, dossier_bodies
 from bench.bench_routing import summary_ms
 from services.runtime.credentials import dev_service_token
 from services.runtime.setup import ensure_topics
+from tests.support.cleanup import register_prefix
 from tests.support.cluster import KafkaCluster
 from tests.support.infra import Infra, isolated_env, provision
 from tests.support.processes import ServiceProcess, free_port
@@ -58,7 +59,7 @@ class System:
     """The four services (``instances`` of each) and the dev servers, on one prefix."""
 
     def __init__(self, infra: Infra, instances: int) -> None:
-        self.prefix = f"b{uuid.uuid4().hex[:8]}_"
+        self.prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
         asyncio.run(ensure_topics(infra.kafka_bootstrap, self.prefix))
         env = isolated_env(infra, self.prefix, QUIET_HOURS="", LOG_LEVEL="WARNING")
         env.update(

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.summary import issue_table
+from tests.support.cleanup import drop_registered
+from tests.support.infra import provision
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -155,6 +157,8 @@ def main() -> int:
         report["peer_comparison"] = comparison(report["chain"], report["flowable"])
         print(table(report["machine"], report["peer_comparison"]))
     print(issue_table(report))
+    infra = provision()  # the benches' topics and schemas go when the run ends
+    drop_registered(infra.database_url, infra.kafka_bootstrap)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
+from tests.support.cleanup import drop_registered
 from tests.support.infra import Infra, provision
 from tests.support.processes import ServiceProcess
 from tests.support.system import running_system, unique_prefix
@@ -37,3 +38,8 @@ def system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
     """The four services shared by the session's end-to-end tests."""
     with running_system(infra) as processes:
         yield processes
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run's topics and schemas go with it (only the prefixes it registered)."""
+    drop_registered(os.environ.get("DATABASE_URL"), os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))

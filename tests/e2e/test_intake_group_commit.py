@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from services.runtime.setup import ensure_topics
+from tests.support.cleanup import register_prefix
 from tests.support.credentials import OPS_TOKEN
 from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
@@ -34,13 +35,15 @@ OUTAGE_TITLE = "Hệ thống tạm thời gián đoạn, vui lòng gửi lại s
 
 @pytest.fixture(scope="module")
 def topics(infra: Infra) -> str:
-    prefix = f"g{uuid.uuid4().hex[:8]}_"
+    prefix = register_prefix(f"g{uuid.uuid4().hex[:8]}_")
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     return prefix
 
 
 def start_intake(infra: Infra, topics: str, **settings: str) -> ServiceProcess:
-    env = isolated_env(infra, topics, SCHEMA_PREFIX=f"g{uuid.uuid4().hex[:8]}_", **settings)
+    env = isolated_env(
+        infra, topics, SCHEMA_PREFIX=register_prefix(f"g{uuid.uuid4().hex[:8]}_"), **settings
+    )
     intake = ServiceProcess("intake", "services.intake", env, free_port())
     intake.start()
     try:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from tests.support.credentials import OPS_TOKEN
 from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.story import COMMUNE, birth_registration, eventually
+from tests.support.system import unique_prefix
 
 pytestmark = pytest.mark.e2e
 OPERATOR = {"X-Service-Token": OPS_TOKEN}
@@ -89,7 +89,7 @@ def inside_service() -> Iterator[Receiver]:
 def guarded_intake(infra: Infra) -> Iterator[ServiceProcess]:
     """Intake with the default callback policy (the shared system lets 127.0.0.1 through
     for its receivers), on its own topics and schema so its sender touches nothing else."""
-    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    prefix = unique_prefix()
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     intake = ServiceProcess("intake", "services.intake", isolated_env(infra, prefix), free_port())
     intake.start()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from services.runtime.setup import ensure_topics
 from tests.support.balancer import Balancer
+from tests.support.cleanup import register_prefix
 from tests.support.infra import Infra, isolated_env
 from tests.support.processes import ServiceProcess, free_port
 
@@ -19,7 +20,8 @@ SERVICES = ("intake", "routing", "sla", "notify")
 
 
 def unique_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}_"
+    """A topic/schema prefix of this run's own, dropped when the run ends."""
+    return register_prefix(f"t{uuid.uuid4().hex[:10]}_")
 
 
 def _dev_ports() -> dict[str, str]:
