@@ -180,7 +180,7 @@ async def _known(
             ),
         )
         if ctx.settings.dvcqg_pushing:  # the national portal's copy follows the update
-            await repo.enqueue_national(conn, row["id"], [("update", {})])
+            await repo.enqueue_national(conn, row["id"], [("update", {"status": update.status})])
     fields = ", ".join(c.field for c in update.changes)
     return answer(code, f"Cập nhật thành công: {fields}" + note, row["code"])
 

@@ -103,7 +103,8 @@ class NationalPortal:
 
 
 def push_body(push: asyncpg.Record, row: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
-    """The call for one outbox row, in the portal's shape (``session`` added when sent)."""
+    """The call for one outbox row, in the portal's shape (``session`` added when sent).
+    The dossier is as it is now, with the status of the change the row tells of."""
     facts: dict[str, Any] = json.loads(push["facts"])
     names = dvcqg.names_of(catalog, row["procedure_code"], row["current_unit"])
     if push["kind"] == "step":
@@ -118,6 +119,8 @@ def push_body(push: asyncpg.Record, row: dict[str, Any], catalog: Catalog) -> di
         {**stored, "storage_ref": shown["storage_ref"]}
         for stored, shown in zip(row["documents"], view.documents, strict=True)
     ]
+    if "status" in facts:  # the status of the change this push tells of, not a later one
+        row["status"] = int(facts["status"])
     item = shape.to_dongbo(dvcqg.sync_dossier(row, names))
     if "status" in facts and int(facts["status"]) in shape.CLOSING:
         item = shape.with_end_dates(
@@ -167,7 +170,9 @@ async def record_outcome(
         state, delay = "dead", 0.0
         log.warning("national portal push %s dead after %s attempt(s)", push["id"], attempts)
     await pool.execute(
-        "UPDATE dvcqg_pushes SET state = $2, attempts = $3, last_error = $4, answer = $5,"
+        # A push sent after failures keeps the last failure (what delayed it).
+        "UPDATE dvcqg_pushes SET state = $2, attempts = $3,"
+        " last_error = COALESCE($4::text, last_error), answer = $5,"
         " next_attempt_at = now() + $6::interval,"
         " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
         push["id"],

@@ -150,7 +150,7 @@ async def insert_received(
         " SELECT u.id, k.kind, CASE WHEN k.kind = 'step' THEN jsonb_build_object("
         "'status', 2, 'at', to_jsonb(u.received_at), 'content', $26::text,"
         " 'unit_code', u.receiving_unit, 'actor', '', 'event_type', 'dossier.received')"
-        " ELSE '{}'::jsonb END"
+        " ELSE jsonb_build_object('status', u.status) END"
         " FROM u CROSS JOIN (VALUES (1, 'dossier'), (2, 'step')) AS k(n, kind)"
         " WHERE $25::boolean ORDER BY u.id, k.n)"
         " SELECT 1",
