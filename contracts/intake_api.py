@@ -300,6 +300,23 @@ class WebhookDelivery(BaseModel):
     created_at: datetime
 
 
+class NationalPush(BaseModel):
+    """One push to the national portal (DVCQG): the dossier (``dossier``: DongBoHoSoMC,
+    ``update``: the same with isUpdating "True") or a processing step (``step``:
+    CapNhatTienDoHoSoMC), sent in order per dossier."""
+
+    id: int
+    dossier_id: UUID
+    kind: Literal["dossier", "update", "step"]
+    state: Literal["pending", "sent", "dead"]
+    attempts: int
+    last_error: str | None
+    answer: str | None = Field(description="The portal's message when it took the push.")
+    facts: dict[str, Any] = Field(description="What the change said (status, time, unit).")
+    created_at: datetime
+    sent_at: datetime | None
+
+
 class StatusCallback(BaseModel):
     """What a portal's callback URL receives, signed over ``timestamp.body``."""
 

@@ -37,6 +37,10 @@ stack_env() {
     export DATABASE_URL="${DATABASE_URL:-$("$DEPLOY/postgres.sh" url)}"
     export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-$("$DEPLOY/kafka/kafka.sh" bootstrap)}"
     export SMTP_PORT="${SMTP_PORT:-2525}"
+    # Intake pushes to the stand-in national portal (services/intake/fakes) in development.
+    if [[ "$ENVIRONMENT" == development ]]; then
+        export DVCQG_PUSH_URL="${DVCQG_PUSH_URL-http://127.0.0.1:${DVCQG_STANDIN_PORT:-9110}}"
+    fi
     export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 }
 
@@ -89,6 +93,9 @@ up() {
     started=$(date +%s)
     infra
     start_bg devservers "$PY" -m services.notify.devservers
+    if [[ "$ENVIRONMENT" == development ]]; then
+        start_bg dvcqg-standin "$PY" -m services.intake.fakes --port "${DVCQG_STANDIN_PORT:-9110}"
+    fi
     local svc n
     for svc in "${SERVICES[@]}"; do
         for (( n = 1; n <= INSTANCES; n++ )); do

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.intake.adapters.national_sender import run_pusher
 from services.intake.adapters.portals import dev_portal_exists, seed_dev_portal
 from services.intake.adapters.retention import IntakeRetention, purge
 from services.intake.adapters.webhook_sender import run_sender
@@ -65,8 +66,13 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
 
     def jobs(rt: Runtime) -> list[Job]:
-        writer = rt.state["intake"].writer
+        ctx = rt.state["intake"]
+        writer = ctx.writer
+        pushing: list[Job] = []
+        if settings.dvcqg_pushing:
+            pushing.append(lambda: run_pusher(rt.pool, ctx.catalog, settings))
         return [
+            *pushing,
             writer.run,
             lambda: run_sender(
                 rt.pool,

@@ -7,6 +7,7 @@ from pydantic import Field, field_validator, model_validator
 from services.intake.domain.callback_targets import NetworkPolicy, parse_networks
 from services.runtime.data_access import BulkReadPolicy
 from services.runtime.documents.settings import DocumentSettings
+from services.runtime.settings import secret_problems
 
 DEV_API_KEY = "dev-portal-key-change-me"
 
@@ -53,6 +54,25 @@ class IntakeSettings(DocumentSettings):
         " e.g. a portal inside the province's network: 10.20.0.0/16.",
     )
 
+    # --- outbound sync to the national portal (DVCQG), docs/DVCQG.md ---
+    dvcqg_push_url: str = Field(
+        default="",
+        description="The national portal's base URL; empty: nothing is pushed.",
+    )
+    dvcqg_push_enabled: bool = Field(
+        default=True, description="Push when DVCQG_PUSH_URL is set (false: hold off)."
+    )
+    dvcqg_push_login_path: str = "/login"
+    dvcqg_push_service_path: str = "/service"
+    dvcqg_push_username: str = ""
+    dvcqg_push_password: str = ""
+    dvcqg_push_dstcode: str = Field(default="", description="The `dstcode` header of login.")
+    dvcqg_push_timeout_seconds: float = Field(default=10.0, gt=0)
+    dvcqg_push_poll_seconds: float = Field(default=0.3, gt=0)
+    dvcqg_push_max_attempts: int = Field(default=12, ge=1, le=1000)
+    dvcqg_push_backoff_seconds: float = Field(default=2.0, gt=0)
+    dvcqg_push_concurrency: int = Field(default=16, ge=1, le=256)
+
     # --- personal data (docs/SECURITY.md, docs/personal-data.yaml) ---
     dossier_personal_data_retention_days: int = Field(
         default=3650,
@@ -95,6 +115,20 @@ class IntakeSettings(DocumentSettings):
                 " networks in WEBHOOK_ALLOWED_NETWORKS"
             )
         return self
+
+    @property
+    def dvcqg_pushing(self) -> bool:
+        return self.dvcqg_push_enabled and bool(self.dvcqg_push_url)
+
+    def insecure_settings(self) -> list[str]:
+        """The national portal's credentials too, when this instance pushes to it."""
+        problems = super().insecure_settings()
+        if self.is_development or not self.dvcqg_pushing:
+            return problems
+        if not self.dvcqg_push_username:
+            problems.append("DVCQG_PUSH_USERNAME is not set")
+        problems.extend(secret_problems({"dvcqg_push_password": self.dvcqg_push_password}))
+        return problems
 
     @property
     def bulk_read_policy(self) -> BulkReadPolicy:

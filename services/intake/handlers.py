@@ -340,7 +340,9 @@ async def store_batch(ctx: IntakeContext, batch: Sequence[Submission]) -> list[O
             received(batch[i], n, topic, producer)
             for i, n in zip(new, numbers(groups, last_values), strict=True)
         ]
-        await repo.insert_received(conn, [m.row for m in made])
+        await repo.insert_received(
+            conn, [m.row for m in made], push_national=ctx.settings.dvcqg_pushing
+        )
         await append_records(conn, rt.schema, [m.record for m in made], {})
     # Committed: answer each request. A key's answer is its leader's new receipt or the
     # one stored before; a member of the batch with another body than that one gets 409.

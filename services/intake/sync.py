@@ -179,6 +179,8 @@ async def _known(
                 status_kept=update.status_kept,
             ),
         )
+        if ctx.settings.dvcqg_pushing:  # the national portal's copy follows the update
+            await repo.enqueue_national(conn, row["id"], [("update", {"status": update.status})])
     fields = ", ".join(c.field for c in update.changes)
     return answer(code, f"Cập nhật thành công: {fields}" + note, row["code"])
 

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.intake.domain.dvcqg_shape import RECEIVED_STEP
 from services.runtime.db import DbConn
 
 
@@ -110,9 +111,13 @@ class ReceivedRow:
     dvcqg: str | None = None
 
 
-async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
-    """Dossiers, their timeline entries, the portals' status callbacks and the answers of
-    their idempotency keys (claimed before), for a whole batch in one statement."""
+async def insert_received(
+    conn: DbConn, rows: Sequence[ReceivedRow], *, push_national: bool = False
+) -> None:
+    """Dossiers, their timeline entries, the portals' status callbacks, the answers of
+    their idempotency keys (claimed before) and, when ``push_national``, the national
+    portal's first two pushes (the dossier, then its "received" step), for a whole batch
+    in one statement."""
     if not rows:
         return
     await conn.execute(
@@ -140,7 +145,14 @@ async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
         " JOIN webhooks w ON w.portal_id = u.portal_id AND w.active),"
         " k AS (UPDATE idempotency_keys i SET status_code = 201, response = u.response::jsonb"
         " FROM u WHERE u.idem_key IS NOT NULL AND i.portal_id = u.portal_id"
-        " AND i.key = u.idem_key)"
+        " AND i.key = u.idem_key),"
+        " p AS (INSERT INTO dvcqg_pushes (dossier_id, kind, facts)"
+        " SELECT u.id, k.kind, CASE WHEN k.kind = 'step' THEN jsonb_build_object("
+        "'status', 2, 'at', to_jsonb(u.received_at), 'content', $26::text,"
+        " 'unit_code', u.receiving_unit, 'actor', '', 'event_type', 'dossier.received')"
+        " ELSE jsonb_build_object('status', u.status) END"
+        " FROM u CROSS JOIN (VALUES (1, 'dossier'), (2, 'step')) AS k(n, kind)"
+        " WHERE $25::boolean ORDER BY u.id, k.n)"
         " SELECT 1",
         [r.id for r in rows],
         [r.code for r in rows],
@@ -166,6 +178,8 @@ async def insert_received(conn: DbConn, rows: Sequence[ReceivedRow]) -> None:
         [r.response for r in rows],
         [r.contact_ref for r in rows],
         [r.dvcqg for r in rows],
+        push_national,
+        RECEIVED_STEP,
     )
 
 
@@ -303,6 +317,28 @@ async def enqueue_status_callbacks(
         json.dumps(body, default=str, ensure_ascii=False),
     )
     return int(result.rsplit(maxsplit=1)[-1])
+
+
+async def enqueue_national(
+    conn: DbConn,
+    dossier_id: UUID,
+    pushes: Sequence[tuple[str, dict[str, Any]]],
+    event_id: UUID | None = None,
+) -> None:
+    """Pushes to the national portal, in this order, after the dossier's earlier ones
+    (committed with the change they tell of). ``event_id`` makes a redelivered event's
+    pushes a no-op."""
+    await conn.execute(
+        "INSERT INTO dvcqg_pushes (dossier_id, event_id, kind, facts)"
+        " SELECT $1, CASE WHEN p.n = 1 THEN $2::uuid END, p.kind, p.facts::jsonb"
+        " FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS p(kind, facts, n)"
+        " WHERE $2::uuid IS NULL OR NOT EXISTS"
+        " (SELECT 1 FROM dvcqg_pushes WHERE event_id = $2) ORDER BY p.n",
+        dossier_id,
+        event_id,
+        [kind for kind, _ in pushes],
+        [json.dumps(facts, ensure_ascii=False, default=str) for _, facts in pushes],
+    )
 
 
 async def load_dossier_for_update(conn: DbConn, code: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ field comes from where, and what changes on the way, is ``docs/DVCQG.md``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -219,3 +220,126 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]
         for name in sorted(set(before) | set(after))
         if before.get(name) != after.get(name)
     ]
+
+
+# ------------------------------------------------------------- the outbound sync (push)
+
+SERVICE_DOSSIER = "DongBoHoSoMC"
+SERVICE_STEP = "CapNhatTienDoHoSoMC"
+SUCCESS_CODES = frozenset({"0", "00"})
+ALREADY_THERE = "đã tồn tại"
+STEP_ACTOR_MAX = 50
+STEP_CONTENT_MAX = 1000
+RECEIVED_STEP = "Tiếp nhận hồ sơ"
+# After a step into one of these, the dossier itself is re-sent (isUpdating "True") with
+# its end dates: the portal's own copy of the status and dates follows.
+CLOSING = frozenset({S.NOT_ACCEPTED, S.DONE, S.RETURNED, S.WITHDRAWN, S.STOPPED})
+
+
+def _with_reason(text: str, payload: Mapping[str, Any]) -> str:
+    reason = payload.get("reason")
+    return f"{text}: {reason}" if reason else text
+
+
+def step_content(event_type: str, payload: Mapping[str, Any]) -> str:
+    """What a routing event did, in the words of a processing step (NoiDungXuLy)."""
+    if event_type == "step.assigned":
+        return f"Chuyển xử lý: {payload.get('step_name') or payload.get('step_id', '')}"
+    if event_type == "step.handed_off":
+        if payload.get("to_unit"):
+            return f"Hoàn thành bước, chuyển đơn vị {payload['to_unit']}"
+        return "Hoàn thành bước xử lý cuối"
+    if event_type == "step.claimed":
+        return "Cán bộ nhận hồ sơ để xử lý"
+    if event_type == "dossier.supplement_requested":
+        missing = ", ".join(str(m) for m in payload.get("missing_documents") or [])
+        return f"Yêu cầu bổ sung hồ sơ: {missing}" if missing else "Yêu cầu bổ sung hồ sơ"
+    if event_type == "dossier.obligation_requested":
+        return f"Yêu cầu thực hiện nghĩa vụ tài chính: {payload.get('amount_vnd', 0)} đồng"
+    texts = {
+        "dossier.processing_resumed": "Tiếp tục xử lý",
+        "dossier.result_ready": "Có kết quả, chờ trả",
+        "dossier.returned": "Đã trả kết quả",
+        "dossier.refused": "Từ chối",
+        "dossier.stopped": "Dừng xử lý",
+        "dossier.withdrawn": "Công dân rút hồ sơ",
+    }
+    return _with_reason(texts.get(event_type, event_type), payload)
+
+
+def step_facts(
+    event_type: str, payload: Mapping[str, Any], status: int, at: datetime
+) -> dict[str, Any]:
+    """What the outbox keeps of one routing event (JSON): the step is built when sent."""
+    return {
+        "status": int(status),
+        "at": at.isoformat(),
+        "content": step_content(event_type, payload)[:STEP_CONTENT_MAX],
+        "unit_code": payload.get("unit_code") or payload.get("from_unit") or "",
+        "actor": payload.get("actor") or "",
+        "event_type": event_type,
+    }
+
+
+def to_step(
+    ma_ho_so: str, facts: Mapping[str, Any], unit_name: str, appointment_at: datetime
+) -> dict[str, Any]:
+    """One ``data[]`` item of ``CapNhatTienDoHoSoMC``."""
+    at = datetime.fromisoformat(str(facts["at"]))
+    actor = str(facts.get("actor") or "") or unit_name
+    return {
+        "MaHoSo": ma_ho_so,
+        "NguoiXuLy": actor[:STEP_ACTOR_MAX],
+        "ChucDanh": "Cán bộ xử lý" if facts.get("actor") else "",
+        "ThoiDiemXuLy": to_stamp(at),
+        "PhongBanXuLy": unit_name,
+        "NoiDungXuLy": str(facts.get("content") or ""),
+        "TrangThai": status_to_national(int(facts["status"])),
+        "NgayBatDau": to_stamp(at),
+        "NgayKetThucTheoQuyDinh": to_stamp(appointment_at),
+    }
+
+
+def with_end_dates(item: Mapping[str, Any], status: int, at: datetime) -> dict[str, Any]:
+    """The item re-sent after a closing step: when processing ended, when it was returned."""
+    out = dict(item)
+    if S(status) is S.RETURNED:
+        out["NgayTra"] = to_stamp(at)
+        out["NgayKetThucXuLy"] = out.get("NgayKetThucXuLy") or to_stamp(at)
+    else:
+        out["NgayKetThucXuLy"] = to_stamp(at)
+    return out
+
+
+def call_body(
+    service: str,
+    session: str,
+    madonvi: str,
+    items: Sequence[Mapping[str, Any]],
+    is_updating: bool | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"session": session, "madonvi": madonvi, "service": service}
+    if is_updating is not None:
+        body["isUpdating"] = "True" if is_updating else "False"
+    body["data"] = [dict(i) for i in items]
+    return body
+
+
+@dataclass(frozen=True)
+class Reply:
+    accepted: bool
+    message: str
+
+
+def read_reply(service: str, reply: Any) -> Reply:
+    """Success is ``error_code`` "0" or "00"; a dossier the portal already has ("đã tồn
+    tại") is one it holds: the push succeeded and its steps follow."""
+    if not isinstance(reply, Mapping):
+        return Reply(False, "câu trả lời không phải JSON object")
+    code = str(reply.get("error_code", "")).strip()
+    message = unicodedata.normalize("NFC", str(reply.get("message") or ""))
+    if code in SUCCESS_CODES:
+        return Reply(True, message)
+    if service == SERVICE_DOSSIER and ALREADY_THERE in message.casefold():
+        return Reply(True, message)
+    return Reply(False, f"error_code {code or '?'}: {message}"[:500])

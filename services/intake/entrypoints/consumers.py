@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from contracts.envelope import EventEnvelope
 from services.intake.adapters import repository as repo
-from services.intake.domain.dvcqg_shape import reachable_from
+from services.intake.config import IntakeSettings
+from services.intake.domain.dvcqg_shape import CLOSING, reachable_from, step_facts
 from services.intake.views import status_callback
 from services.runtime.consumer import ConsumerConfig, Handler
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime
 
 
-async def record_routing(conn: DbConn, env: EventEnvelope) -> None:
+async def record_routing(conn: DbConn, env: EventEnvelope, push_national: bool = False) -> None:
     await _record(conn, env, "routing")
     status = env.payload.get("status")
     if status is None:
@@ -32,6 +35,20 @@ async def record_routing(conn: DbConn, env: EventEnvelope) -> None:
             env.dossier_id, row["code"], moved[1], version, row["current_unit"], env.occurred_at
         )
         await repo.enqueue_status_callbacks(conn, env.dossier_id, version, body)
+    if moved is not None and push_national:
+        # A processing step for the national portal, and the dossier itself once closed.
+        at = _event_time(env)
+        pushes = [("step", step_facts(env.event_type, env.payload, moved[1], at))]
+        if moved[0] != moved[1] and moved[1] in CLOSING:
+            pushes.append(("update", {"status": moved[1], "at": at.isoformat()}))
+        await repo.enqueue_national(conn, env.dossier_id, pushes, env.event_id)
+
+
+def _event_time(env: EventEnvelope) -> datetime:
+    try:
+        return datetime.fromisoformat(str(env.payload["at"]))
+    except (KeyError, ValueError):
+        return env.occurred_at
 
 
 async def record_sla(conn: DbConn, env: EventEnvelope) -> None:
@@ -59,8 +76,13 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
     from contracts.events import EVENT_SPECS
 
     handlers: dict[str, Handler] = {}
-    by_topic = {
-        "dossier.routing": record_routing,
+    push = isinstance(rt.settings, IntakeSettings) and rt.settings.dvcqg_pushing
+
+    async def routing(conn: DbConn, env: EventEnvelope) -> None:
+        await record_routing(conn, env, push)
+
+    by_topic: dict[str, Handler] = {
+        "dossier.routing": routing,
         "dossier.sla": record_sla,
         "dossier.notify": record_notify,
     }

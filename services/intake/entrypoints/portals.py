@@ -8,13 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from contracts.intake_api import (
+    NationalPush,
     PortalCreate,
     PortalCreated,
     WebhookCreate,
     WebhookCreated,
     WebhookDelivery,
 )
-from services.intake.adapters import portals
+from services.intake.adapters import national_sender, portals
 from services.intake.adapters.callback_network import registration_refusal
 from services.intake.entrypoints.http import UNAUTHORISED, problem
 from services.intake.entrypoints.security import ContextDep, OperatorDep, PortalDep
@@ -110,4 +111,35 @@ async def replay_delivery(
         row = await portals.replay_delivery(conn, delivery_id)
     if row is None:
         raise ProblemError(404, "Không tìm thấy lần gửi", f"No dead delivery {delivery_id}.")
+    return row
+
+
+@admin.get(
+    "/dvcqg-pushes",
+    response_model=list[NationalPush],
+    summary="List pushes to the national portal by state (dead ones wait for a replay).",
+    responses=FORBIDDEN,
+)
+async def list_pushes(
+    ctx: ContextDep,
+    state: Annotated[Literal["pending", "sent", "dead"], Query()] = "dead",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    async with ctx.runtime.pool.acquire() as conn:
+        return await national_sender.list_pushes(conn, state, limit)
+
+
+@admin.post(
+    "/dvcqg-pushes/{push_id}/replay",
+    response_model=NationalPush,
+    summary="Send a dead push to the national portal again (attempts start from zero).",
+    responses={**FORBIDDEN, 404: problem("No dead push with this id.")},
+)
+async def replay_push(
+    push_id: Annotated[int, Path(ge=1, le=2**62)], ctx: ContextDep
+) -> dict[str, Any]:
+    async with ctx.runtime.pool.acquire() as conn:
+        row = await national_sender.replay_push(conn, push_id)
+    if row is None:
+        raise ProblemError(404, "Không tìm thấy lần đẩy", f"No dead push {push_id}.")
     return row

@@ -1,0 +1,1 @@
+"""Stand-ins for what intake talks to outside the province (tests and development)."""
