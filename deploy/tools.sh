@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The deployment tools the suite runs (tests/deploy/): helm, kubeconform and promtool,
+# built from source with the Go toolchain through the Go module proxy (pinned versions,
+# -trimpath, only the commands needed), installed into .cache/bin. The Kubernetes JSON
+# schemas kubeconform validates against come from PyPI (kubernetes-validate ships them),
+# unpacked into .cache/k8s-schemas; the operators' CRD schemas are generated into
+# .cache/crd-schemas by tools/crd_schemas.py. Everything is cached: a second run is instant.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=$ROOT/.cache
+BIN=$CACHE/bin
+mkdir -p "$BIN"
+
+HELM_VERSION=v3.22.0
+KUBECONFORM_VERSION=v0.7.0
+PROMETHEUS_VERSION=v0.316.0   # promtool of Prometheus 3.x
+
+export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOBIN=$BIN
+export GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0 GOTOOLCHAIN=local
+
+install_go() { # name package version [ldflags]
+    local name=$1 package=$2 version=$3 ldflags=${4:-} stamp=$BIN/.$1.version
+    if [[ -x $BIN/$name && -f $stamp && $(cat "$stamp") == "$version $ldflags" ]]; then
+        return 0
+    fi
+    local start=$SECONDS
+    go install -ldflags="-s -w $ldflags" "$package@$version"
+    echo "$version $ldflags" >"$stamp"
+    echo "tools.sh: $name $version built in $((SECONDS - start)) s"
+}
+
+if ! command -v go >/dev/null; then
+    echo "tools.sh: the Go toolchain is missing (Debian: apt-get install golang-go)" >&2
+    exit 1
+fi
+install_go kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+# As helm's Makefile does: its version, and the Kubernetes version of its client-go
+# (v0.37 -> 1.37) as the default that `helm template` and `helm lint` check charts against.
+HELM_K8S="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in chartutil lint/rules; do
+    HELM_K8S+=" -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMinor=37"
+done
+install_go helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$HELM_K8S"
+install_go promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION"
+
+# Kubernetes' own JSON schemas, from PyPI (kubernetes-validate ships them), made standalone
+# for kubeconform by tools/k8s_schemas.py, for each Kubernetes version the suite checks.
+K8S_VALIDATE_VERSION=1.37.0
+K8S_VERSIONS="1.30.0 1.37.0"
+WHEELS=$CACHE/wheels
+wheel=$WHEELS/kubernetes_validate-$K8S_VALIDATE_VERSION-py3-none-any.whl
+if [[ ! -f $wheel ]]; then
+    "$ROOT/.venv/bin/python" -m pip download --quiet --no-deps -d "$WHEELS" \
+        "kubernetes-validate==$K8S_VALIDATE_VERSION"
+fi
+for k8s in $K8S_VERSIONS; do
+    out=$CACHE/k8s-schemas/v$k8s
+    if [[ ! -f $out/.done || tools/k8s_schemas.py -nt $out/.done ]]; then
+        rm -rf "$out"
+        PYTHONPATH=$ROOT "$ROOT/.venv/bin/python" -m tools.k8s_schemas "$wheel" "$k8s" "$out" >/dev/null
+        touch "$out/.done"
+    fi
+done
+
+# The operators' CRD schemas (Strimzi, CloudNativePG) as kubernetes-models compiled them,
+# from npm at the versions locked in deploy/helm/validate/package-lock.json.
+CRD=$CACHE/crd-validate
+if ! cmp -s deploy/helm/validate/package-lock.json "$CRD/package-lock.json"; then
+    if ! command -v npm >/dev/null; then
+        echo "tools.sh: npm is missing (Debian: apt-get install nodejs npm)" >&2
+        exit 1
+    fi
+    rm -rf "$CRD"
+    mkdir -p "$CRD"
+    cp deploy/helm/validate/package.json deploy/helm/validate/package-lock.json "$CRD/"
+    (cd "$CRD" && npm ci --silent --no-audit --no-fund --ignore-scripts)
+fi
+cp deploy/helm/validate/validate.mjs "$CRD/"
