@@ -16,17 +16,18 @@ HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.7.0
 PROMETHEUS_VERSION=v0.316.0   # promtool of Prometheus 3.x
 
-export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOBIN=$BIN
+export GOMODCACHE=${TOOLS_GOMODCACHE:-$CACHE/go/mod} GOCACHE=${TOOLS_GOCACHE:-$CACHE/go/build}
+export GOBIN=$BIN
 export GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0 GOTOOLCHAIN=local
 
-install_go() { # name package version [ldflags]
-    local name=$1 package=$2 version=$3 ldflags=${4:-} stamp=$BIN/.$1.version
-    if [[ -x $BIN/$name && -f $stamp && $(cat "$stamp") == "$version $ldflags" ]]; then
+install_go() { # name package version [ldflags] [tags]
+    local name=$1 package=$2 version=$3 ldflags=${4:-} tags=${5:-} stamp=$BIN/.$1.version
+    if [[ -x $BIN/$name && -f $stamp && $(cat "$stamp") == "$version $ldflags $tags" ]]; then
         return 0
     fi
     local start=$SECONDS
-    go install -ldflags="-s -w $ldflags" "$package@$version"
-    echo "$version $ldflags" >"$stamp"
+    go install -tags="$tags" -ldflags="-s -w $ldflags" "$package@$version"
+    echo "$version $ldflags $tags" >"$stamp"
     echo "tools.sh: $name $version built in $((SECONDS - start)) s"
 }
 
@@ -42,7 +43,10 @@ for pkg in chartutil lint/rules; do
     HELM_K8S+=" -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMinor=37"
 done
 install_go helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$HELM_K8S"
-install_go promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION"
+# remove_all_sd: without the service-discovery plugins (cloud SDKs, Kubernetes client),
+# which `promtool check rules` and `promtool test rules` never use; Prometheus' own build
+# tag, and most of the build time.
+install_go promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" "" remove_all_sd
 
 # Kubernetes' own JSON schemas, from PyPI (kubernetes-validate ships them), made standalone
 # for kubeconform by tools/k8s_schemas.py, for each Kubernetes version the suite checks.

@@ -77,10 +77,12 @@ http://{{ include "onestop.fullname" .root }}-{{ .name }}:{{ $svc.port }}
 {{- end }}
 {{- end -}}
 
-{{/* A settings key that must never sit in a ConfigMap. */}}
+{{/* A settings key that must never sit in a ConfigMap with a value (empty turns a
+     feature off, e.g. VIETTEL_RECEIPT_TOKEN: ""): (list KEY VALUE). */}}
 {{- define "onestop.checkNotSecret" -}}
-{{- if regexMatch "(PASSWORD|SECRET|_TOKEN$|API_KEY|SASL_PASSWORD|DATABASE_URL|SIGNING_KEY$|USERNAME)" . -}}
-{{- fail (printf "%s is a secret: put it in secrets.<service>, not in config" .) -}}
+{{- $key := index . 0 -}}
+{{- if and (index . 1) (regexMatch "(PASSWORD|SECRET|_TOKEN$|API_KEY|DATABASE_URL|SIGNING_KEY$|USERNAME)" $key) -}}
+{{- fail (printf "%s is a secret: put it in secrets.<service>, not in config" $key) -}}
 {{- end -}}
 {{- end -}}
 
