@@ -31,6 +31,7 @@ install_go() { # name package version [ldflags] [tags]
     echo "tools.sh: $name $version built in $((SECONDS - start)) s"
 }
 
+[[ -x /usr/local/go/bin/go ]] && PATH=$PATH:/usr/local/go/bin
 if ! command -v go >/dev/null; then
     echo "tools.sh: the Go toolchain is missing (Debian: apt-get install golang-go)" >&2
     exit 1
