@@ -59,8 +59,9 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\[[^\]]*\]", "", text)
     text = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", text)
     text = re.sub(r"\$\w+", "", text)
+    text = re.sub(r"\b\d+(?:\.\d+)?(?:e\d+)?(?:ms|[smhdwy])?\b", "", text)  # numbers, durations
     words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text))
-    return {w for w in words if w not in PROMQL_WORDS and not re.fullmatch(r"\d+[smhdw]", w)}
+    return {w for w in words if w not in PROMQL_WORDS}
 
 
 def alerts(path: Path) -> list[dict[str, Any]]:
@@ -153,6 +154,8 @@ def test_the_metric_parser_finds_names_and_ignores_labels() -> None:
     expr = 'sum by (job) (rate(http_request_duration_seconds_count{status=~"5.."}[5m])) / 2'
     assert metric_names(expr) == {"http_request_duration_seconds_count"}
     assert metric_names("max by (kind) (deadlines) - max (deadlines offset 1h)") == {"deadlines"}
+    numbers = "max (outbox_oldest_age_seconds) > 1e9 * 2.5"
+    assert metric_names(numbers) == {"outbox_oldest_age_seconds"}
 
 
 def test_the_adapter_serves_the_gauge_the_autoscalers_read() -> None:
