@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run up down infra test test-unit lint format contracts bench clean
+.PHONY: run up down infra tools test test-unit lint format contracts bench clean
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ down:
 infra: deps ## PostgreSQL + Kafka + topics only
 	deploy/stack.sh infra
 
-test: deps infra ## the whole suite against real Kafka and PostgreSQL
+tools: deps ## helm, kubeconform, promtool and their schemas, into .cache (tests/deploy)
+	deploy/tools.sh
+
+test: deps infra tools ## the whole suite against real Kafka and PostgreSQL
 	deploy/chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 

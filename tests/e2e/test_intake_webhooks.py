@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -167,10 +168,18 @@ def test_every_status_change_reaches_the_portal_signed_and_versioned(
     assert "Nguyễn" not in json.dumps(bodies, ensure_ascii=False)
 
 
+def attempts_by_outcome(intake: ServiceProcess) -> dict[str, float]:
+    """intake's webhook_delivery_attempts_total per outcome (the platform alerts read it)."""
+    text = httpx.get(f"{intake.url}/metrics", timeout=5).text
+    found = re.findall(r'^webhook_delivery_attempts_total\{outcome="(\w+)"\} (\S+)$', text, re.M)
+    return {outcome: float(value) for outcome, value in found}
+
+
 def test_failed_callbacks_are_retried_then_dead_lettered_and_an_operator_replays_them(
     system: dict[str, ServiceProcess], receiver: Receiver
 ) -> None:
     intake = system["intake"]
+    counted = attempts_by_outcome(intake)
     portal = new_portal(intake, [COMMUNE])
     hook = register(intake, portal["api_key"], receiver.url, max_attempts=3, backoff_seconds=0.2)
     receiver.fail_next = -1  # the portal is down
@@ -187,6 +196,9 @@ def test_failed_callbacks_are_retried_then_dead_lettered_and_an_operator_replays
         delivery = call["headers"]["x-onestop-delivery"]
         by_delivery[delivery] = by_delivery.get(delivery, 0) + 1
     assert all(by_delivery[str(d["id"])] == 3 for d in dead)
+    now = attempts_by_outcome(intake)
+    assert now["dead"] - counted.get("dead", 0) >= len(dead)
+    assert now["retry"] - counted.get("retry", 0) >= 2 * len(dead)
 
     receiver.fail_next = 1  # back up, though the first call still fails once
     for d in dead:

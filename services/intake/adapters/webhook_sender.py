@@ -18,6 +18,7 @@ from datetime import timedelta
 
 import asyncpg
 import httpx
+from prometheus_client import Counter
 
 from services.intake.adapters.callback_network import DestinationRefused, callback_client
 from services.intake.domain import webhooks as wh
@@ -25,6 +26,11 @@ from services.intake.domain.callback_targets import NetworkPolicy, RefusedTarget
 
 log = logging.getLogger(__name__)
 BATCH = 50
+DELIVERY_ATTEMPTS = Counter(
+    "webhook_delivery_attempts_total",
+    "Status callback attempts by outcome: delivered, retry (will be tried again), dead.",
+    ["outcome"],
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ async def record_outcome(pool: asyncpg.Pool, row: asyncpg.Record, outcome: Outco
     else:
         state, delay = "dead", 0.0
         log.warning("webhook delivery %s dead after %s attempt(s)", row["id"], attempts)
+    DELIVERY_ATTEMPTS.labels("retry" if state == "pending" else state).inc()
     await pool.execute(
         "UPDATE webhook_deliveries SET state = $2, attempts = $3, last_error = $4,"
         " next_attempt_at = now() + $5::interval,"
