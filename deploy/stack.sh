@@ -89,6 +89,7 @@ up() {
     started=$(date +%s)
     infra
     start_bg devservers "$PY" -m services.notify.devservers
+    start_bg vnpay "$PY" -m services.intake.devservers  # stand-in VNPay on 9110
     local svc n
     for svc in "${SERVICES[@]}"; do
         for (( n = 1; n <= INSTANCES; n++ )); do

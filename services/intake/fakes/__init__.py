@@ -1,0 +1,1 @@
+"""Local stand-ins for intake's outside world (the payment gateway)."""
