@@ -48,13 +48,17 @@ class GatewayState:
     transactions: dict[str, dict[str, str]] = field(default_factory=dict)
     ipns: list[dict[str, Any]] = field(default_factory=list)
     pending: set[asyncio.Task[None]] = field(default_factory=set)
+    transport: httpx.AsyncBaseTransport | None = None  # tests: the merchant in-process
 
 
 def create_app(
-    ipn_url: str, tmn_code: str = DEV_VNPAY_TMN_CODE, secret: str = DEV_VNPAY_HASH_SECRET
+    ipn_url: str,
+    tmn_code: str = DEV_VNPAY_TMN_CODE,
+    secret: str = DEV_VNPAY_HASH_SECRET,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     app = FastAPI(title="stand-in VNPay gateway")
-    state = GatewayState(ipn_url=ipn_url)
+    state = GatewayState(ipn_url=ipn_url, transport=transport)
     app.state.gateway = state
 
     @app.get("/healthz")
@@ -158,7 +162,7 @@ def create_app(
 async def _send_ipns(
     state: GatewayState, url: str, params: dict[str, str], times: int, delay_ms: int
 ) -> None:
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with httpx.AsyncClient(timeout=10.0, transport=state.transport) as client:
         for _ in range(times):
             await asyncio.sleep(delay_ms / 1000)
             try:
