@@ -252,3 +252,27 @@ def test_a_lost_ipn_is_recovered_by_reconciliation_and_the_dossier_resumes_once(
     assert eventually(lambda: resumed_reasons(intake, receipt["id"])) == ["obligation_paid"]
     [payment] = payments_of(intake, receipt["code"])
     assert payment["state"] == "paid" and payment["receipt_no"]
+
+
+def test_a_failed_payment_leaves_the_obligation_open_and_a_new_attempt_pays_it(
+    system: dict[str, ServiceProcess],
+) -> None:
+    intake = system["intake"].url
+    receipt, watch = awaiting_payment(system)
+    vnpay_url = gateway(system, outcome="fail", ipn_delay_ms=300)
+    failed = start_payment(intake, receipt["code"])
+    back = citizen_pays(failed)
+    assert eventually(lambda: ipn_answers(vnpay_url, failed["txn_ref"])) == ["00"]
+    page = httpx.get(back.headers["location"], timeout=TIMEOUT)
+    assert "Giao dịch thanh toán không thành công" in page.text
+    assert [p["state"] for p in payments_of(intake, receipt["code"])] == ["failed"]
+    assert paid_events(intake, receipt["id"]) == []
+    assert public_view(intake, receipt["id"])["status"] == 6
+
+    gateway(system)  # the citizen tries again; this time the bank pays
+    paid = start_payment(intake, receipt["code"])
+    assert paid["txn_ref"] != failed["txn_ref"]
+    citizen_pays(paid)
+    watch.reaches(4)
+    assert [p["state"] for p in payments_of(intake, receipt["code"])] == ["failed", "paid"]
+    assert len(paid_events(intake, receipt["id"])) == 1

@@ -137,6 +137,7 @@ def state(status: str, amount: str = "125000000", code: str = "00") -> vnpay.Gat
         ("paid", state("00", amount="100"), "amount_mismatch"),
         ("failed", state("00"), "paid_at_gateway_failed_here"),
         ("failed", state("02"), None),
+        ("duplicate", state("00"), "paid_twice"),
         ("pending", None, "query_failed"),
         ("pending", state("", code="97"), "query_failed"),
     ],

@@ -242,6 +242,7 @@ Finding = Literal[
     "paid_here_not_at_gateway",  # we recorded it paid, the gateway does not say so
     "amount_mismatch",  # the gateway's amount is not what we recorded
     "paid_at_gateway_failed_here",  # an IPN said failed, the gateway now says paid
+    "paid_twice",  # paid after the obligation was settled (desk or another attempt): refund
     "unknown_at_gateway",  # the gateway does not know the reference
     "query_failed",  # no valid answer from the query API
 ]
@@ -269,7 +270,9 @@ def reconcile_one(order: Order, gateway: GatewayState | None) -> Finding | None:
     if gateway.amount != vnd_to_gateway(order.amount_vnd):
         return "amount_mismatch"
     settled = gateway.transaction_status == SUCCESS
-    if order.state in ("paid", "duplicate"):
+    if order.state == "duplicate":
+        return "paid_twice" if settled else "paid_here_not_at_gateway"
+    if order.state == "paid":
         return None if settled else "paid_here_not_at_gateway"
     if order.state == "pending":
         if settled:

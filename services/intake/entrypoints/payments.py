@@ -3,6 +3,7 @@ IPN and the citizen's browser comes back to the return page; ops reconcile."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
@@ -12,10 +13,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import payments
+from services.intake.domain import vnpay
 from services.intake.entrypoints.http import NOT_FOUND, UNAUTHORISED, CodePath, problem
 from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.runtime.auth import service_caller
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["payments"])
 gateway = APIRouter(prefix="/v1/payments/vnpay", tags=["payments"])
 ops = APIRouter(prefix="/internal/v1/payments", tags=["internal"], include_in_schema=False)
@@ -152,7 +155,11 @@ def _vnp_params(request: Request) -> dict[str, str]:
     " confirmed, 04 invalid amount, 97 invalid signature, 99 other.",
 )
 async def ipn(request: Request, ctx: ContextDep) -> dict[str, str]:
-    return await payments.handle_ipn(ctx, _vnp_params(request), datetime.now(UTC))
+    try:
+        return await payments.handle_ipn(ctx, _vnp_params(request), datetime.now(UTC))
+    except Exception:  # VNPay's answer for anything else; it sends the IPN again
+        log.exception("IPN could not be handled")
+        return {"RspCode": vnpay.RSP_OTHER, "Message": vnpay.RSP_MESSAGES[vnpay.RSP_OTHER]}
 
 
 @gateway.get(
