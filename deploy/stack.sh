@@ -39,7 +39,7 @@ stack_env() {
     export SMTP_PORT="${SMTP_PORT:-2525}"
     # Intake pushes to the stand-in national portal (services/intake/fakes) in development.
     if [[ "$ENVIRONMENT" == development ]]; then
-        export DVCQG_PUSH_URL="${DVCQG_PUSH_URL-http://127.0.0.1:${DVCQG_STANDIN_PORT:-9110}}"
+        export DVCQG_PUSH_URL="${DVCQG_PUSH_URL-http://127.0.0.1:${DVCQG_STANDIN_PORT:-9111}}"
     fi
     export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 }
@@ -94,8 +94,9 @@ up() {
     infra
     start_bg devservers "$PY" -m services.notify.devservers
     if [[ "$ENVIRONMENT" == development ]]; then
-        start_bg dvcqg-standin "$PY" -m services.intake.fakes --port "${DVCQG_STANDIN_PORT:-9110}"
+        start_bg dvcqg-standin "$PY" -m services.intake.fakes --port "${DVCQG_STANDIN_PORT:-9111}"
     fi
+    start_bg vnpay "$PY" -m services.intake.devservers  # stand-in VNPay on 9110
     local svc n
     for svc in "${SERVICES[@]}"; do
         for (( n = 1; n <= INSTANCES; n++ )); do

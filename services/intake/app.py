@@ -14,12 +14,13 @@ from services.intake.adapters.retention import IntakeRetention, purge
 from services.intake.adapters.webhook_sender import run_sender
 from services.intake.catalog_source import intake_catalog
 from services.intake.config import IntakeSettings
-from services.intake.entrypoints import citizen, documents, dvcqg, personal_data, portals
+from services.intake.entrypoints import citizen, documents, dvcqg, payments, personal_data, portals
 from services.intake.entrypoints.consumers import consumers
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.security import trace_trust
 from services.intake.entrypoints.unavailable import install_unavailable_handlers
 from services.intake.handlers import IntakeContext, announce_contact_refs, new_writer
+from services.intake.payments import run_reconciliation
 from services.runtime.data_access import BulkReadDetector
 from services.runtime.http import TRACE_TRUST_HOOK
 from services.runtime.ratelimit import TokenBuckets
@@ -80,6 +81,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
                 settings.webhook_timeout_seconds,
                 settings.webhook_policy,
             ),
+            lambda: run_reconciliation(
+                rt.state["intake"], settings.payment_reconcile_interval_seconds
+            ),
             lambda: run_retention(
                 rt.pool,
                 "intake",
@@ -110,6 +114,9 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
             personal_data.router,
             personal_data.admin,
             documents.router,
+            payments.router,
+            payments.gateway,
+            payments.ops,
         ],
         jobs=jobs,
         on_start=on_start,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, field_validator, model_validator
 
 from services.intake.domain.callback_targets import NetworkPolicy, parse_networks
@@ -10,9 +12,17 @@ from services.runtime.documents.settings import DocumentSettings
 from services.runtime.settings import secret_problems
 
 DEV_API_KEY = "dev-portal-key-change-me"
+# The stand-in gateway (services/intake/fakes/vnpay_app.py) signs with the same.
+DEV_VNPAY_TMN_CODE = "DEVTMN01"
+DEV_VNPAY_HASH_SECRET = "dev-vnpay-hash-secret-change-me"
 
 
 class IntakeSettings(DocumentSettings):
+    secret_settings: ClassVar[tuple[str, ...]] = (
+        *DocumentSettings.secret_settings,
+        "vnpay_hash_secret",
+    )
+
     service_name: str = "intake"
     port: int = 8001
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes.")
@@ -100,6 +110,21 @@ class IntakeSettings(DocumentSettings):
     sla_url: str = "http://127.0.0.1:8003"
     routing_url: str = "http://127.0.0.1:8002"
     data_subject_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # --- online payment through VNPay (services/intake/payments.py) ---
+    vnpay_tmn_code: str = DEV_VNPAY_TMN_CODE
+    vnpay_hash_secret: str = Field(default=DEV_VNPAY_HASH_SECRET, repr=False)
+    vnpay_pay_url: str = "http://127.0.0.1:9110/paymentv2/vpcpay.html"
+    vnpay_api_url: str = "http://127.0.0.1:9110/merchant_webapi/api/transaction"
+    vnpay_return_url: str = "http://127.0.0.1:8001/v1/payments/vnpay/return"
+    vnpay_expiry_minutes: int = Field(default=15, ge=1, le=1440)
+    vnpay_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The daily job asks the query API about the attempts of the last days.
+    payment_reconcile_interval_seconds: float = Field(default=86400.0, gt=0)
+    payment_reconcile_window_days: int = Field(default=3, ge=1, le=60)
+    payment_reconcile_grace_seconds: float = Field(
+        default=300.0, ge=0, description="An attempt younger than this may still get its IPN."
+    )
 
     @field_validator("webhook_allowed_networks")
     @classmethod

@@ -30,6 +30,7 @@ def _dev_ports() -> dict[str, str]:
         "ESMS_PORT": str(free_port()),
         "VIETTEL_PORT": str(free_port()),
         "ZALO_PORT": str(free_port()),
+        "VNPAY_PORT": str(free_port()),
     }
 
 
@@ -49,6 +50,10 @@ def _system_env(
         "NOTIFY_PUBLIC_URL": urls["notify"],
         "ROUTING_URL": urls["routing"],
         "SLA_URL": urls["sla"],
+        # Intake pays through the stand-in VNPay gateway (services.intake.devservers).
+        "VNPAY_PAY_URL": f"http://127.0.0.1:{dev_ports['VNPAY_PORT']}/paymentv2/vpcpay.html",
+        "VNPAY_API_URL": f"http://127.0.0.1:{dev_ports['VNPAY_PORT']}/merchant_webapi/api/transaction",
+        "VNPAY_RETURN_URL": f"{urls['intake']}/v1/payments/vnpay/return",
         "OIDC_JWKS_URL": f"{urls['routing']}/.well-known/jwks.json",
         **dev_ports,
     }
@@ -64,6 +69,8 @@ def running_system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
     env = _system_env(infra, prefix, urls, _dev_ports())
     dev = ServiceProcess("devservers", "services.notify.devservers", env, free_port())
     dev.start()
+    vnpay = ServiceProcess("vnpay", "services.intake.devservers", env, int(env["VNPAY_PORT"]))
+    vnpay.start()
     processes = {
         name: ServiceProcess(name, f"services.{name}", env, port) for name, port in ports.items()
     }
@@ -71,13 +78,15 @@ def running_system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
         proc.start()
     try:
         dev.wait_ready(path="/healthz")
+        vnpay.wait_ready(path="/healthz")
         for proc in processes.values():
             proc.wait_ready()
-        yield {**processes, "devservers": dev}
+        yield {**processes, "devservers": dev, "vnpay": vnpay}
     finally:
         for proc in processes.values():
             proc.stop()
         dev.stop()
+        vnpay.stop()
 
 
 @dataclass

@@ -1,1 +1,2 @@
-"""Stand-ins for what intake talks to outside the province (tests and development)."""
+"""Stand-ins for what intake talks to outside the province (tests and development):
+the national portal and the payment gateway."""
