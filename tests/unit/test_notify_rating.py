@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 from uuid import uuid4
 
@@ -92,3 +93,14 @@ def test_the_result_message_carries_the_rating_link() -> None:
         assert RATING_PLACEHOLDER in (preview.text + str(preview.zns_template_data))
     email = render(RESULT_READY, "email", {**render_params(stored, {}, None), "rating_url": url})
     assert url in email.text and url in (email.html or "")
+
+
+def test_production_refuses_the_development_rating_key() -> None:
+    from services.notify.app import NotifySettings
+
+    prod = NotifySettings(environment="production")
+    assert "RATING_LINK_SECRET is a known default value" in prod.insecure_settings()
+    short = NotifySettings(environment="production", rating_link_secret="short-but-real")
+    assert any(p.startswith("RATING_LINK_SECRET is shorter") for p in short.insecure_settings())
+    real = NotifySettings(environment="production", rating_link_secret=secrets.token_hex(32))
+    assert not any("RATING_LINK_SECRET" in p for p in real.insecure_settings())
