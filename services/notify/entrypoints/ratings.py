@@ -107,16 +107,20 @@ async def _known(request: Request, link: RatingLink) -> str | Response:
         code = await store.dossier_code(conn, link.dossier_id)
         rated = await store.rated_at(conn, link.dossier_id) if code is not None else None
     if code is None:
-        return _refuse(
-            request,
-            404,
-            "Không tìm thấy hồ sơ",
-            "Notify has not heard of this dossier.",
-            "Không tìm thấy hồ sơ của liên kết này.",
-        )
+        return _unknown(request)
     if rated is not None:
         return _already(request)
     return code
+
+
+def _unknown(request: Request) -> Response:
+    return _refuse(
+        request,
+        404,
+        "Không tìm thấy hồ sơ",
+        "Notify has not heard of this dossier.",
+        "Không tìm thấy hồ sơ của liên kết này.",
+    )
 
 
 def _already(request: Request) -> Response:
@@ -173,7 +177,7 @@ async def rate(request: Request, token: Token) -> Response:
             runtime, conn, link.dossier_id, code, rating
         )
     if code is None:
-        return await _known(request, link)  # type: ignore[return-value]
+        return _unknown(request)
     if not added:
         return _already(request)
     if _browser(request):
