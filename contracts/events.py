@@ -335,6 +335,46 @@ class NotificationStatusChanged(Payload):
     provider: str | None = None
 
 
+class RatingScores(BaseModel):
+    """The province's satisfaction criteria, each 1 (rất không hài lòng) to 5 (rất hài lòng)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    timeliness: int = Field(ge=1, le=5, description="Thời gian giải quyết hồ sơ.")
+    attitude: int = Field(ge=1, le=5, description="Thái độ phục vụ của cán bộ, công chức.")
+    clarity: int = Field(ge=1, le=5, description="Hướng dẫn rõ ràng, dễ hiểu.")
+    outcome: int = Field(ge=1, le=5, description="Kết quả giải quyết hồ sơ.")
+
+
+class DossierRated(Payload):
+    """The citizen rated how the dossier was handled, from the signed link of the message
+    that told them the result (one rating per dossier)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "dossier_code": "000.00.01.H22-251103-0007",
+                    "scores": {"timeliness": 5, "attitude": 4, "clarity": 4, "outcome": 5},
+                    "comment": "Cán bộ hướng dẫn tận tình.",
+                    "rated_at": "2026-11-20T03:00:00Z",
+                }
+            ]
+        },
+    )
+
+    dossier_code: str
+    scores: RatingScores
+    comment: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="The citizen's comment, personal data masked; None when left empty.",
+    )
+    rated_at: datetime
+
+
 class EventSpec(BaseModel):
     event_type: str
     topic: str
@@ -492,6 +532,12 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
         topic="dossier.notify",
         payload=NotificationStatusChanged,
         summary="A message to the citizen moved on.",
+    ),
+    EventSpec(
+        event_type="dossier.rated",
+        topic="dossier.notify",
+        payload=DossierRated,
+        summary="The citizen rated the handling (satisfaction index), once per dossier.",
     ),
 )
 

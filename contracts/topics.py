@@ -47,8 +47,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         partitions=6,
         key=DOSSIER_KEY,
         producer="notify",
-        consumers=("intake",),
-        description="Status changes of messages sent to citizens.",
+        consumers=("intake", "sla"),
+        description="Status changes of messages sent to citizens; citizens' ratings.",
     ),
     TopicSpec(
         name="queue.commune",

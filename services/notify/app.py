@@ -18,14 +18,16 @@ from services.notify.adapters.email import SmtpSender, SmtpTransport, check_smtp
 from services.notify.adapters.retention import NotifyRetention, purge
 from services.notify.dev_defaults import (
     DEV_OPT_OUT_LINK_SECRET,
+    DEV_RATING_LINK_SECRET,
     DEV_RECEIPT_TOKEN_SECRET,
     DEV_VIETTEL_RECEIPT_TOKEN,
     DEV_ZALO_APP_ID,
     DEV_ZALO_OA_SECRET_KEY,
 )
 from services.notify.domain.opt_out_link import OptOutLinks
+from services.notify.domain.rating import RatingLinks
 from services.notify.domain.receipt_auth import parse_networks
-from services.notify.entrypoints import data_subject, ops, optouts, receipts
+from services.notify.entrypoints import data_subject, ops, optouts, ratings, receipts
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
     CITIZEN_EVENTS,
@@ -52,6 +54,7 @@ class NotifySettings(ServiceSettings):
     secret_settings: ClassVar[tuple[str, ...]] = (
         *ServiceSettings.secret_settings,
         "opt_out_link_secret",
+        "rating_link_secret",
     )
 
     service_name: str = "notify"
@@ -64,6 +67,9 @@ class NotifySettings(ServiceSettings):
     # Key of the signed opt-out links (HMAC-SHA256); changing it voids every link sent.
     opt_out_link_secret: str = DEV_OPT_OUT_LINK_SECRET
     opt_out_link_ttl_days: int = Field(default=90, ge=1, le=3650)
+    # Key of the signed rating links of result messages (HMAC-SHA256, its own key).
+    rating_link_secret: str = DEV_RATING_LINK_SECRET
+    rating_link_ttl_days: int = Field(default=30, ge=1, le=3650)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     mail_from: str = "Một cửa điện tử <motcua@onestop.local>"
@@ -186,6 +192,13 @@ class NotifySettings(ServiceSettings):
             ttl_days=self.opt_out_link_ttl_days,
         )
 
+    def rating_links(self) -> RatingLinks:
+        return RatingLinks(
+            secret=self.rating_link_secret.encode(),
+            base_url=self.notify_public_url,
+            ttl_days=self.rating_link_ttl_days,
+        )
+
     @model_validator(mode="after")
     def _check_smtp_transport(self) -> NotifySettings:
         check_smtp_transport(
@@ -293,6 +306,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
         concurrency=cfg.sender_concurrency,
         zalo_concurrency=per_gateway,
         links=cfg.opt_out_links(),
+        rating_links=cfg.rating_links(),
     )
 
 
@@ -361,7 +375,14 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         description="SMS, Zalo and email messages to citizens, with delivery tracking.",
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[router, optouts.router, receipts.router, data_subject.router, ops.router],
+        routers=[
+            router,
+            optouts.router,
+            ratings.router,
+            receipts.router,
+            data_subject.router,
+            ops.router,
+        ],
         jobs=jobs,
         on_start=on_start,
     )

@@ -15,3 +15,4 @@ DEV_RECEIPT_SECRETS = frozenset(
     {DEV_RECEIPT_TOKEN_SECRET, DEV_ZALO_OA_SECRET_KEY, DEV_VIETTEL_RECEIPT_TOKEN}
 )
 DEV_OPT_OUT_LINK_SECRET = "dev-opt-out-link-secret-change-me"
+DEV_RATING_LINK_SECRET = "dev-rating-link-secret-change-me"

@@ -48,6 +48,7 @@ from services.notify.domain.plan import (
 )
 from services.notify.domain.quiet_hours import DEFAULT_QUIET_WINDOW
 from services.notify.domain.rate_limit import DEFAULT_LIMITS, RateLimit
+from services.notify.domain.rating import RatingLinks
 from services.notify.providers.esms import EsmsProvider
 from services.notify.providers.failover import WeightedFailover
 from services.notify.providers.zalo_zns import ZaloZnsProvider
@@ -108,6 +109,7 @@ class NotifyContext:
     concurrency: int = 64  # messages in flight at most
     zalo_concurrency: int = 16  # requests in flight to the Zalo gateway at most
     links: OptOutLinks | None = None  # signs each message's opt-out link at send time
+    rating_links: RatingLinks | None = None  # signs the result message's rating link
 
     def quiet_for(self, unit_code: str | None) -> tuple[time, time] | None:
         if unit_code is not None and unit_code in self.quiet_by_unit:

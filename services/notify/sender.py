@@ -36,6 +36,7 @@ from contracts.vietnam import VN_TZ
 from services.notify.adapters import store
 from services.notify.adapters.contacts import Contact, ContactNotFound, LookupResult
 from services.notify.domain import outcome
+from services.notify.domain.catalog import RESULT_READY
 from services.notify.domain.lifecycle import DeliveryStatus
 from services.notify.domain.masking import mask_email, mask_phone
 from services.notify.domain.model import ClaimedMessage, Rules, StatusChange
@@ -298,7 +299,12 @@ class Sender:
             if ctx.links is not None
             else None
         )
-        params = render_params(m.params, ctx.procedure_names, contact, link)
+        rating = (
+            ctx.rating_links.url(m.dossier_id, datetime.now(VN_TZ).date())
+            if ctx.rating_links is not None and m.event_type == RESULT_READY
+            else None
+        )
+        params = render_params(m.params, ctx.procedure_names, contact, link, rating)
         try:
             rendered = render(m.event_type, m.channel, params)
         except TemplateError as exc:

@@ -90,7 +90,11 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
     h: SlaHandlers = rt.state["sla"]
     return [
         rt.consumer(
-            "sla", ["dossier.intake", "dossier.routing"], {}, batch_handlers=h.batch_handlers()
+            "sla",
+            # dossier.notify for the citizens' ratings (`dossier.rated`).
+            ["dossier.intake", "dossier.routing", "dossier.notify"],
+            {},
+            batch_handlers=h.batch_handlers(),
         )
     ]
 

@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from contracts.envelope import EventEnvelope
-from contracts.events import Payload
+from contracts.events import DossierRated, Payload
 from services.runtime.consumer import INFRASTRUCTURE_ERRORS, BatchHandler, Envelope
 from services.runtime.db import DbConn
 from services.runtime.outbox import OutboxRecord, append_records
@@ -39,6 +39,7 @@ from services.sla.translate import to_contract
 __all__ = ["Directory", "Outgoing", "SlaHandlers", "SlaPolicy", "instance_name"]
 
 log = logging.getLogger(__name__)
+RATED = "dossier.rated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +79,16 @@ class SlaHandlers:
 
     # ------------------------------------------------------------------ consumed events
 
-    def batch_handlers(self) -> dict[str, BatchHandler[Payload]]:
+    def batch_handlers(self) -> dict[str, BatchHandler[Any]]:
         """One handler for every type, so a run of SLA's events is one call."""
         handler = BatchHandler(Payload, self.handle)
-        return dict.fromkeys(heard.EVENT_TYPES, handler)
+        handlers: dict[str, BatchHandler[Any]] = dict.fromkeys(heard.EVENT_TYPES, handler)
+        handlers[RATED] = BatchHandler(DossierRated, self.on_rated)
+        return handlers
+
+    async def on_rated(self, conn: DbConn, batch: Sequence[Envelope[DossierRated]]) -> None:
+        """Citizens' ratings, kept for the reports (no clock is affected)."""
+        await store.add_ratings(conn, [(e.event.dossier_id, e.payload) for e in batch])
 
     async def handle(self, conn: DbConn, batch: Sequence[Envelope[Payload]]) -> None:
         events = [(e, heard.parse(e.event.event_type, e.event.payload)) for e in batch]

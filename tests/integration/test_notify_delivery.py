@@ -426,7 +426,8 @@ async def test_every_citizen_facing_event_becomes_exactly_the_expected_messages(
         statuses = [h["status"] for h in m["history"]]
         assert statuses[0] == "created"
         assert "sending" in statuses
-        assert m["template_version"] == 2
+        # The result's templates are version 3 (they carry the rating link).
+        assert m["template_version"] == (3 if m["event_type"] == "dossier.result_ready" else 2)
     # No personal data is stored: the apology's name is filled in only when sending.
     rows = await stack.sql("SELECT body_text, params::text AS params FROM messages")
     assert all(person.full_name not in (r["body_text"] + r["params"]) for r in rows)
@@ -453,8 +454,8 @@ async def test_every_citizen_facing_event_becomes_exactly_the_expected_messages(
         "400201",
         "400202",
         "400203",
-        "400204",
         "400205",
+        "400214",  # the result, version 3 (its rating link needs a new ZNS registration)
     ]
     assert (
         next(m for m in zns if m["template_id"] == "400205")["template_data"]["ten_cong_dan"]

@@ -321,9 +321,28 @@ async def test_notify_erases_ended_messages_text_and_forgets_idle_contacts(
             ended_old,
         )
 
+        # Ratings: an old one's comment goes, its scores stay; a recent one is kept whole.
+        for ref, at in ((idle, old), (active, NOW - timedelta(days=10))):
+            await conn.execute(
+                "INSERT INTO ratings (dossier_id, dossier_code, timeliness, attitude, clarity,"
+                " outcome, comment, rated_at) VALUES ($1, 'T', 5, 4, 3, 2, 'Tận tình', $2)",
+                UUID(ref),
+                at,
+            )
+
         counts = await notify_purge(conn, NOW, NotifyRetention(body_days=90, contact_days=365))
 
-        assert counts == {"message_bodies": 1, "contact_facts": 1, "opt_outs": 1}
+        assert counts == {
+            "message_bodies": 1,
+            "rating_comments": 1,
+            "contact_facts": 1,
+            "opt_outs": 1,
+        }
+        rated = {
+            str(r["dossier_id"]): (r["comment"], r["timeliness"])
+            for r in await conn.fetch("SELECT * FROM ratings")
+        }
+        assert rated == {idle: (None, 5), active: ("Tận tình", 5)}
         erased = await one(conn, "SELECT * FROM messages WHERE id = $1", ended_old)
         assert (erased["subject"], erased["body_text"], erased["body_html"]) == (None, "", None)
         assert json.loads(erased["params"]) == {}

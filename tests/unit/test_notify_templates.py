@@ -38,7 +38,12 @@ SAMPLE_PARAMS: dict[str, dict[str, object]] = {
         "procedure_name": "Đăng ký biến động đất đai",
         "amount": 1_250_000,
     },
-    catalog.RESULT_READY: {"dossier_code": CODE, "procedure_name": "Đăng ký khai sinh"},
+    catalog.RESULT_READY: {
+        "dossier_code": CODE,
+        "procedure_name": "Đăng ký khai sinh",
+        # The signed rating link (a 39-character token, domain/rating.py), version 3.
+        "rating_url": "https://dvc.hason.gov.vn/d/" + "Ab0-_" * 7 + "Ab0-",
+    },
     catalog.APOLOGY_ISSUED: {
         "citizen_name": "Nguyễn Thị Hoa",
         "dossier_code": CODE,
@@ -61,6 +66,7 @@ SAMPLE_PARAMS: dict[str, dict[str, object]] = {
 for _params in SAMPLE_PARAMS.values():
     _params["opt_out_url"] = LINK
 EVENTS = sorted(SAMPLE_PARAMS)
+VERSIONS = {catalog.RESULT_READY: catalog.RESULT_VERSION}
 
 
 def test_catalog_covers_every_event_and_channel_and_is_sound() -> None:
@@ -80,8 +86,9 @@ def test_sms_has_accented_text_and_unaccented_variant(event_type: str) -> None:
     assert msg.sms.unaccented.encoding is SmsEncoding.GSM7
     assert msg.sms.unaccented.segments <= msg.sms.accented.segments
     assert CODE in msg.sms.unaccented.text
-    assert (msg.template_id, msg.template_version) == (f"{event_type}.sms", 2)
-    assert msg.template_ref == f"{event_type}.sms@2"
+    version = VERSIONS.get(event_type, 2)
+    assert (msg.template_id, msg.template_version) == (f"{event_type}.sms", version)
+    assert msg.template_ref == f"{event_type}.sms@{version}"
     # The opt-out link ends the text, whole, in GSM-7's basic table (one septet each).
     assert msg.sms.unaccented.text.endswith(f" Ngung nhan tin: {LINK}")
     assert set(msg.provider_template_ids) == {"esms", "viettel"}
@@ -118,7 +125,7 @@ def test_zalo_renders_zns_template_data(event_type: str) -> None:
     assert msg.zns_template_data["ma_ho_so"] == CODE
     assert all(isinstance(v, str) and v for v in msg.zns_template_data.values())
     assert set(msg.provider_template_ids) == {"zalo"}
-    assert msg.template_ref == f"{event_type}.zalo@2"
+    assert msg.template_ref == f"{event_type}.zalo@{VERSIONS.get(event_type, 2)}"
     assert msg.zns_template_data["link_ngung_nhan"] == LINK
 
 

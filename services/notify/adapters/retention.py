@@ -2,7 +2,8 @@
 
 * messages whose delivery ended (sent, delivered, failed for good) and that have not
   changed for the body retention lose their text: subject, bodies and params (the
-  status history stays, as proof the citizen was told);
+  status history stays, as proof the citizen was told); ratings' comments go after the
+  same time (their scores stay);
 * a dossier's cached contact reference (``dossier_facts``) and its opt-outs are deleted
   once nothing of that contact changed for the contact retention.
 """
@@ -34,6 +35,12 @@ async def purge(conn: DbConn, now: datetime, policy: NotifyRetention) -> dict[st
             now - timedelta(days=policy.body_days),
         )
     )
+    comments = count(
+        await conn.execute(
+            "UPDATE ratings SET comment = NULL WHERE comment IS NOT NULL AND rated_at < $1",
+            now - timedelta(days=policy.body_days),
+        )
+    )
     cutoff = now - timedelta(days=policy.contact_days)
     facts = count(
         await conn.execute(
@@ -52,4 +59,9 @@ async def purge(conn: DbConn, now: datetime, policy: NotifyRetention) -> dict[st
             cutoff,
         )
     )
-    return {"message_bodies": bodies, "contact_facts": facts, "opt_outs": opt_outs}
+    return {
+        "message_bodies": bodies,
+        "rating_comments": comments,
+        "contact_facts": facts,
+        "opt_outs": opt_outs,
+    }

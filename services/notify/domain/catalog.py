@@ -29,6 +29,10 @@ TEXT, DATE, MONEY, LIST = ParamKind.TEXT, ParamKind.DATE, ParamKind.MONEY, Param
 VERSION = 2
 # Filled at send time with the signed link for this contact and channel.
 OPT_OUT = {"opt_out_url": TEXT}
+# Version 3 of the result message carries `${rating_url}`: the signed link to rate the
+# handling (`domain/rating.py`), filled at send time; a new registration with carriers.
+RATE = {"rating_url": TEXT}
+RESULT_VERSION = 3
 
 RECEIVED = "dossier.received"
 SUPPLEMENT_REQUESTED = "dossier.supplement_requested"
@@ -58,7 +62,7 @@ EVENTS: dict[str, EventSpec] = {
             OBLIGATION_REQUESTED,
             {"dossier_code": TEXT, "procedure_name": TEXT, "amount": MONEY, **OPT_OUT},
         ),
-        EventSpec(RESULT_READY, {"dossier_code": TEXT, "procedure_name": TEXT, **OPT_OUT}),
+        EventSpec(RESULT_READY, {"dossier_code": TEXT, "procedure_name": TEXT, **OPT_OUT, **RATE}),
         EventSpec(
             APOLOGY_ISSUED,
             {
@@ -101,28 +105,34 @@ _ZALO_FOOTER = " Ngừng nhận tin: ${opt_out_url}"
 OPT_OUT_PARAM = ZnsParam("opt_out_url", 200)
 
 
-def _sms(event: str, body: str) -> SmsTemplate:
+def _sms(event: str, body: str, version: int = VERSION) -> SmsTemplate:
     short = event.replace("dossier.", "").replace(".", "_").upper()
     return SmsTemplate(
         template_id=f"{event}.sms",
-        version=VERSION,
+        version=version,
         body=body + _SMS_FOOTER,
         provider_template_ids={
-            "esms": f"ESMS_DVC_{short}_V{VERSION}",
-            "viettel": f"VT_DVC_{short}_V{VERSION}",
+            "esms": f"ESMS_DVC_{short}_V{version}",
+            "viettel": f"VT_DVC_{short}_V{version}",
         },
     )
 
 
-def _zalo(event: str, zns_id: str, params: dict[str, ZnsParam], preview: str) -> ZaloTemplate:
+def _zalo(
+    event: str,
+    zns_id: str,
+    params: dict[str, ZnsParam],
+    preview: str,
+    version: int = VERSION,
+) -> ZaloTemplate:
     # The approved ZNS layout shows the link as its last line ("link_ngung_nhan").
     params = {**params, "link_ngung_nhan": OPT_OUT_PARAM}
-    return ZaloTemplate(f"{event}.zalo", VERSION, zns_id, params, preview + _ZALO_FOOTER)
+    return ZaloTemplate(f"{event}.zalo", version, zns_id, params, preview + _ZALO_FOOTER)
 
 
-def _email(event: str, subject: str, text: str, html: str) -> EmailTemplate:
+def _email(event: str, subject: str, text: str, html: str, version: int = VERSION) -> EmailTemplate:
     page = f'<html><body style="font-family:Arial,sans-serif">{html}{_HTML_FOOTER}</body></html>'
-    return EmailTemplate(f"{event}.email", VERSION, subject, _GREETING + text + _FOOTER, page)
+    return EmailTemplate(f"{event}.email", version, subject, _GREETING + text + _FOOTER, page)
 
 
 _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
@@ -230,16 +240,24 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
         _sms(
             RESULT_READY,
             "Hồ sơ ${dossier_code} (${procedure_name}) đã có kết quả. "
-            "Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.",
+            "Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký. "
+            "Đánh giá: ${rating_url}",
+            RESULT_VERSION,
         ),
     ),
     (
         RESULT_READY,
         _zalo(
             RESULT_READY,
-            "400204",
-            {"ma_ho_so": CODE, "ten_thu_tuc": PROCEDURE},
-            "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} đã có kết quả.",
+            "400214",
+            {
+                "ma_ho_so": CODE,
+                "ten_thu_tuc": PROCEDURE,
+                "link_danh_gia": ZnsParam("rating_url", 200),
+            },
+            "Hồ sơ ${dossier_code} - thủ tục ${procedure_name} đã có kết quả."
+            " Đánh giá mức độ hài lòng: ${rating_url}.",
+            RESULT_VERSION,
         ),
     ),
     (
@@ -248,10 +266,14 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
             RESULT_READY,
             "Hồ sơ ${dossier_code} đã có kết quả",
             'Hồ sơ ${dossier_code} về thủ tục "${procedure_name}" đã có kết quả.\n'
-            "Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.",
+            "Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.\n"
+            "Đánh giá mức độ hài lòng về việc giải quyết hồ sơ: ${rating_url}",
             "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
             "“${procedure_name}” đã có kết quả.</p>"
-            "<p>Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.</p>",
+            "<p>Mời Ông/Bà nhận kết quả theo hình thức đã đăng ký.</p>"
+            '<p>Mời Ông/Bà <a href="${rating_url}">đánh giá mức độ hài lòng</a>'
+            " về việc giải quyết hồ sơ.</p>",
+            RESULT_VERSION,
         ),
     ),
     # 04 apology letter and new appointment, sent before the old appointment passes

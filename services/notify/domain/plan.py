@@ -40,12 +40,14 @@ CITIZEN_EVENTS = (
 # Events that tell notify about the dossier without a message of their own.
 FACT_EVENTS = ("dossier.contact_ref_assigned", "dossier.opt_out_changed", "step.assigned")
 # Params filled from the contact at send time; never stored in the message row.
-PERSONAL_PARAMS = frozenset({"citizen_name", "opt_out_url"})
+PERSONAL_PARAMS = frozenset({"citizen_name", "opt_out_url", "rating_url"})
 MASKED = "***"
 # What the stored preview shows instead of the signed link (made at send time).
 LINK_PLACEHOLDER = "[liên kết ngừng nhận tin]"
 # When no link can be made (a reference intake did not issue): what the citizen reads.
 NO_LINK = "xin liên hệ bộ phận một cửa"
+# What the stored preview shows instead of the signed rating link (made at send time).
+RATING_PLACEHOLDER = "[liên kết đánh giá]"
 # The contact of a dossier notify has not heard of from intake yet: the message waits.
 PENDING_CONTACT = ""
 DEFAULT_REASON = "xin liên hệ bộ phận một cửa để biết chi tiết"
@@ -93,6 +95,7 @@ def render_params(
     procedure_names: Mapping[str, str],
     contact: Contact | None,
     opt_out_url: str | None = None,
+    rating_url: str | None = None,
 ) -> dict[str, Any]:
     """Stored params plus what is known only now: procedure name, personal params (the
     citizen's name, the signed opt-out link; masked when there is no contact)."""
@@ -104,6 +107,8 @@ def render_params(
         params["opt_out_url"] = LINK_PLACEHOLDER
     else:
         params["opt_out_url"] = opt_out_url or NO_LINK
+    # The result message's rating link (other templates do not use it).
+    params["rating_url"] = (rating_url or NO_LINK) if contact is not None else RATING_PLACEHOLDER
     return params
 
 

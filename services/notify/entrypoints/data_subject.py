@@ -49,6 +49,11 @@ async def export(
             " created_at FROM dossier_facts WHERE dossier_id = ANY($1::uuid[])",
             ids,
         )
+        ratings = await conn.fetch(
+            "SELECT dossier_id, dossier_code, timeliness, attitude, clarity, outcome, comment,"
+            " rated_at FROM ratings WHERE dossier_id = ANY($1::uuid[])",
+            ids,
+        )
     by_message: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for h in history:
         by_message[h["message_id"]].append(
@@ -61,5 +66,6 @@ async def export(
         ],
         "opt_outs": [dict(r) for r in opt_outs],
         "dossier_facts": [dict(r) for r in facts],
+        "ratings": [dict(r) for r in ratings],
         "note": "Phone numbers and e-mail addresses are not kept here; intake holds them.",
     }

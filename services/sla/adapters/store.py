@@ -15,11 +15,12 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts.events import DeadlineKind
+from contracts.events import DeadlineKind, DossierRated
 from services.runtime.db import DbConn
 from services.sla.domain.apology import ApologyLetter
 from services.sla.domain.deadlines import Outcome
 from services.sla.domain.model import Deadline, Dossier, DossierSla, Phase, Timer
+from services.sla.domain.reports import RatingFacts
 
 _LOCK = (
     "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
@@ -377,3 +378,55 @@ async def next_due(conn: DbConn | asyncpg.Pool) -> datetime | None:
 
 def distinct(ids: Iterable[UUID]) -> list[UUID]:
     return list(dict.fromkeys(ids))
+
+
+async def add_ratings(conn: DbConn, rated: Sequence[tuple[UUID, DossierRated]]) -> None:
+    """Store citizens' ratings (`dossier.rated`); a dossier keeps its first."""
+    if not rated:
+        return
+    await conn.execute(
+        "INSERT INTO ratings (dossier_id, timeliness, attitude, clarity, outcome, rated_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[],"
+        " $5::smallint[], $6::timestamptz[]) ON CONFLICT (dossier_id) DO NOTHING",
+        [d for d, _ in rated],
+        [r.scores.timeliness for _, r in rated],
+        [r.scores.attitude for _, r in rated],
+        [r.scores.clarity for _, r in rated],
+        [r.scores.outcome for _, r in rated],
+        [r.rated_at for _, r in rated],
+    )
+
+
+async def load_ratings(
+    conn: DbConn | asyncpg.Pool,
+    start: datetime,
+    end: datetime,
+    unit: str | None,
+    field_code: str | None,
+) -> list[RatingFacts]:
+    """The ratings given in ``[start, end)`` for dossiers of the unit and field."""
+    rows = await conn.fetch(
+        "SELECT r.dossier_id, x.receiving_unit, x.field_code, r.rated_at, r.timeliness,"
+        " r.attitude, r.clarity, r.outcome FROM ratings r"
+        " JOIN dossiers x ON x.dossier_id = r.dossier_id"
+        " WHERE r.rated_at >= $1 AND r.rated_at < $2"
+        " AND ($3::text IS NULL OR x.receiving_unit = $3)"
+        " AND ($4::text IS NULL OR x.field_code = $4)",
+        start,
+        end,
+        unit,
+        field_code,
+    )
+    return [
+        RatingFacts(
+            dossier_id=str(r["dossier_id"]),
+            unit_code=r["receiving_unit"] or "",
+            field_code=r["field_code"] or "",
+            rated_at=r["rated_at"],
+            timeliness=r["timeliness"],
+            attitude=r["attitude"],
+            clarity=r["clarity"],
+            outcome=r["outcome"],
+        )
+        for r in rows
+    ]

@@ -18,6 +18,10 @@ to the unit that received it. For a period ``[start, end)``:
 
 So ``to_handle == resolved + withdrawn + in_progress`` and
 ``resolved == early + on_time + late`` always hold.
+
+**Ratings** (the satisfaction index): the citizens' ratings given inside the period for
+dossiers of the unit and field, counted, with the average of each criterion (thời gian,
+thái độ, hướng dẫn rõ ràng, kết quả; 1–5) to two decimals, None when there is none.
 """
 
 from __future__ import annotations
@@ -55,6 +59,23 @@ class DossierFacts:
     returned: bool = False  # the result was handed to the citizen (status 10 reached)
 
 
+RATING_CRITERIA = ("timeliness", "attitude", "clarity", "outcome")
+
+
+@dataclass(frozen=True)
+class RatingFacts:
+    """One citizen's rating (`dossier.rated`), with the unit and field of its dossier."""
+
+    dossier_id: str
+    unit_code: str
+    field_code: str
+    rated_at: datetime
+    timeliness: int
+    attitude: int
+    clarity: int
+    outcome: int
+
+
 @dataclass
 class Report:
     unit: str | None
@@ -81,12 +102,19 @@ class Report:
     refused: int = 0
     returned: int = 0
     on_time_rate: Decimal | None = None
+    ratings: int = 0
+    rating_timeliness: Decimal | None = None
+    rating_attitude: Decimal | None = None
+    rating_clarity: Decimal | None = None
+    rating_outcome: Decimal | None = None
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["start"] = self.start.isoformat()
         data["end"] = self.end.isoformat()
-        data["on_time_rate"] = None if self.on_time_rate is None else str(self.on_time_rate)
+        for name in ("on_time_rate", *(f"rating_{c}" for c in RATING_CRITERIA)):
+            value = getattr(self, name)
+            data[name] = None if value is None else str(value)
         return data
 
 
@@ -98,12 +126,36 @@ def _late(f: DossierFacts) -> bool:
     return f.ended_at is not None and f.ended_at > f.due_at
 
 
+def add_ratings(report: Report, ratings: Iterable[RatingFacts]) -> Report:
+    """The report with the ratings given inside its period for its unit and field."""
+    sums = dict.fromkeys(RATING_CRITERIA, 0)
+    count = 0
+    for r in ratings:
+        if report.unit is not None and r.unit_code != report.unit:
+            continue
+        if report.field is not None and r.field_code != report.field:
+            continue
+        if not report.start <= r.rated_at < report.end:
+            continue
+        count += 1
+        for c in RATING_CRITERIA:
+            sums[c] += getattr(r, c)
+    report.ratings = count
+    for c in RATING_CRITERIA:
+        average = None
+        if count:
+            average = (Decimal(sums[c]) / count).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        setattr(report, f"rating_{c}", average)
+    return report
+
+
 def build_report(
     facts: Iterable[DossierFacts],
     start: datetime,
     end: datetime,
     unit: str | None = None,
     field_code: str | None = None,
+    ratings: Iterable[RatingFacts] = (),
 ) -> Report:
     if end <= start:
         raise ValueError("the period must end after it starts")
@@ -155,7 +207,7 @@ def build_report(
     if report.resolved:
         rate = Decimal(100 * (report.resolved_early + report.resolved_on_time)) / report.resolved
         report.on_time_rate = rate.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return report
+    return add_ratings(report, ratings)
 
 
 CSV_COLUMNS = (
@@ -183,6 +235,11 @@ CSV_COLUMNS = (
     "refused",
     "returned",
     "on_time_rate",
+    "ratings",
+    "rating_timeliness",
+    "rating_attitude",
+    "rating_clarity",
+    "rating_outcome",
 )
 
 

@@ -20,6 +20,7 @@ from services.runtime.problems import PROBLEM_JSON, ProblemError, problem_respon
 from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
 from services.sla.adapters.dossier_units import dossiers_named, units_of
+from services.sla.adapters.store import load_ratings
 from services.sla.domain.access import is_supervisor, may_read_dossier, may_read_report
 from services.sla.domain.apology import ApologyLetter, ApologyLetterView, render_html
 from services.sla.domain.reports import DossierFacts, build_report, to_csv
@@ -450,7 +451,8 @@ async def report(
         )
         for r in rows
     ]
-    result = build_report(facts, start, end, unit, field)
+    ratings = await load_ratings(rt.pool, start, end, unit, field)
+    result = build_report(facts, start, end, unit, field, ratings)
     if format == "csv":
         return Response(
             to_csv([result]),

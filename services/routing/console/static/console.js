@@ -421,6 +421,12 @@ function barChart(items, label, value, max = 100, suffix = "%") {
     <line x1="30" y1="140" x2="${width}" y2="140" stroke="#90a4ae"/>${bars.join("")}</svg></div>`;
 }
 
+// Citizens' satisfaction ratings (count, average 1–5 per criterion), from SLA's reports.
+const RATINGS = [
+  ["ratings", "Số lượt đánh giá hài lòng"], ["rating_timeliness", "Điểm thời gian giải quyết (1–5)"],
+  ["rating_attitude", "Điểm thái độ phục vụ (1–5)"], ["rating_clarity", "Điểm hướng dẫn rõ ràng (1–5)"],
+  ["rating_outcome", "Điểm kết quả giải quyết (1–5)"],
+];
 const REPORT = [
   ["carried_over", "Kỳ trước chuyển sang"], ["received", "Tiếp nhận mới"], ["to_handle", "Phải giải quyết"],
   ["resolved", "Đã giải quyết"], ["resolved_early", "— trước hạn"], ["resolved_on_time", "— đúng hạn"],
@@ -428,6 +434,7 @@ const REPORT = [
   ["in_progress_overdue", "— quá hạn"], ["due_within_24h", "Đến hạn trong 24 giờ"],
   ["waiting_for_supplement", "Chờ bổ sung"], ["stopped", "Dừng xử lý"], ["refused", "Không tiếp nhận"],
   ["withdrawn", "Rút hồ sơ"], ["returned", "Đã trả kết quả"], ["on_time_rate", "Tỷ lệ đúng hạn (%)"],
+  ...RATINGS,
 ];
 const CHANNEL = { in_person: "Trực tiếp", online: "Trực tuyến", post: "Bưu chính" };
 
@@ -444,6 +451,13 @@ function reportTable(rows, key, keyLabel, id) {
     `<tr><td>${esc(r[key])}</td>${cols.map((c) => `<td class="num">${esc(r[c] ?? "—")}</td>`).join("")}</tr>`), `id="${id}"`);
 }
 
+function ratingTable(rows, key, keyLabel, id) {
+  const rated = rows.filter((r) => r.ratings);
+  if (!rated.length) return `<p class="muted" id="${id}">Chưa có đánh giá mức độ hài lòng.</p>`;
+  return `<h3>Mức độ hài lòng của người dân</h3>` + table([keyLabel, ...RATINGS.map(([, l]) => ({ label: l, num: true }))], rated.map((r) =>
+    `<tr><td>${esc(r[key])}</td>${RATINGS.map(([c]) => `<td class="num">${esc(r[c] ?? "—")}</td>`).join("")}</tr>`), `id="${id}"`);
+}
+
 async function viewStats() {
   const data = await api("/console/api/stats");
   let sla;
@@ -458,9 +472,11 @@ async function viewStats() {
       <div><h2>Tỷ lệ đúng hạn theo tháng</h2>${barChart(data.sla.by_month, (r) => r.period, rateOf)}</div></div></div>
     <div class="grid">
       <div class="card"><h2>Theo đơn vị tiếp nhận</h2>${barChart(data.sla.by_unit, (r) => r.unit_code, rateOf)}
-        ${reportTable(data.sla.by_unit, "unit_name", "Đơn vị", "sla-by-unit")}</div>
+        ${reportTable(data.sla.by_unit, "unit_name", "Đơn vị", "sla-by-unit")}
+        ${ratingTable(data.sla.by_unit, "unit_name", "Đơn vị", "ratings-by-unit")}</div>
       <div class="card"><h2>Theo lĩnh vực</h2>${barChart(data.sla.by_field, (r) => r.field_code, rateOf)}
-        ${reportTable(data.sla.by_field, "field_name", "Lĩnh vực", "sla-by-field")}</div>
+        ${reportTable(data.sla.by_field, "field_name", "Lĩnh vực", "sla-by-field")}
+        ${ratingTable(data.sla.by_field, "field_name", "Lĩnh vực", "ratings-by-field")}</div>
     </div>`;
   } else {
     sla = `<div class="card"><h2>Báo cáo SLA</h2><p class="notice" id="sla-report-missing">Báo cáo của dịch vụ SLA chưa sẵn sàng (${esc(data.sla_error)}). Các số liệu dưới đây tính từ hộp hồ sơ của các đơn vị.</p></div>`;
