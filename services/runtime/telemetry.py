@@ -118,6 +118,9 @@ _STRUCTURAL = frozenset(
         "messaging.destination.partition.id",
         "http.request.method",
         "http.route",
+        # Re-formatted from the parsed ids (hex only), never the raw header: masking it
+        # would garble one traceparent in twenty and a client's report would not match.
+        "onestop.untrusted_traceparent",
     }
 )
 

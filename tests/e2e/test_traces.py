@@ -231,7 +231,9 @@ def test_an_officials_action_is_its_own_trace_linked_to_the_submission(
     def task_in_inbox() -> dict[str, Any] | None:
         # Routing's spans are flushed on their own: the consumer's span can be stored
         # before the transaction that writes the inbox row commits.
-        inbox = httpx.get(f"{routing}/v1/inbox", headers=auth, timeout=5).json()
+        # The shared system's commune has many open tasks by now; the newest come last.
+        params = {"status": "open", "limit": 500, "procedure": receipt["procedure_code"]}
+        inbox = httpx.get(f"{routing}/v1/inbox", headers=auth, params=params, timeout=5).json()
         return next((t for t in inbox if t["dossier_code"] == receipt["code"]), None)
 
     task = eventually(task_in_inbox)

@@ -114,6 +114,11 @@ def test_stored_attributes_mask_free_text_but_keep_identifiers() -> None:
     task = "0b6f3a52-5d0e-4a43-9b1e-201190012345:khai_sinh:2"
     assert safe_attribute("onestop.task_id", task) == task
     assert safe_attribute("onestop.attempt", 2) == 2
+    # A claimed parent is stored re-formatted from its hex ids: kept as it is, so a
+    # client's report matches it, even where the hex reads like a phone number.
+    claimed = "00-0912345678ab4da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert safe_attribute("onestop.untrusted_traceparent", claimed) == claimed
+    assert safe_attribute("onestop.note", claimed) != claimed  # free text is masked
 
 
 def test_a_request_path_names_its_dossier_task_and_step() -> None:
