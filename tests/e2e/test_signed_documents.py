@@ -42,6 +42,15 @@ def verify(intake: str, pdf: bytes) -> httpx.Response:
     )
 
 
+PDF_TIMEOUT = 60.0
+
+
+def printed(official: Official, path: str) -> httpx.Response:
+    """A form as an official prints it: rendering and signing take their time on a busy
+    machine (the wait is generous; speed is the benchmarks' business)."""
+    return httpx.get(f"{official.routing}{path}", headers=official.headers, timeout=PDF_TIMEOUT)
+
+
 def signed_pdf(answer: httpx.Response) -> bytes:
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/pdf"
@@ -123,7 +132,7 @@ def test_officials_print_the_forms_of_their_dossiers_signed(
     task = clerk.task_of(asked["id"], "khai_sinh")
     clerk.claim(task)
     clerk.ask_supplement(task, ["GCS"], "Bản chụp Giấy chứng sinh bị mờ")
-    form02 = signed_pdf(clerk.get(f"/v1/dossiers/{asked['id']}/forms/02.pdf"))
+    form02 = signed_pdf(printed(clerk, f"/v1/dossiers/{asked['id']}/forms/02.pdf"))
     text = text_of(form02)
     assert "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ" in text
     assert "Giấy chứng sinh" in text and "Bản chụp Giấy chứng sinh bị mờ" in text
@@ -136,14 +145,14 @@ def test_officials_print_the_forms_of_their_dossiers_signed(
     assert (
         head.refuse(refused["id"], "Giấy chứng sinh là bản sao không chứng thực").status_code == 200
     )
-    form03 = signed_pdf(head.get(f"/v1/dossiers/{refused['id']}/forms/03.pdf"))
+    form03 = signed_pdf(printed(head, f"/v1/dossiers/{refused['id']}/forms/03.pdf"))
     assert "không chứng thực" in text_of(form03)
     assert "PHIẾU TỪ CHỐI TIẾP NHẬN, GIẢI QUYẾT HỒ SƠ" in text_of(form03)
     assert_verified(intake, form03)
     stopped = submit(intake, application(BIRTH))
     clerk.task_of(stopped["id"], "khai_sinh")
     assert head.stop(stopped["id"], "Công dân đề nghị dừng để bổ sung giấy tờ").status_code == 200
-    form05 = signed_pdf(clerk.get(f"/v1/dossiers/{stopped['id']}/forms/05.pdf"))
+    form05 = signed_pdf(printed(clerk, f"/v1/dossiers/{stopped['id']}/forms/05.pdf"))
     assert "THÔNG BÁO DỪNG XỬ LÝ HỒ SƠ" in text_of(form05)
     assert "Thủ trưởng Ủy ban nhân dân xã Đông Lâm".upper() in text_of(form05)
     assert_verified(intake, form05)
@@ -151,11 +160,11 @@ def test_officials_print_the_forms_of_their_dossiers_signed(
     # The result and form 06 of a dossier worked to the end.
     done = submit(intake, application(BIRTH))
     assert clerk.work(done["id"], "khai_sinh", "Giấy khai sinh số 42/2026")["status"] == 9
-    result = signed_pdf(clerk.get(f"/v1/dossiers/{done['id']}/result.pdf"))
+    result = signed_pdf(printed(clerk, f"/v1/dossiers/{done['id']}/result.pdf"))
     assert "Giấy khai sinh số 42/2026" in text_of(result)
     assert "THÔNG BÁO KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH" in text_of(result)
     assert_verified(intake, result)
-    form06 = signed_pdf(clerk.get(f"/v1/dossiers/{done['id']}/forms/06.pdf"))
+    form06 = signed_pdf(printed(clerk, f"/v1/dossiers/{done['id']}/forms/06.pdf"))
     text = text_of(form06)
     assert "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ" in text
     assert done["code"] in text and "Ngày nhận hồ sơ" in text
