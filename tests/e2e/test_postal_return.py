@@ -162,6 +162,22 @@ def test_a_result_by_post_is_ordered_once_though_the_postal_service_failed_and_d
     assert any(e["event_type"] == "dossier.returned" for e in timeline)
     assert our_order(routing, dossier)["postal_status"] == "delivered"
 
+    # Notify told the citizen the tracking number (once: the later moves send nothing).
+    def told() -> list[dict[str, Any]]:
+        return [
+            e["details"]
+            for e in public_view(intake, receipt["code"])["timeline"]
+            if e["source"] == "notify"
+            and str(e["details"].get("template_id", "")).startswith("dossier.postal_tracking")
+        ]
+
+    messages = eventually(told, timeout=60)
+    assert {m["template_id"] for m in messages} <= {
+        "dossier.postal_tracking.email",
+        "dossier.postal_tracking.sms",
+        "dossier.postal_tracking.zalo",
+    }
+
 
 def test_a_forged_tracking_callback_is_refused_and_changes_nothing(
     postal_system: dict[str, ServiceProcess], postal: ServiceProcess
