@@ -89,6 +89,7 @@ up() {
     started=$(date +%s)
     infra
     start_bg devservers "$PY" -m services.notify.devservers
+    start_bg postal "$PY" -m services.routing.fakes --port 8110  # stand-in postal service
     local svc n
     for svc in "${SERVICES[@]}"; do
         for (( n = 1; n <= INSTANCES; n++ )); do
