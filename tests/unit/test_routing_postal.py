@@ -93,3 +93,24 @@ def test_the_post_returns_a_ready_result_for_the_desk_and_closes_the_dossier() -
     assert story.dossier.status is DossierStatus.RETURNED
     assert "closed" in story.rejected(by_post)  # a repeat changes nothing
     assert PLACES["three_level"].commune == desk
+
+
+def test_production_refuses_the_development_postal_secrets() -> None:
+    from services.routing.app import RoutingSettings
+
+    dev = RoutingSettings(
+        environment="production",
+        postal_api_key=postal.DEV_API_KEY,
+        postal_callback_secret=postal.DEV_CALLBACK_SECRET,
+    )
+    problems = dev.insecure_settings()
+    assert "POSTAL_API_KEY is a known default value" in problems
+    assert "POSTAL_CALLBACK_SECRET is a known default value" in problems
+    real = RoutingSettings(
+        environment="production", postal_api_key="k" * 32, postal_callback_secret=SECRET
+    )
+    assert not [p for p in real.insecure_settings() if "POSTAL" in p]
+    assert RoutingSettings(environment="development").postal_secrets() == (
+        postal.DEV_API_KEY,
+        postal.DEV_CALLBACK_SECRET,
+    )
