@@ -246,3 +246,25 @@ def test_an_unknown_order_is_not_found(postal_system: dict[str, ServiceProcess])
         f"{postal_system['routing'].url}/v1/postal/tracking", content=body, headers=headers
     )
     assert answer.status_code == 404
+
+
+def test_a_signed_but_malformed_callback_is_a_422_problem(
+    postal_system: dict[str, ServiceProcess],
+) -> None:
+    for body in (
+        b'{"order_id": "VN1", "status": "lost", "at": "2026-12-01T08:00:00+07:00"}',
+        b'{"order_id": "VN1", "status": "delivered", "at": "2026-12-01T08:00:00+07:00",'
+        b' "note": "\\u0000"}',
+        b"not json",
+    ):
+        now = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: now,
+            SIGNATURE_HEADER: sign(DEV_CALLBACK_SECRET, now, body),
+        }
+        answer = httpx.post(
+            f"{postal_system['routing'].url}/v1/postal/tracking", content=body, headers=headers
+        )
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from contracts.bounds import Instant, SafeStr
 from services.routing.adapters import postal as pa
 from services.routing.domain import postal as core
 from services.routing.handlers import Routing
@@ -24,11 +25,11 @@ router = APIRouter(prefix="/v1/postal", tags=["postal"])
 
 class TrackingCallback(BaseModel):
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._:\-]+$")
-    partner_order_code: str = Field(default="", max_length=200)
-    tracking_number: str = Field(default="", max_length=64)
+    partner_order_code: SafeStr = Field(default="", max_length=200)
+    tracking_number: SafeStr = Field(default="", max_length=64)
     status: Literal["accepted", "in_transit", "delivered", "returned_to_sender"]
-    at: AwareDatetime
-    note: str = Field(default="", max_length=500)
+    at: Instant
+    note: SafeStr = Field(default="", max_length=500)
 
 
 class TrackingAnswer(BaseModel):
