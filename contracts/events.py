@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,6 +111,11 @@ class DossierReceived(Payload):
         " to fetch contact details from intake; not the dossier id, no personal data, never"
         " shown by a public endpoint.",
         examples=["q2Hc0m1bX4yV9sWkP7dLfA"],
+    )
+    result_delivery: Literal["desk", "post"] = Field(
+        default="desk",
+        description="Where the result goes: the desk, or by post (routing orders the parcel"
+        " and fetches the address by `contact_ref`; the event carries no address).",
     )
 
 
@@ -226,6 +232,17 @@ class DossierClosed(RoutingPayload):
 
     unit_code: str | None = None
     reason: str | None = None
+
+
+class PostalTracking(RoutingPayload):
+    """The result's parcel moved on: the order was created at the postal service, or one
+    of its tracking callbacks (no address or name; the tracking number only)."""
+
+    order_ref: str = Field(description="Our idempotency reference of the order.")
+    order_id: str = Field(description="The postal service's order id.")
+    tracking_number: str = Field(examples=["EH123456789VN"])
+    postal_status: Literal["created", "accepted", "in_transit", "delivered", "returned_to_sender"]
+    unit_code: str = Field(description="The sending (receiving) unit.")
 
 
 # --- dossier.sla ----------------------------------------------------------------------
@@ -466,6 +483,13 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
         topic="dossier.routing",
         payload=DossierClosed,
         summary="The result was handed to the citizen (status 10).",
+    ),
+    EventSpec(
+        event_type="dossier.postal_tracking",
+        topic="dossier.routing",
+        payload=PostalTracking,
+        summary="The result's postal parcel: order created, accepted, in transit, delivered"
+        " or returned to sender.",
     ),
     EventSpec(
         event_type="dossier.refused",

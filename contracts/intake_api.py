@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.bounds import CitizenId, MobilePhone, nfc, nfc_tree, storable_text
 from contracts.events import Channel, DossierStatus
@@ -112,6 +112,20 @@ class SubmitDossier(Strict):
         default_factory=list, max_length=10, examples=[["verification_needed"]]
     )
     summary: str = Field(default="", max_length=1000, description="TrichYeuHoSo.")
+    result_delivery: Literal["desk", "post"] = Field(
+        default="desk",
+        description="How the citizen gets the result: at the desk, or by post to"
+        " `postal_address` (the applicant's address when that is empty).",
+    )
+    postal_address: str = Field(
+        default="", max_length=500, examples=["Số 1 Lê Lợi, phường Bến Nghé, TP. Huế"]
+    )
+
+    @model_validator(mode="after")
+    def _postal_address_known(self) -> SubmitDossier:
+        if self.result_delivery == "post" and not (self.postal_address or self.applicant.address):
+            raise ValueError("result_delivery post needs postal_address (or applicant.address)")
+        return self
 
 
 class Receipt(BaseModel):

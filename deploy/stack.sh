@@ -97,6 +97,7 @@ up() {
         start_bg dvcqg-standin "$PY" -m services.intake.fakes --port "${DVCQG_STANDIN_PORT:-9111}"
     fi
     start_bg vnpay "$PY" -m services.intake.devservers  # stand-in VNPay on 9110
+    start_bg postal "$PY" -m services.routing.fakes --port 8110  # stand-in postal service
     local svc n
     for svc in "${SERVICES[@]}"; do
         for (( n = 1; n <= INSTANCES; n++ )); do

@@ -212,6 +212,16 @@ async def submit_dossier(
     return outcome.status, outcome.body
 
 
+def _applicant_json(body: SubmitDossier) -> str:
+    """The applicant as stored; a postal return keeps its address with the other personal
+    data (erased with it), for routing to fetch by contact reference."""
+    if body.result_delivery != "post":
+        return body.applicant.model_dump_json()
+    data = body.applicant.model_dump(mode="json")
+    data["postal_address"] = body.postal_address or body.applicant.address
+    return json.dumps(data, ensure_ascii=False)
+
+
 def received(sub: Submission, sequence: int, topic: str, producer: str) -> Received:
     """Everything stored for a new dossier once it has its number."""
     checked, times, body, now = sub.checked, sub.times, sub.body, sub.received_at
@@ -222,7 +232,7 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
         applicant = json.dumps(sub.sync.applicant, ensure_ascii=False)
         documents = sub.sync.documents
     else:
-        applicant = body.applicant.model_dump_json()
+        applicant = _applicant_json(body)
         documents = flag_documents(d.model_dump() for d in body.documents)
     receipt = Receipt(
         id=sub.dossier_id,
@@ -248,6 +258,7 @@ def received(sub: Submission, sequence: int, topic: str, producer: str) -> Recei
         chosen_subprocedures=body.chosen_subprocedures,
         conditions=body.conditions,
         contact_ref=sub.contact_ref,
+        result_delivery=body.result_delivery,
     )
     envelope = EventEnvelope(
         event_type="dossier.received",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from pydantic import Field
 
@@ -15,15 +16,19 @@ from reference import reference
 from reference.loader import ReferenceData
 from services.routing.adapters import accounts
 from services.routing.console import router as console_router
+from services.routing.domain import postal as postal_core
 from services.routing.entrypoints import auth as auth_api
 from services.routing.entrypoints import data_subject, documents
+from services.routing.entrypoints import postal as postal_api
 from services.routing.entrypoints.consumers import RoutingConsumers, consumers
 from services.routing.entrypoints.http import router
 from services.routing.handlers import Routing
+from services.routing.postal import PostalConfig, PostalSender
 from services.runtime.auth import OperatorAuth, hash_password
 from services.runtime.documents.settings import DocumentSettings
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceSpec, create_app
+from services.runtime.settings import secret_problems
 from services.runtime.tokens import (
     RemoteJwks,
     SigningKey,
@@ -55,11 +60,37 @@ class RoutingSettings(DocumentSettings):
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
     login_refill_seconds: float = Field(default=60.0, gt=0)
+    # Results by post (docs/POSTAL.md).
+    postal_url: str = Field(default="http://127.0.0.1:8110", description="Postal order API.")
+    postal_api_key: str = Field(default="", description="Our key at the postal service.")
+    postal_callback_secret: str = Field(
+        default="", description="HMAC secret shared with the postal service for tracking."
+    )
+    postal_callback_url: str = Field(
+        default="http://127.0.0.1:8002/v1/postal/tracking",
+        description="Where the postal service sends tracking callbacks (routing's public URL).",
+    )
+    intake_url: str = "http://127.0.0.1:8001"
+
+    def postal_secrets(self) -> tuple[str, str]:
+        """(API key, callback secret); development falls back to public values."""
+        if self.is_development:
+            return (
+                self.postal_api_key or postal_core.DEV_API_KEY,
+                self.postal_callback_secret or postal_core.DEV_CALLBACK_SECRET,
+            )
+        return self.postal_api_key, self.postal_callback_secret
 
     def insecure_settings(self) -> list[str]:
         problems = super().insecure_settings()
         if self.is_development:
             return problems
+        problems += secret_problems(
+            {
+                "postal_api_key": self.postal_api_key,
+                "postal_callback_secret": self.postal_callback_secret,
+            }
+        )
         if self.local_login_enabled and not self.jwt_signing_key_file:
             problems.append("JWT_SIGNING_KEY_FILE is not set (or LOCAL_LOGIN_ENABLED=false)")
         if self.seed_demo_officials:
@@ -142,6 +173,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
                         " (DELETE FROM officials WHERE demo)"
                     )
         await set_up_identity(rt, cfg)
+        rt.state["postal_callback_secret"] = cfg.postal_secrets()[1]
 
     def jobs(rt: Runtime) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         async def agency_timeouts() -> None:
@@ -156,7 +188,19 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
                     await accounts.delete_expired(conn)
                 await asyncio.sleep(300.0)
 
-        return [agency_timeouts, expired_tokens]
+        async def postal_orders() -> None:
+            api_key = cfg.postal_secrets()[0]
+            postal = PostalConfig(
+                cfg.postal_url,
+                api_key,
+                cfg.postal_callback_url,
+                cfg.intake_url,
+                cfg.own_service_token(),
+            )
+            async with httpx.AsyncClient() as client:
+                await PostalSender(rt.state["routing"], postal, client).run()
+
+        return [agency_timeouts, expired_tokens, postal_orders]
 
     spec = ServiceSpec(
         name="routing",
@@ -167,7 +211,14 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         ),
         migrations_dir=Path(__file__).parent / "migrations",
         consumers=consumers,
-        routers=[auth_api.router, router, console_router, data_subject.router, documents.router],
+        routers=[
+            auth_api.router,
+            router,
+            console_router,
+            data_subject.router,
+            documents.router,
+            postal_api.router,
+        ],
         jobs=jobs,
         on_start=on_start,
     )

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from contracts.envelope import EventEnvelope
 from reference.loader import ReferenceData
-from services.routing.adapters import store
+from services.routing.adapters import postal, store
 from services.routing.domain import Rejected, execute
 from services.routing.domain import commands as cmd
 from services.routing.domain import events as ev
@@ -167,6 +167,7 @@ class Routing:
         await append_records(conn, self.rt.schema, records, current_trace_headers())
         await store.sync_inboxes(conn, changes)
         await self._track_external_waits(conn, decisions)
+        await postal.request_orders(conn, changes)  # results the citizen wants by post
 
     def _records(self, decision: Decision) -> list[OutboxRecord]:
         """The decision's contract events (and each assignment's level-queue copy), in the

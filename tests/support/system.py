@@ -49,6 +49,7 @@ def _system_env(
         "NOTIFY_URL": urls["notify"],
         "NOTIFY_PUBLIC_URL": urls["notify"],
         "ROUTING_URL": urls["routing"],
+        "POSTAL_CALLBACK_URL": f"{urls['routing']}/v1/postal/tracking",
         "SLA_URL": urls["sla"],
         # Intake pays through the stand-in VNPay gateway (services.intake.devservers).
         "VNPAY_PAY_URL": f"http://127.0.0.1:{dev_ports['VNPAY_PORT']}/paymentv2/vpcpay.html",
@@ -60,13 +61,15 @@ def _system_env(
 
 
 @contextlib.contextmanager
-def running_system(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
+def running_system(
+    infra: Infra, extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, ServiceProcess]]:
     """The four services and the dev servers, isolated by topic and schema prefixes."""
     prefix = unique_prefix()
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
     ports = {name: free_port() for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env = _system_env(infra, prefix, urls, _dev_ports())
+    env = {**_system_env(infra, prefix, urls, _dev_ports()), **(extra_env or {})}
     dev = ServiceProcess("devservers", "services.notify.devservers", env, free_port())
     dev.start()
     vnpay = ServiceProcess("vnpay", "services.intake.devservers", env, int(env["VNPAY_PORT"]))

@@ -62,6 +62,11 @@ SAMPLE_PARAMS: dict[str, dict[str, object]] = {
         "procedure_name": "Cấp phép xây dựng",
         "reason": "công dân đề nghị rút hồ sơ",
     },
+    catalog.POSTAL_ORDERED: {
+        "dossier_code": CODE,
+        "procedure_name": "Đăng ký khai sinh",
+        "tracking_number": "EH123456789VN",
+    },
 }
 for _params in SAMPLE_PARAMS.values():
     _params["opt_out_url"] = LINK

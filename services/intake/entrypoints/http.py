@@ -238,11 +238,11 @@ def _contact_of(row: dict[str, Any]) -> dict[str, Any] | None:
 async def contact(
     contact_ref: Annotated[str, Path(min_length=1, max_length=64)],
     ctx: ContextDep,
-    caller: Annotated[str, Depends(service_caller("notify", "sla"))],
+    caller: Annotated[str, Depends(service_caller("notify", "sla", "routing"))],
 ) -> dict[str, Any]:
     """Contact details for notify (and SLA's letters), fetched by the opaque contact
     reference (never the dossier id or code) so events carry no personal data; only those
-    two services' credentials are accepted."""
+    two services' credentials are accepted, and routing's for a postal return's address."""
     async with ctx.runtime.pool.acquire() as conn:
         row = await repo.load_by_contact_ref(conn, contact_ref)
     if row is None:
@@ -251,10 +251,13 @@ async def contact(
     if "full_name" not in applicant:  # anonymised at the end of its retention
         raise ProblemError(404, "Dữ liệu cá nhân của hồ sơ đã được xóa theo thời hạn lưu trữ")
     note_reads(ctx.reads, f"service:{caller}", [row["id"]])
-    return {
+    found = {
         "full_name": applicant["full_name"],
         "phone": applicant["phone"],
         "email": applicant.get("email"),
         "procedure_code": row["procedure_code"],
         "dossier_code": row["code"],
     }
+    if caller == "routing":  # routing posts the result: only it needs the address
+        found["postal_address"] = applicant.get("postal_address")
+    return found

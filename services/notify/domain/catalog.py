@@ -41,6 +41,7 @@ RESULT_READY = "dossier.result_ready"
 APOLOGY_ISSUED = "apology.issued"
 REFUSED = "dossier.refused"
 STOPPED = "dossier.stopped"
+POSTAL_ORDERED = "dossier.postal_tracking"  # only its order creation is a message
 
 EVENTS: dict[str, EventSpec] = {
     spec.event_type: spec
@@ -80,6 +81,10 @@ EVENTS: dict[str, EventSpec] = {
         ),
         EventSpec(
             STOPPED, {"dossier_code": TEXT, "procedure_name": TEXT, "reason": TEXT, **OPT_OUT}
+        ),
+        EventSpec(
+            POSTAL_ORDERED,
+            {"dossier_code": TEXT, "procedure_name": TEXT, "tracking_number": TEXT, **OPT_OUT},
         ),
     )
 }
@@ -376,6 +381,39 @@ _TEMPLATES: list[tuple[str, ChannelTemplate]] = [
             "Lý do: ${reason}.",
             "<p>Kính gửi Ông/Bà,</p><p>Hồ sơ <strong>${dossier_code}</strong> về thủ tục "
             "“${procedure_name}” đã dừng xử lý.</p><p>Lý do: ${reason}.</p>",
+        ),
+    ),
+    # result sent by post: the parcel's tracking number
+    (
+        POSTAL_ORDERED,
+        _sms(
+            POSTAL_ORDERED,
+            "Kết quả hồ sơ ${dossier_code} đã được gửi qua bưu điện. "
+            "Mã vận đơn: ${tracking_number}.",
+        ),
+    ),
+    (
+        POSTAL_ORDERED,
+        _zalo(
+            POSTAL_ORDERED,
+            "400208",
+            {"ma_ho_so": CODE, "ma_van_don": ZnsParam("tracking_number", 30)},
+            "Kết quả hồ sơ ${dossier_code} đã được gửi qua bưu điện. "
+            "Mã vận đơn: ${tracking_number}.",
+        ),
+    ),
+    (
+        POSTAL_ORDERED,
+        _email(
+            POSTAL_ORDERED,
+            "Kết quả hồ sơ ${dossier_code} đã được gửi qua bưu điện",
+            'Kết quả giải quyết hồ sơ ${dossier_code} về thủ tục "${procedure_name}" đã được '
+            "gửi đến Ông/Bà qua dịch vụ bưu chính công ích.\n"
+            "Mã vận đơn: ${tracking_number}. Ông/Bà tra cứu hành trình bưu gửi bằng mã này.",
+            "<p>Kính gửi Ông/Bà,</p><p>Kết quả giải quyết hồ sơ <strong>${dossier_code}</strong>"
+            " về thủ tục “${procedure_name}” đã được gửi đến Ông/Bà qua dịch vụ bưu chính công"
+            " ích.</p><p>Mã vận đơn: <strong>${tracking_number}</strong>. Ông/Bà tra cứu hành"
+            " trình bưu gửi bằng mã này.</p>",
         ),
     ),
 ]

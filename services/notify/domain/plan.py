@@ -36,6 +36,7 @@ CITIZEN_EVENTS = (
     "apology.issued",
     "dossier.refused",
     "dossier.stopped",
+    "dossier.postal_tracking",
 )
 # Events that tell notify about the dossier without a message of their own.
 FACT_EVENTS = ("dossier.contact_ref_assigned", "dossier.opt_out_changed", "step.assigned")
@@ -82,6 +83,8 @@ def event_params(
     elif kind in ("dossier.refused", "dossier.stopped"):
         # Officials' free text: no third person's phone, e-mail, ID number or name.
         params["reason"] = mask_personal_data(p.get("reason") or DEFAULT_REASON)
+    elif kind == "dossier.postal_tracking":
+        params["tracking_number"] = str(p["tracking_number"])
     elif kind == "apology.issued":
         unit = p["responsible_unit"]
         params["reason"] = mask_personal_data(p["reason"])
@@ -195,6 +198,10 @@ def plan(
     facts)`. Email unless opted out, and one phone channel (Zalo, else SMS); SMS and Zalo
     inside the unit's quiet hours are due when they end.
     """
+    if event.event_type == "dossier.postal_tracking" and (
+        event.payload.get("postal_status") != "created"
+    ):
+        return []  # the parcel's later moves are in the timeline; the number was told once
     facts = facts or facts_from_event(event)
     params, unit = event_params(event, rules.unit_names)
     if facts is not None:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from contracts.envelope import EventEnvelope
 from contracts.events import DeadlineOpened, DossierReceived
-from services.routing.adapters import store
+from services.routing.adapters import postal, store
 from services.routing.domain import Rejected
 from services.routing.domain import commands as cmd
 from services.routing.handlers import Actor, Arrival, Routing
@@ -24,6 +24,8 @@ class RoutingConsumers:
 
     async def on_received(self, conn: DbConn, batch: Sequence[Envelope[DossierReceived]]) -> None:
         await self.routing.start_many(conn, [_arrival(env) for env in batch])
+        by_post = [e for e in batch if e.payload.result_delivery == "post"]
+        await postal.remember(conn, [(e.dossier_id, e.payload.contact_ref) for e in by_post])
 
     async def on_supplement(self, conn: DbConn, env: EventEnvelope) -> None:
         docs = _document_codes(env.payload.get("documents"))

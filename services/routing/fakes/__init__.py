@@ -1,0 +1,1 @@
+"""Local stand-ins for the systems routing talks to (the postal service)."""
