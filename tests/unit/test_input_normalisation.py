@@ -200,6 +200,7 @@ PASSED_ON = {
     ("intake/entrypoints/unavailable.py", "refusal.title"),  # groupcommit's, literal
     ("notify/entrypoints/optouts.py", "title"),  # REFUSED_TITLES
     ("notify/entrypoints/receipts.py", "title"),  # module constants
+    ("notify/entrypoints/ratings.py", "title"),  # _refuse: REFUSED_TITLES and constants
     ("routing/entrypoints/http.py", "authority.refusal_title(action)"),
     ("runtime/problems.py", "exc.title"),  # ProblemError's own
     ("runtime/problems.py", "title or detail"),  # HTTP_TITLES
@@ -257,12 +258,14 @@ def test_every_refusal_a_service_makes_has_a_vietnamese_title() -> None:
 
 
 def test_the_titles_passed_on_are_vietnamese_too() -> None:
-    from services.notify.entrypoints import optouts, receipts
+    from services.notify.entrypoints import optouts, ratings, receipts
     from services.routing.domain import authority
     from services.routing.domain import commands as cmd
 
     titles = [
         *optouts.REFUSED_TITLES.values(),
+        *ratings.REFUSED_TITLES.values(),
+        ratings.ALREADY_RATED,
         receipts.UNAUTHENTICATED,
         receipts.STALE,
         receipts.FORBIDDEN_SOURCE,

@@ -330,7 +330,12 @@ async def test_zalo_non_account_signals_sms_fallback(stack: Stack) -> None:
     sms = render(
         catalog.RESULT_READY,
         "sms",
-        {"dossier_code": "X", "procedure_name": "Y", "opt_out_url": "https://dvc.example.vn/o/t"},
+        {
+            "dossier_code": "X",
+            "procedure_name": "Y",
+            "opt_out_url": "https://dvc.example.vn/o/t",
+            "rating_url": "https://dvc.example.vn/d/t",
+        },
     )
     assert sms.sms is not None
     fallback = await esms_provider(stack).send(
