@@ -370,6 +370,25 @@ def test_only_intake_and_notify_reach_beyond_the_cluster(staged: list[dict[str, 
             assert blocks == [], f"{service} reaches outside: {blocks}"
 
 
+def test_intake_reaches_vnpay_and_the_national_portal_where_they_are_listed() -> None:
+    listed = (
+        "--set", "networkPolicy.paymentEgress.cidrs={203.0.113.0/24}",
+        "--set", "networkPolicy.dvcqgEgress.cidrs={10.50.0.0/16}",
+    )  # fmt: skip
+    docs = documents(render("-f", str(CI_VALUES), *listed))
+    for service in SERVICES:
+        egress = by_kind(docs, "NetworkPolicy")[f"onestop-{service}"]["spec"]["egress"]
+        https = {
+            p["ipBlock"]["cidr"]
+            for r in egress
+            if {"port": 443, "protocol": "TCP"} in r.get("ports", [])
+            for p in r["to"]
+            if "ipBlock" in p and not p["ipBlock"].get("except")
+        }
+        expected = {"203.0.113.0/24", "10.50.0.0/16"} if service == "intake" else set()
+        assert https == expected, service
+
+
 # --- Kafka and PostgreSQL through the operators ------------------------------------------
 
 
