@@ -222,11 +222,35 @@ def test_a_secret_in_config_is_refused_at_render() -> None:
     assert "ESMS_API_KEY is a secret" in done.stderr
 
 
+def mount_secrets(docs: list[dict[str, Any]], service: str, root: Path) -> dict[str, str]:
+    """Write the files of the Secrets the pod mounts under ``root``, as the kubelet
+    would (each volume's items, or every key); mount path -> where they are here."""
+    spec = by_kind(docs, "Deployment")[f"onestop-{service}"]["spec"]["template"]["spec"]
+    secrets = by_kind(docs, "Secret")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    placed: dict[str, str] = {}
+    for mount in spec["containers"][0]["volumeMounts"]:
+        source = volumes[mount["name"]].get("secret")
+        if source is None or source["secretName"] not in secrets:
+            continue  # made by an operator (CloudNativePG, Strimzi): not read at start
+        data = secrets[source["secretName"]]["stringData"]
+        items = source.get("items") or [{"key": k, "path": k} for k in data]
+        here = root / mount["name"]
+        here.mkdir()
+        for item in items:
+            (here / item["path"]).write_text(data[item["key"]], encoding="utf-8")
+        placed[mount["mountPath"]] = str(here)
+    return placed
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_charts_production_settings_pass_the_services_own_refusals(
-    staged: list[dict[str, Any]], service: str
+    staged: list[dict[str, Any]], service: str, tmp_path: Path
 ) -> None:
     env = config_of(staged, service) | secret_env(staged, service)
+    # Files the settings name are read from the Secrets the pod mounts.
+    for mount_path, here in mount_secrets(staged, service, tmp_path).items():
+        env = {k: v.replace(mount_path + "/", here + "/") for k, v in env.items()}
     assert env["ENVIRONMENT"] == "production"
     # What the operators put in their Secrets: CloudNativePG's DSN, the KafkaUser password.
     env["DATABASE_URL"] = (
@@ -344,6 +368,25 @@ def test_only_intake_and_notify_reach_beyond_the_cluster(staged: list[dict[str, 
             assert blocks and all("10.0.0.0/8" in b["except"] for b in blocks)
         else:
             assert blocks == [], f"{service} reaches outside: {blocks}"
+
+
+def test_intake_reaches_vnpay_and_the_national_portal_where_they_are_listed() -> None:
+    listed = (
+        "--set", "networkPolicy.paymentEgress.cidrs={203.0.113.0/24}",
+        "--set", "networkPolicy.dvcqgEgress.cidrs={10.50.0.0/16}",
+    )  # fmt: skip
+    docs = documents(render("-f", str(CI_VALUES), *listed))
+    for service in SERVICES:
+        egress = by_kind(docs, "NetworkPolicy")[f"onestop-{service}"]["spec"]["egress"]
+        https = {
+            p["ipBlock"]["cidr"]
+            for r in egress
+            if {"port": 443, "protocol": "TCP"} in r.get("ports", [])
+            for p in r["to"]
+            if "ipBlock" in p and not p["ipBlock"].get("except")
+        }
+        expected = {"203.0.113.0/24", "10.50.0.0/16"} if service == "intake" else set()
+        assert https == expected, service
 
 
 # --- Kafka and PostgreSQL through the operators ------------------------------------------

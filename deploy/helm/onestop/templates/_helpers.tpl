@@ -40,6 +40,21 @@ http://{{ include "onestop.fullname" .root }}-{{ .name }}:{{ $svc.port }}
 {{- index $names "routingSigningKey" | default (printf "%s-routing-signing-key" (include "onestop.fullname" .)) -}}
 {{- end -}}
 
+{{- define "onestop.documentSigningSecret" -}}
+{{- $names := .Values.secrets.names | default dict -}}
+{{- index $names "documentSigning" | default (printf "%s-document-signing" (include "onestop.fullname" .)) -}}
+{{- end -}}
+
+{{/* The services that issue signed documents, and whether their Secret has chain.pem
+     ("true" or empty; with secrets.create, when secrets.documentSigning.chain is given). */}}
+{{- define "onestop.signsDocuments" -}}
+{{- if has . (list "intake" "routing" "sla") }}true{{ end -}}
+{{- end -}}
+
+{{- define "onestop.documentChain" -}}
+{{- if and .Values.documents.chain (or (not .Values.secrets.create) .Values.secrets.documentSigning.chain) }}true{{ end -}}
+{{- end -}}
+
 {{/* Kafka: the bootstrap servers, the CA secret, the user of one service. */}}
 {{- define "onestop.kafkaBootstrap" -}}
 {{- if .Values.kafka.bootstrapServers -}}
