@@ -371,9 +371,11 @@ def test_only_intake_and_notify_reach_beyond_the_cluster(staged: list[dict[str, 
 
 
 def test_intake_reaches_vnpay_and_the_national_portal_where_they_are_listed() -> None:
+    """And routing the postal service: each partner only from the service that calls it."""
     listed = (
         "--set", "networkPolicy.paymentEgress.cidrs={203.0.113.0/24}",
         "--set", "networkPolicy.dvcqgEgress.cidrs={10.50.0.0/16}",
+        "--set", "networkPolicy.postalEgress.cidrs={198.51.100.0/24}",
     )  # fmt: skip
     docs = documents(render("-f", str(CI_VALUES), *listed))
     for service in SERVICES:
@@ -385,7 +387,10 @@ def test_intake_reaches_vnpay_and_the_national_portal_where_they_are_listed() ->
             for p in r["to"]
             if "ipBlock" in p and not p["ipBlock"].get("except")
         }
-        expected = {"203.0.113.0/24", "10.50.0.0/16"} if service == "intake" else set()
+        expected = {
+            "intake": {"203.0.113.0/24", "10.50.0.0/16"},
+            "routing": {"198.51.100.0/24"},
+        }.get(service, set())
         assert https == expected, service
 
 
