@@ -135,7 +135,8 @@ down() {
     KAFKA_BOOTSTRAP_SERVERS="$USER_KAFKA" "$DEPLOY/kafka/kafka.sh" stop || true
     KAFKA_BOOTSTRAP_SERVERS="$USER_KAFKA" KAFKA_CLUSTER=1 KAFKA_STATE_DIR='' KAFKA_PORTS='' \
         KAFKA_CONTROLLER_PORTS='' "$DEPLOY/kafka/kafka.sh" stop >/dev/null 2>&1 || true
-    nodes=$(find "$REPO/.local/kafka-cluster" -maxdepth 1 -name 'node-*' 2>/dev/null | wc -l)
+    # No cluster folder: find fails, and under pipefail so would the assignment.
+    nodes=$( (find "$REPO/.local/kafka-cluster" -maxdepth 1 -name 'node-*' 2>/dev/null || true) | wc -l)
     if (( nodes > 1 )); then
         KAFKA_BOOTSTRAP_SERVERS="$USER_KAFKA" KAFKA_CLUSTER="$nodes" KAFKA_STATE_DIR='' \
             KAFKA_PORTS='' KAFKA_CONTROLLER_PORTS='' "$DEPLOY/kafka/kafka.sh" stop || true
