@@ -27,6 +27,7 @@ METRIC_MODULES = (
     "services.runtime.retention",
     "services.intake.groupcommit",
     "services.intake.adapters.webhook_sender",
+    "services.intake.adapters.national_sender",
 )
 SUFFIXES = {
     "counter": ("_total",),

@@ -5,6 +5,7 @@ crash of intake and a dead letter an operator replays."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 import uuid
@@ -358,6 +359,11 @@ def test_a_dead_push_is_replayed_by_an_operator_only(fresh: Stack) -> None:
         ("step", MAX_ATTEMPTS),
     ]
     assert pushes[0]["last_error"].startswith("error_code -1")
+    # What the platform's NationalPortalPushesDead alert reads.
+    metrics = httpx.get(f"{fresh.intake.url}/metrics", timeout=5).text
+    counted = re.findall(r'^dvcqg_push_attempts_total\{outcome="(\w+)"\} (\S+)$', metrics, re.M)
+    assert dict(counted).get("dead") is not None and float(dict(counted)["dead"]) >= 2
+    assert float(dict(counted).get("retry", 0)) >= 2 * (MAX_ATTEMPTS - 1)
     fresh.control()  # the portal is back
     # Not an operator: refused, and the push stays dead.
     for headers in ({}, {"X-Service-Token": "not-a-token"}):

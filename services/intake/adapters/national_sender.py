@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from prometheus_client import Counter
 
 from services.intake.adapters.repository import SYNC_JSON
 from services.intake.config import IntakeSettings
@@ -32,6 +33,11 @@ from services.intake.domain.catalog import Catalog
 from services.intake.domain.personal_data import documents_for
 
 log = logging.getLogger(__name__)
+PUSH_ATTEMPTS = Counter(
+    "dvcqg_push_attempts_total",
+    "Pushes to the national portal by outcome: sent, retry (will be tried again), dead.",
+    ["outcome"],
+)
 BATCH = 50
 PUSH_COLUMNS = (
     "id, dossier_id, kind, state, attempts, last_error, answer, created_at, sent_at, facts"
@@ -169,6 +175,7 @@ async def record_outcome(
     else:
         state, delay = "dead", 0.0
         log.warning("national portal push %s dead after %s attempt(s)", push["id"], attempts)
+    PUSH_ATTEMPTS.labels("retry" if state == "pending" else state).inc()
     await pool.execute(
         # A push sent after failures keeps the last failure (what delayed it).
         "UPDATE dvcqg_pushes SET state = $2, attempts = $3,"
