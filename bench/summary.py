@@ -29,8 +29,9 @@ class Row:
     figure: str
     baseline: str
     target: str
-    #: (what this run measured as text, floor met, target met); None when not measured
-    measure: Callable[[Report], tuple[str, bool, bool] | None]
+    #: (what this run measured as text, floor met (None: no floor), target met); None when
+    #: not measured
+    measure: Callable[[Report], tuple[str, bool | None, bool] | None]
 
 
 def _num(value: Any) -> float | None:
@@ -43,7 +44,7 @@ def _latency(report: Report, instances: int, rate: int, hop: str) -> dict[str, A
 
 
 def _system_deadlines(rate: int, floor_ms: float | None, target_ms: float) -> Row:
-    def measure(r: Report) -> tuple[str, bool, bool] | None:
+    def measure(r: Report) -> tuple[str, bool | None, bool] | None:
         hop = _latency(r, 1, rate, "submission_to_deadlines")
         accepted = get(r, "system", "instances_1", "paced", f"{rate}_per_s", "load")
         p99 = _num(get(hop, "p99_ms"))
@@ -53,7 +54,7 @@ def _system_deadlines(rate: int, floor_ms: float | None, target_ms: float) -> Ro
             f"{get(accepted, 'accepted_per_s')}/s accepted;"
             f" p50 {hop['p50_ms']:.0f} ms, p99 {p99:.0f} ms"
         )
-        floor = floor_ms is None or p99 < floor_ms
+        floor = None if floor_ms is None else p99 < floor_ms
         return text, floor, p99 <= target_ms
 
     floor = "p99 < 250 ms" if floor_ms else "-"
@@ -230,6 +231,7 @@ def issue_table(report: Report) -> str:
         text, floor, target = measured
         lines.append(
             f"{row.figure:<56}{row.baseline:<48}{text:<72}"
-            f"{'met' if floor else 'NOT':<7}{'met' if target else 'not met'} ({row.target})"
+            f"{'-' if floor is None else 'met' if floor else 'NOT':<7}"
+            f"{'met' if target else 'not met'} ({row.target})"
         )
     return "\n".join(lines)
