@@ -30,7 +30,9 @@ from tests.support.credentials import (
     bearer,
 )
 from tests.support.infra import Infra
+from tests.support.officials import submit
 from tests.support.processes import ServiceProcess
+from tests.support.story import birth_registration
 
 pytestmark = pytest.mark.e2e
 PUBLIC_DEFAULT = "dev-only-secret-change-me"  # the shared secret tokens were once signed with
@@ -233,6 +235,55 @@ def test_each_service_is_known_by_its_own_credential(system: dict[str, ServicePr
     )
     assert made.status_code == 403
     assert "api_key" not in made.text
+
+
+def contact_refs(system: dict[str, ServiceProcess], infra: Infra, ids: list[str]) -> dict[str, str]:
+    """The dossiers' opaque contact references, as intake keeps them (never shown)."""
+    schema = f"{system['intake'].env['SCHEMA_PREFIX']}intake"
+
+    async def read() -> dict[str, str]:
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            rows = await conn.fetch(
+                f"SELECT id::text AS id, contact_ref FROM {schema}.dossiers"
+                " WHERE id = ANY($1::uuid[])",
+                ids,
+            )
+        finally:
+            await conn.close()
+        return {r["id"]: r["contact_ref"] for r in rows}
+
+    return asyncio.run(read())
+
+
+def test_routing_reads_a_postal_address_and_nothing_else_of_a_citizen(
+    system: dict[str, ServiceProcess], infra: Infra
+) -> None:
+    """Routing posts results: it may read who receives a parcel, only for a dossier whose
+    citizen chose the post, and only with its own credential."""
+    intake = system["intake"].url
+    by_post = submit(
+        intake,
+        {**birth_registration(), "result_delivery": "post", "postal_address": "Số 5 Lê Lợi"},
+    )
+    at_desk = submit(intake, birth_registration())
+    refs = contact_refs(system, infra, [by_post["id"], at_desk["id"]])
+
+    def recipient(ref: str, token: str) -> httpx.Response:
+        return httpx.get(
+            f"{intake}/internal/v1/postal-recipients/{ref}",
+            headers={"X-Service-Token": token},
+            timeout=5,
+        )
+
+    posted = recipient(refs[by_post["id"]], ROUTING_TOKEN)
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["postal_address"] == "Số 5 Lê Lợi"
+    assert "email" not in posted.json() and "citizen_id" not in posted.text
+    desk = recipient(refs[at_desk["id"]], ROUTING_TOKEN)
+    assert desk.status_code == 404
+    assert "full_name" not in desk.text
+    assert recipient(refs[by_post["id"]], NOTIFY_TOKEN).status_code == 403
 
 
 class _Recorder(BaseHTTPRequestHandler):

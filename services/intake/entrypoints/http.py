@@ -238,26 +238,45 @@ def _contact_of(row: dict[str, Any]) -> dict[str, Any] | None:
 async def contact(
     contact_ref: Annotated[str, Path(min_length=1, max_length=64)],
     ctx: ContextDep,
-    caller: Annotated[str, Depends(service_caller("notify", "sla", "routing"))],
+    caller: Annotated[str, Depends(service_caller("notify", "sla"))],
 ) -> dict[str, Any]:
     """Contact details for notify (and SLA's letters), fetched by the opaque contact
     reference (never the dossier id or code) so events carry no personal data; only those
-    two services' credentials are accepted, and routing's for a postal return's address."""
+    two services' credentials are accepted."""
+    row = await _personal_row(ctx, contact_ref)
+    note_reads(ctx.reads, f"service:{caller}", [row["id"]])
+    found = _contact_of(row)
+    assert found is not None  # _personal_row refused an anonymised one
+    return found
+
+
+@internal.get("/postal-recipients/{contact_ref}")
+async def postal_recipient(
+    contact_ref: Annotated[str, Path(min_length=1, max_length=64)],
+    ctx: ContextDep,
+    caller: Annotated[str, Depends(service_caller("routing"))],
+) -> dict[str, Any]:
+    """Who receives a result by post, for routing's postal order: name, phone and postal
+    address of a dossier whose citizen chose return by post, and nothing else (the same
+    404 for any other dossier)."""
+    row = await _personal_row(ctx, contact_ref)
+    applicant = json.loads(row["applicant"])
+    if not applicant.get("postal_address"):
+        raise ProblemError(404, "Hồ sơ không đăng ký nhận kết quả qua bưu chính")
+    note_reads(ctx.reads, f"service:{caller}", [row["id"]])
+    return {
+        "full_name": applicant["full_name"],
+        "phone": applicant["phone"],
+        "postal_address": applicant["postal_address"],
+        "dossier_code": row["code"],
+    }
+
+
+async def _personal_row(ctx: IntakeContext, contact_ref: str) -> dict[str, Any]:
     async with ctx.runtime.pool.acquire() as conn:
         row = await repo.load_by_contact_ref(conn, contact_ref)
     if row is None:
         raise ProblemError(404, "Không tìm thấy người nhận")
-    applicant = json.loads(row["applicant"])
-    if "full_name" not in applicant:  # anonymised at the end of its retention
+    if "full_name" not in json.loads(row["applicant"]):  # anonymised at end of retention
         raise ProblemError(404, "Dữ liệu cá nhân của hồ sơ đã được xóa theo thời hạn lưu trữ")
-    note_reads(ctx.reads, f"service:{caller}", [row["id"]])
-    found = {
-        "full_name": applicant["full_name"],
-        "phone": applicant["phone"],
-        "email": applicant.get("email"),
-        "procedure_code": row["procedure_code"],
-        "dossier_code": row["code"],
-    }
-    if caller == "routing":  # routing posts the result: only it needs the address
-        found["postal_address"] = applicant.get("postal_address")
-    return found
+    return dict(row)

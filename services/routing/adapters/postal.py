@@ -153,7 +153,7 @@ async def fetch_receiver(
     client: httpx.AsyncClient, intake_url: str, token: str, contact_ref: str
 ) -> dict[str, Any]:
     response = await client.get(
-        f"{intake_url.rstrip('/')}/internal/v1/contacts/{contact_ref}",
+        f"{intake_url.rstrip('/')}/internal/v1/postal-recipients/{contact_ref}",
         headers={"X-Service-Token": token},
         timeout=5.0,
     )
