@@ -26,7 +26,7 @@ from contracts.topics import DLQ_SUFFIX, TOPICS
 from services.intake.config import IntakeSettings
 from services.notify.app import NotifySettings
 from services.routing.app import RoutingSettings
-from services.routing.console.router import ConsoleSettings
+from services.routing.console.common import ConsoleSettings
 from services.runtime.settings import ServiceSettings
 from services.sla.app import SlaSettings
 from tests.deploy.support import (

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from services.routing.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
-from services.routing.console.router import VN, metric_samples, month_starts
+from services.routing.console.health import metric_samples
+from services.routing.console.stats import VN, month_starts
 from services.runtime.auth import Principal
 from services.runtime.http import path_attributes
 from services.runtime.telemetry import dossier_attributes, safe_attribute

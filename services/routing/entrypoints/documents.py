@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from reference import reference
 from services.routing.adapters import access_log
 from services.routing.adapters import documents as store
-from services.routing.console.router import settings_of
+from services.routing.console.common import settings_of
 from services.routing.documents import FORM_EVENTS, Citizen, NoSuchForm, build
 from services.routing.entrypoints.http import _may_see, no_such_dossier
 from services.runtime.auth import OperatorDep, Principal
