@@ -93,6 +93,7 @@ async function api(path, options = {}) {
 function logout() {
   state.token = null;
   state.me = null;
+  state.names = null;
   sessionStorage.removeItem("token");
   location.hash = "#/login";
   render();
@@ -129,6 +130,15 @@ function table(headers, rows, attrs = "") {
     `<tr><td colspan="${headers.length}" class="muted">Không có dữ liệu.</td></tr>`}</tbody></table>`;
 }
 
+// Human names from the reference data (/console/api/names); the code when unknown.
+function unitName(code) { return (state.names && state.names.units[code]) || code || "—"; }
+function procedureName(code) { return (state.names && state.names.procedures[code]) || code || "—"; }
+function fieldName(code) { return (state.names && state.names.fields[code]) || code || "—"; }
+function stepName(procedure, step) {
+  const steps = state.names && state.names.steps[procedure];
+  return (steps && steps[step]) || step || "—";
+}
+
 function dossierLink(code) {
   return `<a href="#/dossier/${encodeURIComponent(code)}">${esc(code)}</a>`;
 }
@@ -145,6 +155,7 @@ async function render() {
   if (!loggedIn) { $("#view").hidden = true; return; }
   try {
     if (!state.me) state.me = await api("/console/api/me");
+    if (!state.names) state.names = await api("/console/api/names");
   } catch (_) { return; }
   $("#who-name").textContent = `${sessionStorage.getItem("full_name") || state.me.user} · ${ROLE[state.me.role] || state.me.role}`;
   document.querySelectorAll("#nav a").forEach((a) => {
