@@ -458,3 +458,34 @@ async def load_revisions(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]
         dossier_id,
     )
     return [{**dict(r), "changes": json.loads(r["changes"])} for r in rows]
+
+
+async def search_applicants(
+    conn: DbConn,
+    *,
+    words: list[str] | None,
+    phrase: str | None,
+    phone_suffix: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Dossiers whose applicant's folded name holds ``phrase`` as whole words (``words``
+    narrows through the GIN index first), or whose phone ends with ``phone_suffix``;
+    newest first, at most ``limit`` rows. Ids and codes only."""
+    if phone_suffix is not None:
+        rows = await conn.fetch(
+            "SELECT id, code FROM dossiers WHERE reverse(applicant ->> 'phone') LIKE $1 || '%'"
+            " ORDER BY received_at DESC, id LIMIT $2",
+            phone_suffix[::-1],
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            "SELECT id, code FROM dossiers"
+            " WHERE string_to_array(intake_fold(applicant ->> 'full_name'), ' ') @> $1::text[]"
+            " AND ' ' || intake_fold(applicant ->> 'full_name') || ' ' LIKE '% ' || $2 || ' %'"
+            " ORDER BY received_at DESC, id LIMIT $3",
+            words,
+            phrase,
+            limit,
+        )
+    return [dict(r) for r in rows]
