@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -279,6 +280,11 @@ class DossierSearch(BaseModel):
     mode: Literal["name", "phone"]
     query: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     limit: int = Field(default=500, ge=1, le=1000)
+    within: list[UUID] | None = Field(
+        default=None,
+        max_length=20_000,
+        description="Only among these dossiers (the caller's queue): the answer is exact there.",
+    )
 
 
 @internal.post("/dossier-search")
@@ -308,7 +314,12 @@ async def dossier_search(
         phrase = like_escape(phrase)
     async with ctx.runtime.pool.acquire() as conn:
         rows = await repo.search_applicants(
-            conn, words=words, phrase=phrase, phone_suffix=suffix, limit=body.limit + 1
+            conn,
+            words=words,
+            phrase=phrase,
+            phone_suffix=suffix,
+            within=body.within,
+            limit=body.limit + 1,
         )
     found = rows[: body.limit]
     return {
