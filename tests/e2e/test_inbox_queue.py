@@ -20,8 +20,7 @@ import pytest
 
 from contracts.vietnam import VN_TZ
 from reference import load_unit_calendars, reference
-from services.routing.console.access import urgency
-from services.routing.console.workhours import merged_config, parse_overrides
+from services.routing.console.workhours import merged_config, parse_overrides, urgency_at
 from services.workcal.calendar import WorkingCalendar
 from tests.support.credentials import bearer
 from tests.support.inbox_seed import LAN, PHONE_SUFFIX, Task, make_tasks, seed
@@ -93,12 +92,7 @@ def test_a_thousand_task_inbox_is_counted_filtered_sorted_paged_and_searched(
 
     first = inbox()
     now = datetime.fromisoformat(first["now"])
-    level = {
-        t.task_id: urgency(
-            None if t.due_at is None else float(calendar.working_hours_between(now, t.due_at))
-        )
-        for t in tasks
-    }
+    level = {t.task_id: urgency_at(calendar, now, t.due_at) for t in tasks}
     active = [t for t in tasks if t.status in ("open", "claimed")]
 
     # Counts over the whole queue (not the page): per status, per urgency of the active.

@@ -18,7 +18,6 @@ from services.routing.adapters import access_log
 from services.routing.adapters import console_store as store
 from services.routing.adapters.console_store import URGENCIES, QueueFilter
 from services.routing.console.access import can_see_stats, can_see_unit, is_supervisor
-from services.routing.console.access import urgency as urgency_of
 from services.routing.console.common import (
     PrincipalDep,
     UnitQuery,
@@ -234,7 +233,7 @@ async def inbox(
     items = []
     for r in rows:
         left = working_hours(calendar, now, r["due_at"])
-        items.append({**jsonable(r), "remaining_hours": left, "urgency": urgency_of(left)})
+        items.append({**jsonable(r), "remaining_hours": left})  # urgency: the SQL's bucket
     return {
         "unit_code": unit_code,
         "now": now.isoformat(),

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from reference import load_unit_calendars
+from services.routing.console.access import urgency
 from services.workcal.calendar import WorkingCalendar
 from services.workcal.model import UnitCalendarConfig
 
@@ -103,6 +104,17 @@ def edges(calendar: WorkingCalendar, now: datetime) -> Edges:
         calendar.add_working_hours(now, DAY_HOURS),
         calendar.add_working_hours(now, THREE_DAYS_HOURS),
     )
+
+
+def urgency_at(calendar: WorkingCalendar, now: datetime, due: datetime | None) -> str:
+    """A task's bucket as the SQL counts it: past its due instant it is overdue (even
+    when no working hour has passed since, e.g. due last evening); otherwise by the
+    working hours left."""
+    if due is None:
+        return "none"
+    if due < now:
+        return "overdue"
+    return urgency(working_hours(calendar, now, due))
 
 
 def working_hours(calendar: WorkingCalendar, now: datetime, due: datetime | None) -> float | None:
