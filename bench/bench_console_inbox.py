@@ -72,7 +72,7 @@ def run() -> dict[str, Any]:
         prefix = system["routing"].env["SCHEMA_PREFIX"]
         tasks = make_tasks(UNIT, TASKS, datetime.now(UTC), f"B{uuid.uuid4().hex[:6].upper()}")
         started = time.perf_counter()
-        asyncio.run(seed(infra.database_url, prefix, UNIT, tasks))
+        asyncio.run(seed(infra.database_url, prefix, UNIT, tasks, clear=True))
         seeded = time.perf_counter() - started
         headers = bearer(routing, f"canbo@{UNIT}")
         url = f"{routing}/console/api/inbox"

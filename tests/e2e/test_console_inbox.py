@@ -39,7 +39,7 @@ def test_an_official_counts_filters_pages_and_searches_the_inbox(
     tag = f"IB{uuid.uuid4().hex[:6].upper()}"
     tasks = make_tasks(UNIT, 120, datetime.now(UTC).replace(microsecond=0), tag)
     with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's loop
-        pool.submit(asyncio.run, seed(infra.database_url, prefix, UNIT, tasks)).result()
+        pool.submit(asyncio.run, seed(infra.database_url, prefix, UNIT, tasks, clear=True)).result()
     calendar = calendar_of(system, UNIT)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []

@@ -22,7 +22,7 @@ from contracts.vietnam import VN_TZ
 from reference import load_unit_calendars, reference
 from services.routing.console.workhours import merged_config, parse_overrides, urgency_at
 from services.workcal.calendar import WorkingCalendar
-from tests.support.credentials import bearer
+from tests.support.credentials import bearer, portal_headers, service_headers
 from tests.support.inbox_seed import LAN, PHONE_SUFFIX, Task, make_tasks, seed
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
@@ -75,7 +75,8 @@ def test_a_thousand_task_inbox_is_counted_filtered_sorted_paged_and_searched(
     tag = f"IQ{uuid.uuid4().hex[:6].upper()}"
     seeded_at = datetime.now(UTC).replace(microsecond=0)
     tasks = make_tasks(UNIT, 1000, seeded_at, tag)
-    asyncio.run(seed(infra.database_url, prefix, UNIT, tasks))
+    asyncio.run(seed(infra.database_url, prefix, UNIT, tasks, clear=True))
+    searched_before = len(access_rows(infra, prefix, f"canbo@{UNIT}"))
     calendar = calendar_of(system, UNIT)
     official = bearer(routing, f"canbo@{UNIT}")
 
@@ -198,9 +199,8 @@ def test_a_thousand_task_inbox_is_counted_filtered_sorted_paged_and_searched(
     assert sorted(r["dossier_code"] for r in body["items"]) == sorted(t.code for t in suffixed)
 
     # Every name and phone search is in the trail, masked; the query itself is not.
-    trail = [
-        r for r in access_rows(infra, prefix, f"canbo@{UNIT}") if r["what"] == "console.search"
-    ]
+    trail = access_rows(infra, prefix, f"canbo@{UNIT}")[searched_before:]
+    assert {r["what"] for r in trail} == {"console.search"}
     assert len(trail) == 6
     assert all(r["role"] == "official" and r["unit_code"] == UNIT for r in trail)
     assert "query:N… T… L…" in trail[0]["parts"] and "mode:name" in trail[0]["parts"]
@@ -250,3 +250,84 @@ def test_an_official_of_another_unit_finds_none_of_that_queue(
         assert answer.json()["unit_code"] == OTHER
         assert tag not in answer.text
     assert len(access_rows(infra, prefix, f"canbo@{OTHER}")) == len(before) + 2
+
+
+def test_only_routing_may_search_applicants_at_intake(
+    system: dict[str, ServiceProcess], infra: Infra
+) -> None:
+    """The attacker's attempt: a portal, notify, the ops scripts or nobody at all asks
+    intake which dossiers a name or a phone belongs to; each is refused and learns
+    nothing. Routing's own credential is answered with ids and codes, no personal data."""
+    intake = system["intake"].url
+    prefix = system["routing"].env["SCHEMA_PREFIX"]
+    tag = f"IS{uuid.uuid4().hex[:6].upper()}"
+    tasks = make_tasks(UNIT, 120, datetime.now(UTC), tag)
+    asyncio.run(seed(infra.database_url, prefix, UNIT, tasks))
+    within = [str(t.dossier_id) for t in tasks]
+    body = {"mode": "name", "query": "nguyen thi lan", "within": within}
+    for headers in (
+        {},
+        portal_headers(),
+        service_headers("notify"),
+        service_headers("sla"),
+        service_headers("ops"),
+        {"X-Service-Token": "not-a-token"},
+    ):
+        refused = httpx.post(
+            f"{intake}/internal/v1/dossier-search", json=body, headers=headers, timeout=10
+        )
+        assert refused.status_code in (401, 403), (headers, refused.text)
+        assert tag not in refused.text and "matches" not in refused.text
+
+    found = httpx.post(
+        f"{intake}/internal/v1/dossier-search",
+        json=body,
+        headers=service_headers("routing"),
+        timeout=10,
+    )
+    assert found.status_code == 200, found.text
+    lan = sorted(t.code for t in tasks if t.full_name in LAN)
+    assert sorted(m["code"] for m in found.json()["matches"]) == lan and len(lan) == 2
+    assert "Nguyễn" not in found.text and "phone" not in found.text
+    by_phone = httpx.post(
+        f"{intake}/internal/v1/dossier-search",
+        json={"mode": "phone", "query": PHONE_SUFFIX, "within": within},
+        headers=service_headers("routing"),
+        timeout=10,
+    )
+    assert [m["code"] for m in by_phone.json()["matches"]] == [
+        t.code for t in tasks if t.phone.endswith(PHONE_SUFFIX)
+    ]
+    # A wildcard is a literal, not "any name".
+    wild = httpx.post(
+        f"{intake}/internal/v1/dossier-search",
+        json={"mode": "name", "query": "%%", "within": within},
+        headers=service_headers("routing"),
+        timeout=10,
+    )
+    assert wild.status_code == 200 and wild.json()["matches"] == []
+
+
+def test_a_supervisor_searches_any_units_queue_and_is_audited(
+    system: dict[str, ServiceProcess], infra: Infra
+) -> None:
+    routing = system["routing"].url
+    prefix = system["routing"].env["SCHEMA_PREFIX"]
+    tag = f"IV{uuid.uuid4().hex[:6].upper()}"
+    tasks = make_tasks(UNIT, 120, datetime.now(UTC), tag)
+    asyncio.run(seed(infra.database_url, prefix, UNIT, tasks))
+    before = len(access_rows(infra, prefix, "giamsat"))
+    answer = httpx.get(
+        f"{routing}/console/api/inbox",
+        params={"unit": UNIT, "q": "Nguyễn Thị Lan", "mode": "name", "page_size": 100},
+        headers=bearer(routing, "giamsat"),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    codes = {r["dossier_code"] for r in answer.json()["items"]}
+    assert {t.code for t in tasks if t.full_name in LAN} <= codes
+    trail = access_rows(infra, prefix, "giamsat")[before:]
+    assert [(r["role"], r["unit_code"], r["what"]) for r in trail] == [
+        ("province_supervisor", UNIT, "console.search")
+    ]
+    assert "query:N… T… L…" in trail[0]["parts"]

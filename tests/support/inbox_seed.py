@@ -80,11 +80,17 @@ def make_tasks(
     return tasks
 
 
-async def seed(database_url: str, prefix: str, unit: str, tasks: list[Task]) -> None:
-    """Insert the tasks (routing: instances + inbox) and their dossiers (intake)."""
+async def seed(
+    database_url: str, prefix: str, unit: str, tasks: list[Task], *, clear: bool = False
+) -> None:
+    """Insert the tasks (routing: instances + inbox) and their dossiers (intake); with
+    ``clear``, the unit's inbox is emptied first (for exact counts: only tests and
+    benches that seed use these units)."""
     conn = await asyncpg.connect(database_url)
     try:
         async with conn.transaction():
+            if clear:
+                await conn.execute(f"DELETE FROM {prefix}routing.inbox WHERE unit_code = $1", unit)
             await conn.execute(
                 f"INSERT INTO {prefix}routing.instances (dossier_id, dossier_code,"
                 " procedure_code, status, version, state)"
