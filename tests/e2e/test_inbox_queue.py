@@ -208,6 +208,20 @@ def test_a_thousand_task_inbox_is_counted_filtered_sorted_paged_and_searched(
     written = " ".join(" ".join(r["parts"]) for r in trail).lower()
     assert "nguyen" not in written and "lan" not in written and PHONE_SUFFIX not in written
 
+    # The overdue screen: the same overdue steps, late in working hours, longest first.
+    late = httpx.get(f"{routing}/console/api/overdue", headers=official, timeout=30).json()
+    overdue = [t for t in active if level[t.task_id] == "overdue"]
+    assert late["total"] == len(late["items"]) == len(overdue)
+    assert late["total"] == first["counts"]["urgency"]["overdue"]
+    assert [r["dossier_code"] for r in late["items"]] == [
+        t.code for t in expected_order(overdue, "remaining", False)
+    ]
+    for row in late["items"][:20]:
+        task = next(t for t in tasks if t.task_id == row["task_id"])
+        assert task.due_at is not None
+        hours = float(calendar.working_hours_between(task.due_at, now))
+        assert row["late_working_hours"] == pytest.approx(hours, abs=0.02) and hours >= 0
+
     # Bounds: a page is at most 100 rows; a phone search needs 4 to 10 digits.
     too_big = httpx.get(
         f"{routing}/console/api/inbox", params={"unit": UNIT, "page_size": 101}, headers=official

@@ -107,6 +107,16 @@ async def queue_page(
     return [dict(r) for r in rows]
 
 
+async def overdue_count(conn: DbConn, units: Sequence[str] | None) -> int:
+    """How many active steps are past their own deadline (the screen lists the first)."""
+    found = await conn.fetchval(
+        "SELECT count(*) FROM inbox WHERE status = ANY('{open,claimed}'::text[])"
+        " AND due_at < now() AND ($1::text[] IS NULL OR unit_code = ANY($1::text[]))",
+        list(units) if units is not None else None,
+    )
+    return int(found or 0)
+
+
 async def overdue_steps(
     conn: DbConn, units: Sequence[str] | None, limit: int
 ) -> list[dict[str, Any]]:

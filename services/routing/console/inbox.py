@@ -271,10 +271,11 @@ async def overdue(request: Request, who: PrincipalDep) -> dict[str, Any]:
     units = None if is_supervisor(who) else [who.unit_code]
     async with runtime_of(request).pool.acquire() as conn:
         rows = await store.overdue_steps(conn, units, 500)
+        total = await store.overdue_count(conn, units)
     calendars = await calendars_of(request)
     now = datetime.now(UTC)
     items = []
     for r in rows:
         left = working_hours(calendars.for_unit(r["responsible_unit"]), now, r["due_at"])
         items.append({**jsonable(r), "late_working_hours": -left if left is not None else None})
-    return {"now": now.isoformat(), "items": items}
+    return {"now": now.isoformat(), "total": total, "items": items}

@@ -292,6 +292,8 @@ async function viewOverdue() {
   setView(`<div class="card"><h1>Hồ sơ quá hạn</h1>
     <p class="muted">Mỗi bước quá thời hạn của chính nó; đơn vị chịu trách nhiệm là đơn vị đang giữ bước.
       Thời gian trễ tính theo giờ làm việc (8 giờ = 1 ngày làm việc).</p>
+    <p id="overdue-total"><strong>${esc((data.total ?? data.items.length).toLocaleString("vi-VN"))}</strong> bước quá hạn${
+      data.total > data.items.length ? ` (hiển thị ${data.items.length} bước trễ lâu nhất)` : ""}.</p>
     ${table(["Hồ sơ", "Bước", "Đơn vị chịu trách nhiệm", "Hạn bước", { label: "Trễ (giờ làm việc)", num: true }, "Trạng thái"], body, 'id="overdue-table"')}
   </div>`);
 }
