@@ -175,6 +175,15 @@ def _overload(r: Report) -> tuple[str, bool, bool] | None:
     return text, ok, ok
 
 
+def _console_inbox(r: Report) -> tuple[str, bool | None, bool] | None:
+    first = get(r, "console_inbox", "first_page")
+    p50, p99 = _num(get(first, "p50_ms")), _num(get(first, "p99_ms"))
+    if p50 is None or p99 is None:
+        return None
+    tasks = get(r, "console_inbox", "tasks")
+    return f"{tasks:,} tasks: p50 {p50:.0f} ms, p99 {p99:.0f} ms", None, p99 <= 300
+
+
 ROWS = (
     _system_deadlines(100, 250, 100),
     _system_deadlines(300, None, 100),
@@ -201,6 +210,12 @@ ROWS = (
         lambda r: _instances(r, "cluster"),
     ),
     Row("overload at 5x", "nothing shed", "p99 <= 1 s; 503 + Retry-After; routed once", _overload),
+    Row(
+        "console inbox, first page of a 10,000-task unit",
+        "200 rows, no more; one SLA call per row",
+        "p99 <= 300 ms",
+        _console_inbox,
+    ),
 )
 
 

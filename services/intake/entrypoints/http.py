@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -14,6 +15,7 @@ from contracts.intake_api import DossierView, Receipt, ReceiptForm, SubmitDossie
 from services.intake.adapters import repository as repo
 from services.intake.adapters.portals import Portal
 from services.intake.domain.rules import SubmissionRefused
+from services.intake.domain.search import PHONE_SUFFIX, fold_name, like_escape
 from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.handlers import IntakeContext, submit_dossier
 from services.intake.receipt import receipt_form, receipt_html
@@ -269,6 +271,60 @@ async def postal_recipient(
         "phone": applicant["phone"],
         "postal_address": applicant["postal_address"],
         "dossier_code": row["code"],
+    }
+
+
+class DossierSearch(BaseModel):
+    """What routing's console looks for: an applicant's name or the phone's last digits."""
+
+    mode: Literal["name", "phone"]
+    query: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    limit: int = Field(default=500, ge=1, le=1000)
+    within: list[UUID] | None = Field(
+        default=None,
+        max_length=20_000,
+        description="Only among these dossiers (the caller's queue): the answer is exact there.",
+    )
+
+
+@internal.post("/dossier-search")
+async def dossier_search(
+    body: DossierSearch,
+    ctx: ContextDep,
+    caller: Annotated[str, Depends(service_caller("routing"))],
+) -> dict[str, Any]:
+    """Dossiers whose applicant's name holds the query's words in order, case and
+    diacritics ignored ("nguyen thi lan" finds "Nguyễn Thị Lan"), or whose phone ends
+    with the query's 4 to 10 digits; newest first, bounded. Ids and codes only, no
+    personal data; only routing's credential (its console audits who searched). POST, so
+    that the name is in no URL or access log."""
+    del caller
+    words: list[str] | None = None
+    phrase: str | None = None
+    suffix: str | None = None
+    if body.mode == "phone":
+        if not PHONE_SUFFIX.match(body.query):
+            raise ProblemError(422, "Số điện thoại tìm kiếm phải gồm 4 đến 10 chữ số")
+        suffix = body.query
+    else:
+        phrase = fold_name(body.query)
+        if len(phrase) < 2:
+            raise ProblemError(422, "Tên tìm kiếm quá ngắn")
+        words = sorted(set(phrase.split(" ")))
+        phrase = like_escape(phrase)
+    async with ctx.runtime.pool.acquire() as conn:
+        rows = await repo.search_applicants(
+            conn,
+            words=words,
+            phrase=phrase,
+            phone_suffix=suffix,
+            within=body.within,
+            limit=body.limit + 1,
+        )
+    found = rows[: body.limit]
+    return {
+        "matches": [{"id": str(r["id"]), "code": r["code"]} for r in found],
+        "truncated": len(rows) > body.limit,
     }
 
 

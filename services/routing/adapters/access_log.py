@@ -12,6 +12,7 @@ from services.runtime.db import DbConn
 # What a read returned, in the trail's own words (``access_log.what``).
 OPERATOR_WORKFLOW = "operator.workflow"  # steps, audit trail with officials' notes
 CONSOLE_DOSSIER = "console.dossier"  # intake's view, messages to the citizen, deadlines
+CONSOLE_SEARCH = "console.search"  # a search by applicant name or phone (query masked)
 
 
 async def record_read(

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import UTC, datetime
-from typing import Any
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
 
-from services.routing.console.access import can_see_stats, can_see_unit, is_supervisor, urgency
+from contracts.bounds import SafeStr
+from contracts.vietnam import VN_TZ
+from reference import reference
+from services.routing.adapters import access_log
+from services.routing.adapters import console_store as store
+from services.routing.adapters.console_store import URGENCIES, QueueFilter
+from services.routing.console.access import can_see_stats, can_see_unit, is_supervisor
 from services.routing.console.common import (
-    ACTIVE,
     PrincipalDep,
     UnitQuery,
+    call,
     jsonable,
+    reason_of,
     runtime_of,
-    settings_of,
 )
+from services.routing.console.queue import (
+    DEFAULT_STATUSES,
+    PAGE_SIZE_MAX,
+    QUEUE_LIMIT,
+    SEARCH_LIMIT,
+    counts,
+    masked,
+    may_search_people,
+    pages,
+)
+from services.routing.console.workhours import (
+    ConsoleCalendars,
+    edges,
+    parse_overrides,
+    working_hours,
+)
+from services.runtime.auth import Principal
 from services.runtime.problems import ProblemError
 
 log = logging.getLogger(__name__)
@@ -43,26 +67,104 @@ async def me(who: PrincipalDep) -> dict[str, Any]:
     }
 
 
-# --- inbox with remaining working time -----------------------------------------------------
+# --- inbox: a real queue, counted, filtered, sorted, paged, searched -------------------------
+
+StatusQuery = Annotated[
+    list[Literal["open", "claimed", "waiting"]] | None,
+    Query(max_length=3, description="Task statuses (repeat); open and claimed if absent."),
+]
+UrgencyQuery = Annotated[
+    list[Literal["overdue", "critical", "soon", "ok", "none"]] | None,
+    Query(
+        max_length=5, description="Urgency buckets by working time left (repeat); all if absent."
+    ),
+]
+ProcedureQuery = Annotated[
+    list[Annotated[SafeStr, StringConstraints(max_length=32, pattern=r"^[0-9A-Za-z.\-]+$")]] | None,
+    Query(max_length=50, description="Procedure codes (repeat)."),
+]
+FieldQuery = Annotated[
+    SafeStr | None,
+    Query(max_length=32, pattern=r"^[0-9A-Za-z.\-_]+$", description="Field (lĩnh vực) code."),
+]
+SearchQuery = Annotated[
+    SafeStr,
+    Query(max_length=100, description="Dossier code, applicant name or the phone's last digits."),
+]
 
 
-async def remaining_hours(
-    request: Request, client: httpx.AsyncClient, unit: str, due_at: datetime, now: datetime
-) -> float:
-    """Working hours left until ``due_at`` (negative when past), by SLA's calendar; the
-    shared calendar library (without SLA's administrator overrides) if SLA is away."""
-    try:
-        answer = await client.post(
-            settings_of(request).url("sla") + "/v1/calendar/elapsed",
-            json={"start": now.isoformat(), "end": due_at.isoformat(), "unit_code": unit},
+def procedures_in_field(profile: str, field: str) -> list[str]:
+    return [code for code, p in reference(profile).procedures.items() if p.field == field]
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(0), tzinfo=VN_TZ)
+
+
+async def calendars_of(request: Request) -> ConsoleCalendars:
+    """The units' calendars, SLA's overrides re-read at most once a minute."""
+    rt = runtime_of(request)
+    found = rt.state.get("console_calendars")
+    if found is None:
+        found = rt.state["console_calendars"] = ConsoleCalendars(rt.settings.reference_profile)
+    assert isinstance(found, ConsoleCalendars)
+    if found.stale():
+        status, body = await call(request, "sla", "GET", "/v1/calendar/overrides")
+        if status == 200 and isinstance(body, list):
+            found.set_overrides(parse_overrides(body))
+        else:
+            log.warning("console: SLA's calendar overrides unread (%s)", reason_of(status, body))
+            found.set_overrides(found.overrides)  # keep the last ones; retry after the TTL
+    return found
+
+
+async def people_search(
+    request: Request, who: Principal, unit_code: str, mode: str, query: str
+) -> tuple[list[UUID], bool]:
+    """The dossiers of the unit's queue whose applicant matches, by intake (which holds
+    the names and phones; it is asked only among the queue's dossiers, so the answer is
+    exact however many dossiers the province has); the search is audited, masked."""
+    if not may_search_people(who, unit_code):
+        raise ProblemError(403, "Không có quyền tìm hồ sơ theo tên hoặc số điện thoại")
+    if mode == "phone" and not re.fullmatch(r"[0-9]{4,10}", query):
+        raise ProblemError(422, "Nhập từ 4 đến 10 chữ số cuối của số điện thoại")
+    if mode == "name" and len(query.strip()) < 2:
+        raise ProblemError(422, "Nhập ít nhất 2 ký tự của tên người nộp")
+    async with runtime_of(request).pool.acquire() as conn:
+        within = await store.queue_dossier_ids(conn, unit_code, QUEUE_LIMIT)
+    status, body = await call(
+        request,
+        "intake",
+        "POST",
+        "/internal/v1/dossier-search",
+        json_body={
+            "mode": mode,
+            "query": query,
+            "limit": SEARCH_LIMIT,
+            "within": [str(d) for d in within],
+        },
+    )
+    if status != 200 or not isinstance(body, dict):
+        raise ProblemError(
+            503, "Chưa tìm được theo người nộp, vui lòng thử lại sau", reason_of(status, body)
         )
-        if answer.status_code == 200:
-            return float(answer.json()["working_hours"])
-    except (httpx.HTTPError, ValueError, KeyError):
-        pass
-    from services.workcal.calendar import WorkingCalendar
-
-    return float(WorkingCalendar().working_hours_between(now, due_at))
+    ids = [UUID(m["id"]) for m in body["matches"]]
+    async with runtime_of(request).pool.acquire() as conn:
+        await access_log.record_read(
+            conn,
+            actor=who.user_id,
+            role=who.role,
+            unit_code=unit_code,
+            dossier_id=None,
+            dossier_code=None,
+            what=access_log.CONSOLE_SEARCH,
+            parts=[f"mode:{mode}", f"query:{masked(mode, query)}", f"matches:{len(ids)}"],
+        )
+    return ids, bool(body.get("truncated"))
 
 
 @api.get("/inbox")
@@ -70,38 +172,82 @@ async def inbox(
     request: Request,
     who: PrincipalDep,
     unit: UnitQuery = None,
+    status: StatusQuery = None,
+    urgency: UrgencyQuery = None,
+    procedure: ProcedureQuery = None,
+    field: FieldQuery = None,
+    received_from: Annotated[date | None, Query(description="First day (local).")] = None,
+    received_to: Annotated[date | None, Query(description="Last day (local).")] = None,
+    sort: Annotated[Literal["remaining", "received"], Query()] = "remaining",
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = 50,
+    q: SearchQuery = "",
+    mode: Annotated[Literal["code", "name", "phone"], Query()] = "code",
 ) -> dict[str, Any]:
+    """One unit's queue: counts per status and urgency over the whole filtered queue,
+    one page of it with the working hours left on each row (the shared calendar,
+    in-process), filters, sort, search by code, applicant name or phone suffix."""
     unit_code = unit or who.unit_code
     if not can_see_unit(who, unit_code):
         raise ProblemError(403, "Không có quyền xem hộp hồ sơ của đơn vị khác")
-    rt = runtime_of(request)
-    rows = await rt.pool.fetch(
-        "SELECT b.task_id, b.dossier_id, b.dossier_code, b.procedure_code, b.step_id,"
-        " b.unit_code, b.status, b.claimed_by, b.assigned_at, b.due_at, b.allotment_hours,"
-        " i.version AS dossier_version FROM inbox b JOIN instances i USING (dossier_id)"
-        " WHERE b.unit_code = $1 AND b.status = ANY($2::text[])"
-        " ORDER BY b.due_at NULLS LAST, b.assigned_at LIMIT 200",
-        unit_code,
-        ACTIVE,
-    )
+    procedures: list[str] | None = list(procedure) if procedure else None
+    if field is not None:
+        in_field = procedures_in_field(runtime_of(request).settings.reference_profile, field)
+        procedures = [p for p in (procedures or in_field) if p in in_field]
+    query = q.strip()
+    dossier_ids: list[UUID] | None = None
+    truncated = False
+    if query and mode != "code":
+        dossier_ids, truncated = await people_search(request, who, unit_code, mode, query)
+    calendar = (await calendars_of(request)).for_unit(unit_code)
     now = datetime.now(UTC)
-    limits = httpx.Limits(max_connections=10)
-    async with httpx.AsyncClient(
-        timeout=settings_of(request).console_http_timeout, limits=limits
-    ) as client:
-        left = await asyncio.gather(
-            *(
-                remaining_hours(request, client, r["unit_code"], r["due_at"], now)
-                if r["due_at"] is not None
-                else asyncio.sleep(0, None)
-                for r in rows
-            )
+    edge = edges(calendar, now)
+    received_before = _day_start(received_to + timedelta(days=1) if received_to else None)
+    flt = QueueFilter(
+        unit_code=unit_code,
+        now=edge.now,
+        day_edge=edge.day,
+        three_days_edge=edge.three_days,
+        procedures=procedures,
+        received_from=_day_start(received_from),
+        received_before=received_before,
+        dossier_ids=dossier_ids,
+        code_fragment=like_escape(query) if query and mode == "code" else None,
+    )
+    statuses = list(status) if status else list(DEFAULT_STATUSES)
+    urgencies = list(urgency) if urgency else list(URGENCIES)
+    async with runtime_of(request).pool.acquire() as conn:
+        cells = await store.queue_cells(conn, flt)
+        rows = await store.queue_page(
+            conn,
+            flt,
+            statuses=statuses,
+            urgencies=urgencies,
+            sort=sort,
+            descending=order == "desc",
+            limit=page_size,
+            offset=(page - 1) * page_size,
         )
-    items = [
-        {**jsonable(r), "remaining_hours": h, "urgency": urgency(h)}
-        for r, h in zip(rows, left, strict=True)
-    ]
-    return {"unit_code": unit_code, "now": now.isoformat(), "items": items}
+    counted = counts(cells, statuses, urgencies)
+    items = []
+    for r in rows:
+        left = working_hours(calendar, now, r["due_at"])
+        items.append({**jsonable(r), "remaining_hours": left})  # urgency: the SQL's bucket
+    return {
+        "unit_code": unit_code,
+        "now": now.isoformat(),
+        "counts": {"status": counted.by_status, "urgency": counted.by_urgency},
+        "total": counted.total,
+        "page": page,
+        "page_size": page_size,
+        "pages": pages(counted.total, page_size),
+        "sort": sort,
+        "order": order,
+        "filters": {"status": statuses, "urgency": urgencies, "procedure": procedures},
+        "search": {"mode": mode, "q": query, "truncated": truncated} if query else None,
+        "items": items,
+    }
 
 
 @api.get("/units")
@@ -120,17 +266,16 @@ async def units(request: Request, who: PrincipalDep) -> dict[str, Any]:
 
 @api.get("/overdue")
 async def overdue(request: Request, who: PrincipalDep) -> dict[str, Any]:
-    """Steps past their own deadline, with the unit responsible for the delay."""
-    rt = runtime_of(request)
+    """Steps past their own deadline, with the unit responsible for the delay and the
+    working hours late (the unit's calendar, as SLA counts them)."""
     units = None if is_supervisor(who) else [who.unit_code]
-    rows = await rt.pool.fetch(
-        "SELECT task_id, dossier_id, dossier_code, procedure_code, step_id,"
-        " unit_code AS responsible_unit, status, claimed_by, assigned_at, due_at,"
-        " extract(epoch FROM now() - due_at) / 3600 AS late_hours FROM inbox"
-        " WHERE status = ANY($1::text[]) AND due_at < now()"
-        " AND ($2::text[] IS NULL OR unit_code = ANY($2::text[]))"
-        " ORDER BY due_at LIMIT 500",
-        ACTIVE,
-        units,
-    )
-    return {"items": [jsonable(r) for r in rows]}
+    async with runtime_of(request).pool.acquire() as conn:
+        rows = await store.overdue_steps(conn, units, 500)
+        total = await store.overdue_count(conn, units)
+    calendars = await calendars_of(request)
+    now = datetime.now(UTC)
+    items = []
+    for r in rows:
+        left = working_hours(calendars.for_unit(r["responsible_unit"]), now, r["due_at"])
+        items.append({**jsonable(r), "late_working_hours": -left if left is not None else None})
+    return {"now": now.isoformat(), "total": total, "items": items}
