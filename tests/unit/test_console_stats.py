@@ -40,6 +40,7 @@ def test_a_chosen_period_covers_whole_days_in_vietnam_time_and_never_the_future(
         datetime(2026, 12, 1, tzinfo=VN_TZ),
     )
     assert period(date(2026, 11, 1), date(2027, 1, 31), NOW)[1] == NOW
+    assert period(date(2026, 11, 1), date(9999, 12, 31), NOW)[1] == NOW  # no overflow
 
 
 @pytest.mark.parametrize(
@@ -48,6 +49,7 @@ def test_a_chosen_period_covers_whole_days_in_vietnam_time_and_never_the_future(
         (date(2026, 11, 30), date(2026, 11, 1), "Ngày kết thúc phải sau ngày bắt đầu"),
         (date(2026, 12, 3), date(2026, 12, 4), "Kỳ báo cáo không được bắt đầu sau hôm nay"),
         (date(2024, 1, 1), date(2026, 1, 1), "Kỳ báo cáo dài tối đa 24 tháng"),
+        (date(1, 1, 1), date(1, 1, 2), "Kỳ báo cáo bắt đầu từ năm 2000 trở đi"),
     ],
 )
 def test_a_period_an_official_cannot_ask_for_is_refused_in_vietnamese(

@@ -240,6 +240,7 @@ class PeriodError(ValueError):
 
 
 MAX_MONTHS = 24
+EARLIEST = date(2000, 1, 1)
 
 
 def month_label(d: datetime) -> str:
@@ -261,11 +262,13 @@ def period(first: date | None, last: date | None, now: datetime) -> tuple[dateti
     open counts as overdue only when its due instant is already past."""
     today = now.astimezone(VN_TZ).date()
     first = first or default_start(now)
-    last = last or today
-    if last < first:
-        raise PeriodError("Ngày kết thúc phải sau ngày bắt đầu")
+    last = min(last or today, today)  # the period never reaches into the future
+    if first < EARLIEST:
+        raise PeriodError("Kỳ báo cáo bắt đầu từ năm 2000 trở đi")
     if first > today:
         raise PeriodError("Kỳ báo cáo không được bắt đầu sau hôm nay")
+    if last < first:
+        raise PeriodError("Ngày kết thúc phải sau ngày bắt đầu")
     if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
         raise PeriodError(f"Kỳ báo cáo dài tối đa {MAX_MONTHS} tháng")
     start = datetime(first.year, first.month, first.day, tzinfo=VN_TZ)

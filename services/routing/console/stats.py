@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -199,7 +199,7 @@ async def statistics(
     try:
         start, end = period(first, last, now)
     except PeriodError as exc:
-        raise ProblemError(422, "Kỳ báo cáo không hợp lệ", str(exc)) from exc
+        raise ProblemError(422, str(exc), "Invalid report period.") from exc
     unit = None if is_supervisor(who) else who.unit_code
     sla = await sla_statistics(request, unit, start, end)
     from services.routing.console.names import names_of
@@ -214,6 +214,9 @@ async def statistics(
         "from": start.isoformat(),
         "to": end.isoformat(),
         "now": now.isoformat(),
+        # The days the period covers (Vietnam time), as the date fields show them.
+        "first_day": start.astimezone(VN).date().isoformat(),
+        "last_day": (end - timedelta(microseconds=1)).astimezone(VN).date().isoformat(),
         "unit_code": unit,
         "sla": good,
         "sla_error": sla.get("error"),
