@@ -13,8 +13,9 @@ function svgText(x, y, text, attrs = "") {
   return `<text x="${x}" y="${y}" ${attrs}>${esc(text)}</text>`;
 }
 
-function shortName(name, max = 18) {
-  const s = String(name ?? "");
+function shortName(name, max = 20) {
+  // The usual abbreviation of a people's committee; the full name stays in the tooltip.
+  const s = String(name ?? "").replace(/^Ủy ban nhân dân /, "UBND ");
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
@@ -28,7 +29,8 @@ function barChart({ title, items, name, series, yTitle, xTitle, max, band, legen
   const values = items.flatMap((it) => series.map((s) => s.value(it))).filter((v) => v !== null);
   const top = max ?? Math.max(4, ...values);
   const niceTop = max ?? Math.ceil(top / 4) * 4;
-  const left = 56, right = 16, plotTop = 14, plotH = 170, bottom = 86;
+  // Room on the left for the y axis and for the first slanted name below the x axis.
+  const left = 110, right = 16, plotTop = 14, plotH = 170, bottom = 96;
   const group = Math.max(56, series.length * 22 + 18);
   const width = left + right + Math.max(items.length, 1) * group;
   const height = plotTop + plotH + bottom;
@@ -60,7 +62,7 @@ function barChart({ title, items, name, series, yTitle, xTitle, max, band, legen
       ${grid}
       <g class="axis"><line x1="${left}" x2="${left}" y1="${plotTop}" y2="${y(0)}"/><line x1="${left}" x2="${width - right}" y1="${y(0)}" y2="${y(0)}"/></g>
       ${bars}
-      <text class="axis-title" transform="translate(14,${plotTop + plotH / 2}) rotate(-90)" text-anchor="middle">${esc(yTitle)}</text>
+      <text class="axis-title" transform="translate(${left - 52},${plotTop + plotH / 2}) rotate(-90)" text-anchor="middle">${esc(yTitle)}</text>
       ${svgText(left + (width - left - right) / 2, height - 6, xTitle, 'class="axis-title" text-anchor="middle"')}
     </svg>
     <figcaption class="chart-legend"><strong>${esc(title)}</strong>${legendItems.map((l) => `<span><span class="swatch ${l.css}" aria-hidden="true"></span>${esc(l.label)}</span>`).join("")}</figcaption>
@@ -91,8 +93,9 @@ function statTable(t) {
   const rows = t.rows.map((r) => `<tr>${r.map((v, i) => (t.columns[i].num
     ? `<td class="num">${fmtNumber(v)}</td>` : `<td>${esc(v ?? "—")}</td>`)).join("")}</tr>`).join("");
   const empty = `<tr><td colspan="${t.columns.length}" class="muted">Không có dữ liệu trong kỳ này.</td></tr>`;
+  // The visible text starts the accessible name; the table's title completes it.
   const exports = ["csv", "xlsx"].map((f) => `<button type="button" class="secondary export" data-table="${esc(t.id)}"
-      data-format="${f}" aria-label="Tải bảng “${esc(t.title)}” dạng ${f === "csv" ? "CSV" : "Excel"}">Tải ${f === "csv" ? "CSV" : "Excel (.xlsx)"}</button>`).join("");
+      data-format="${f}">Tải ${f === "csv" ? "CSV" : "Excel (.xlsx)"}<span class="sr-only"> bảng ${esc(t.title)}</span></button>`).join("");
   return `<table id="${esc(t.id)}"><caption class="sr-only">${esc(t.title)}</caption><thead><tr>${head}</tr></thead><tbody>${rows || empty}</tbody></table>
     <div class="exports" role="group" aria-label="Xuất bảng ${esc(t.title)}">${exports}</div>`;
 }
