@@ -18,7 +18,9 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.support.axe import check_axe
+from tests.support.credentials import PORTAL
 from tests.support.infra import Infra
+from tests.support.officials import Official
 from tests.support.processes import ServiceProcess
 from tests.support.story import COMMUNE, eventually
 
@@ -99,6 +101,47 @@ def test_the_statistics_count_the_overdue_screens_steps_and_the_period_ends_now(
             assert total["in_progress_overdue"] < total["in_progress"]
         if who.startswith("lanhdao"):
             assert {u["unit_code"] for u in data["steps_by_unit"]} == {COMMUNE}
+
+
+def test_a_step_is_done_when_handed_on_not_when_its_dossier_is_withdrawn(
+    system: dict[str, ServiceProcess],
+) -> None:
+    console, intake = system["routing"].url, system["intake"].url
+    head = headers_of(console, f"lanhdao@{COMMUNE}")
+    official = Official(console, COMMUNE)
+
+    def ours() -> dict[str, Any]:
+        answer = httpx.get(f"{console}/console/api/stats", headers=head, timeout=60)
+        assert answer.status_code == 200, answer.text
+        row: dict[str, Any] = next(
+            u for u in answer.json()["steps_by_unit"] if u["unit_code"] == COMMUNE
+        )
+        return row
+
+    worked = submit(system, "stats-worked@example.vn")
+    dropped = submit(system, "stats-dropped@example.vn")
+
+    def first_task(dossier_id: str) -> dict[str, Any] | None:
+        return next((t for t in official.inbox() if t["dossier_id"] == dossier_id), None)
+
+    task = eventually(lambda: first_task(worked["id"]))
+    eventually(lambda: first_task(dropped["id"]))
+    before = ours()
+    official.claim(task)
+    official.complete(task, "Xong")
+    withdrawn = httpx.post(
+        f"{intake}/v1/dossiers/{dropped['code']}/withdrawal",
+        json={"reason": "Không còn nhu cầu"},
+        headers=PORTAL,
+        timeout=10,
+    )
+    assert withdrawn.status_code == 202, withdrawn.text
+    eventually(lambda: first_task(dropped["id"]) is None or None)
+    eventually(lambda: ours()["done"] == before["done"] + 1 or None)
+    after = ours()
+    # The withdrawal closed the other dossier's step: it is not "done", let alone on time.
+    assert after["done"] == before["done"] + 1
+    assert after["done_on_time"] == before["done_on_time"] + 1
 
 
 def test_a_period_is_chosen_and_a_wrong_one_is_refused_in_vietnamese(

@@ -144,7 +144,7 @@ async def due_soon_limit(
 async def steps_by_unit(request: Request, units: list[str] | None, now: datetime) -> list[Any]:
     """Routing's steps per unit at ``now``. A step is overdue when its due instant is
     past (``due_at < now``), the overdue screen's rule; due soon when it falls within
-    one working day."""
+    one working day; done on time when handed on (form 06) by its due instant."""
     pool = runtime_of(request).pool
     present = [
         r["unit_code"]
@@ -159,15 +159,22 @@ async def steps_by_unit(request: Request, units: list[str] | None, now: datetime
     return list(
         await pool.fetch(
             "WITH soon AS (SELECT * FROM unnest($2::text[], $3::timestamptz[]) AS s(unit_code,"
-            " until)) SELECT b.unit_code,"
+            " until)),"
+            # A step is done when it was handed on (a line of form 06), not when its dossier
+            # was withdrawn, refused or stopped around it (that closes it too).
+            " finished AS (SELECT e.event->>'from_task_id' AS task_id, min(e.at) AS at"
+            "   FROM instance_events e WHERE e.type = 'HandedOff' AND e.dossier_id IN"
+            "   (SELECT dossier_id FROM inbox WHERE unit_code = ANY($2::text[])) GROUP BY 1)"
+            " SELECT b.unit_code,"
             " count(*) FILTER (WHERE b.status = ANY($4::text[])) AS in_progress,"
             " count(*) FILTER (WHERE b.status = ANY($4::text[]) AND b.due_at < $1) AS overdue,"
             " count(*) FILTER (WHERE b.status = ANY($4::text[]) AND b.due_at >= $1"
             "   AND b.due_at <= s.until) AS due_1_working_day,"
-            " count(*) FILTER (WHERE b.status = 'done') AS done,"
-            " count(*) FILTER (WHERE b.status = 'done'"
-            "   AND (b.due_at IS NULL OR b.updated_at <= b.due_at)) AS done_on_time"
+            " count(f.task_id) FILTER (WHERE b.status = 'done') AS done,"
+            " count(f.task_id) FILTER (WHERE b.status = 'done'"
+            "   AND (b.due_at IS NULL OR f.at <= b.due_at)) AS done_on_time"
             " FROM inbox b LEFT JOIN soon s USING (unit_code)"
+            " LEFT JOIN finished f ON f.task_id = b.task_id"
             " WHERE b.unit_code = ANY($2::text[]) GROUP BY b.unit_code ORDER BY b.unit_code",
             now,
             present,
