@@ -41,6 +41,11 @@ def test_a_chosen_period_covers_whole_days_in_vietnam_time_and_never_the_future(
     )
     assert period(date(2026, 11, 1), date(2027, 1, 31), NOW)[1] == NOW
     assert period(date(2026, 11, 1), date(9999, 12, 31), NOW)[1] == NOW  # no overflow
+    # Only the last day given: the six months up to it.
+    assert period(None, date(2026, 3, 31), NOW) == (
+        datetime(2025, 10, 1, tzinfo=VN_TZ),
+        datetime(2026, 4, 1, tzinfo=VN_TZ),
+    )
 
 
 @pytest.mark.parametrize(

@@ -261,8 +261,9 @@ def period(first: date | None, last: date | None, now: datetime) -> tuple[dateti
     than ``now``: by default the last six months up to this instant, so a dossier still
     open counts as overdue only when its due instant is already past."""
     today = now.astimezone(VN_TZ).date()
-    first = first or default_start(now)
     last = min(last or today, today)  # the period never reaches into the future
+    # Without a first day: the six months up to the last one.
+    first = first or default_start(datetime(last.year, last.month, last.day, tzinfo=VN_TZ))
     if first < EARLIEST:
         raise PeriodError("Kỳ báo cáo bắt đầu từ năm 2000 trở đi")
     if first > today:
