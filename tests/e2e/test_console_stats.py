@@ -290,7 +290,18 @@ def test_each_role_sees_its_statistics_and_downloads_every_table(
     text = page.locator("#view-error").inner_text()
     assert "Dữ liệu không hợp lệ" in text and "Từ ngày: không phải ngày hợp lệ" in text
     assert "Input should" not in text and "invalid" not in text
+    check_axe(page, "stats-wrong-period")
     page.screenshot(path=str(SHOTS / "stats-03-wrong-period.png"), full_page=True)
+    # The form stays to correct the period; a good one shows its figures.
+    first = (datetime.now(UTC) - timedelta(days=60)).date()
+    last = (datetime.now(UTC) - timedelta(days=1)).date()
+    page.fill("#stats-from", str(first))
+    page.fill("#stats-to", str(last))
+    page.click("#stats-apply")
+    page.locator("#stats-table").wait_for()
+    assert "(thời điểm hiện tại)" not in page.locator("#stats-period-text").inner_text()
+    assert page.locator("#stats-from").input_value() == str(first)
+    assert page.locator("#stats-to").input_value() == str(last)
     page.click("#logout-btn")
 
     # The province supervisor: every unit, the whole province.

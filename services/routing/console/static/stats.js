@@ -100,21 +100,42 @@ function statTable(t) {
     <div class="exports" role="group" aria-label="Xuất bảng ${esc(t.title)}">${exports}</div>`;
 }
 
+function periodForm(first, last, error = "") {
+  return `<form class="period" id="stats-period">
+      <div><label for="stats-from">Từ ngày</label><input type="date" id="stats-from" name="from" required value="${esc(first)}"></div>
+      <div><label for="stats-to">Đến ngày</label><input type="date" id="stats-to" name="to" required value="${esc(last)}"></div>
+      <button type="submit" id="stats-apply">Xem thống kê</button>
+    </form>${error ? `<p class="notice" role="alert" id="view-error">Không xem được thống kê: ${esc(error)}.</p>` : ""}`;
+}
+
+function onPeriod(view) {
+  $("#stats-period", view).onsubmit = (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams({ from: $("#stats-from", view).value, to: $("#stats-to", view).value });
+    location.hash = `#/stats?${q}`;
+  };
+}
+
 async function viewStats(params = new URLSearchParams()) {
   const query = new URLSearchParams();
   if (params.get("from")) query.set("from", params.get("from"));
   if (params.get("to")) query.set("to", params.get("to"));
   const qs = query.toString() ? `?${query}` : "";
-  const data = await api(`/console/api/stats${qs}`);
+  let data;
+  try {
+    data = await api(`/console/api/stats${qs}`);
+  } catch (err) {
+    if (err.status !== 422) throw err;
+    // A period the server refuses: the form stays, with the reason, to be corrected.
+    onPeriod(setView(`<div class="card"><h1>Thống kê giải quyết hồ sơ</h1>
+      ${periodForm(params.get("from") || "", params.get("to") || "", err.message)}</div>`));
+    return;
+  }
   const tables = Object.fromEntries(data.tables.map((t) => [t.id, t]));
   const scope = data.unit_code ? `đơn vị ${esc(unitName(data.unit_code))}` : "toàn tỉnh";
   const endsNow = Math.abs(new Date(data.to) - new Date(data.now)) < 1000;
   const head = `<div class="card"><h1>Thống kê giải quyết hồ sơ</h1>
-    <form class="period" id="stats-period">
-      <div><label for="stats-from">Từ ngày</label><input type="date" id="stats-from" name="from" required value="${esc(data.first_day)}"></div>
-      <div><label for="stats-to">Đến ngày</label><input type="date" id="stats-to" name="to" required value="${esc(data.last_day)}"></div>
-      <button type="submit" id="stats-apply">Xem thống kê</button>
-    </form>
+    ${periodForm(data.first_day, data.last_day)}
     <p class="muted" id="stats-period-text">Kỳ báo cáo: từ ${fmtTime(data.from)} đến ${fmtTime(data.to)}${endsNow ? " (thời điểm hiện tại)" : ""} · ${scope}.
       Hồ sơ quá hạn là hồ sơ đã qua thời điểm hết hạn (tính theo giờ làm việc của đơn vị) mà chưa giải quyết xong.</p></div>`;
   let sla;
@@ -150,11 +171,7 @@ async function viewStats(params = new URLSearchParams()) {
       })}
       ${rateChart("Tỷ lệ bước xong đúng hạn theo đơn vị", steps.map((u) => ({ ...u, on_time_rate: stepRate(u) })), (u) => unitName(u.unit_code), "Đơn vị xử lý")}
       ${statTable(tables["stats-table"])}</div>`);
-  $("#stats-period", view).onsubmit = (e) => {
-    e.preventDefault();
-    const q = new URLSearchParams({ from: $("#stats-from", view).value, to: $("#stats-to", view).value });
-    location.hash = `#/stats?${q}`;
-  };
+  onPeriod(view);
   view.querySelectorAll("button.export").forEach((b) => {
     b.onclick = async () => {
       const q = new URLSearchParams({ from: data.first_day, to: data.last_day });
