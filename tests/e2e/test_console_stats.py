@@ -379,3 +379,33 @@ def test_the_statistics_are_used_from_the_keyboard(
     sheet = read_xlsx(info.value.path().read_bytes())
     assert sheet[2][0] == "Đơn vị" and {r[1] for r in sheet[3:]} == {COMMUNE}
     page.close()
+
+
+def test_the_page_shows_no_urgency_for_an_ended_dossier_and_no_english_detail(
+    system: dict[str, ServiceProcess], browser: Browser
+) -> None:
+    console = system["routing"].url
+    page = browser.new_page()
+    page.goto(f"{console}/console/")
+    page.locator("#login-form").wait_for()
+    verdicts = page.evaluate(
+        """() => [3, 7, 8, 9, 10, 4].map((s) => [s, deadlineVerdict(s, "early"),
+                                             deadlineVerdict(s, null)])"""
+    )
+    by_status = {s: (with_outcome, without) for s, with_outcome, without in verdicts}
+    for ended in (3, 7, 8):  # refused, withdrawn, stopped: never "Sớm hạn"
+        assert by_status[ended][0]["label"] == "Không tính hạn"
+        assert by_status[ended][1]["label"] == "Không tính hạn"
+    for resolved in (9, 10):  # finished, returned: the verdict, never a running urgency
+        assert by_status[resolved][0]["label"] == "Sớm hạn"
+        assert by_status[resolved][1]["label"] == "Đã kết thúc"
+    assert by_status[4][1] is None  # still running: the deadline's own urgency applies
+    message = page.evaluate(
+        """() => new ApiError(409, {title: "Xung đột với trạng thái hiện tại",
+                                   detail: "expected_version 3 but the dossier is at 4"}).message"""
+    )
+    assert message == "Xung đột với trạng thái hiện tại"
+    assert page.evaluate("() => new ApiError(502, null).message") == (
+        "Dịch vụ tạm thời không phản hồi"
+    )
+    page.close()
