@@ -32,6 +32,7 @@ tools: deps ## helm, kubeconform, promtool and their schemas, into .cache (tests
 
 test: deps infra tools ## the whole suite against real Kafka and PostgreSQL
 	deploy/chromium.sh
+	deploy/axe.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: deps

@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import EventEnvelope
+from tests.support.axe import check_axe
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
 from tests.support.story import eventually
@@ -108,6 +109,7 @@ def test_a_dead_letter_is_listed_and_replayed_to_its_consumer_from_the_console(
     button = page.locator(f'button.replay[data-service="routing"][data-id="{first["id"]}"]')
     button.wait_for()
     page.screenshot(path=str(SHOTS / "console-09-dead-letter.png"), full_page=True)
+    check_axe(page, "health-dead-letters")
     button.click()
     page.locator(f'tr[data-letter="{first["id"]}"]', has_text="Đã phát lại").first.wait_for()
     page.close()

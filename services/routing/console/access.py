@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.runtime.auth import Principal
 
 
@@ -31,3 +33,10 @@ def urgency(remaining_hours: float | None) -> str:
     if remaining_hours < 24:
         return "soon"
     return "ok"
+
+
+def is_overdue(due_at: datetime | None, now: datetime) -> bool:
+    """A step is overdue once its due instant is past: the one rule of the overdue screen
+    and of the statistics (``due_at < now`` in their SQL); the due instant was set on the
+    unit's working calendar, so lateness is never counted in wall-clock hours."""
+    return due_at is not None and due_at < now

@@ -11,7 +11,9 @@ to the unit that received it. For a period ``[start, end)``:
   dossier that needed more than one supplement request is late (Quyết định 766);
 * **withdrawn**: the citizen withdrew inside the period (7);
 * **in progress**: the rest of ``to_handle`` (not ended by ``end``), on time or overdue
-  at ``end``; of those, **due within 24 h** of ``end`` and **waiting for supplement**;
+  at ``end`` (overdue when the due instant is past: ``due_at < end``); of those, **due
+  within one working day** of ``end`` (``due_soon_by``, by the unit's working calendar;
+  24 hours when the caller gives none) and **waiting for supplement**;
 * **stopped** / **refused** / **returned**: breakdowns of resolved by end status
   (returned = the result was handed to the citizen);
 * **on-time rate**: (early + on time) / resolved, in percent.
@@ -156,11 +158,12 @@ def build_report(
     unit: str | None = None,
     field_code: str | None = None,
     ratings: Iterable[RatingFacts] = (),
+    due_soon_by: datetime | None = None,
 ) -> Report:
     if end <= start:
         raise ValueError("the period must end after it starts")
     report = Report(unit=unit, field=field_code, start=start, end=end)
-    soon = end + timedelta(hours=24)
+    soon = due_soon_by if due_soon_by is not None else end + timedelta(hours=24)
     for f in facts:
         if unit is not None and f.unit_code != unit:
             continue

@@ -405,6 +405,7 @@ REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def report(
     rt: RuntimeDep,
     who: CallerDep,
+    book: BookDep,
     start: Annotated[Instant, Query(alias="from")],
     end: Annotated[Instant, Query(alias="to")],
     unit: Annotated[SafeStr | None, Query(max_length=32)] = None,
@@ -452,7 +453,10 @@ async def report(
         for r in rows
     ]
     ratings = await load_ratings(rt.pool, start, end, unit, field)
-    result = build_report(facts, start, end, unit, field, ratings)
+    # Due soon: within one working day of the period's end, by the unit's calendar.
+    policy = rt.state["sla"].policy
+    soon = book.for_unit(unit).add_working_hours(end, policy.due_soon_hours)
+    result = build_report(facts, start, end, unit, field, ratings, soon)
     if format == "csv":
         return Response(
             to_csv([result]),

@@ -12,28 +12,67 @@ const URGENCY = {
   overdue: "Quá hạn", critical: "Dưới 1 ngày làm việc", soon: "Dưới 3 ngày làm việc",
   ok: "Còn hạn", none: "Không có hạn",
 };
+// Every event type of contracts/events.py (a unit test checks none is missing).
 const EVENT = {
   "dossier.received": "Tiếp nhận hồ sơ",
+  "dossier.contact_ref_assigned": "Ghi nhận thông tin liên hệ",
+  "dossier.opt_out_changed": "Thay đổi đăng ký nhận thông báo",
+  "dossier.withdrawal_requested": "Công dân yêu cầu rút hồ sơ",
   "step.assigned": "Giao bước xử lý",
+  "step.claimed": "Cán bộ nhận xử lý",
   "step.handed_off": "Chuyển bước (phiếu 06)",
-  "step.escalated": "Chuyển cấp",
+  "step.escalated": "Báo cáo cấp trên (bước quá hạn)",
   "step.overdue": "Bước quá hạn",
   "deadline.opened": "Mở thời hạn",
   "deadline.due_soon": "Sắp đến hạn",
+  "deadline.overdue_withdrawn": "Hủy cảnh báo quá hạn",
   "dossier.overdue": "Hồ sơ quá hạn",
   "dossier.supplement_requested": "Yêu cầu bổ sung (mẫu 02)",
-  "dossier.supplement_submitted": "Đã bổ sung",
-  "dossier.obligation_requested": "Nghĩa vụ tài chính",
+  "dossier.supplement_submitted": "Công dân đã bổ sung",
+  "dossier.obligation_requested": "Thông báo nghĩa vụ tài chính",
   "dossier.obligation_paid": "Đã nộp nghĩa vụ tài chính",
   "dossier.processing_resumed": "Tiếp tục xử lý",
-  "dossier.result_ready": "Đã xử lý xong",
+  "dossier.result_ready": "Đã có kết quả",
   "dossier.returned": "Đã trả kết quả",
+  "dossier.postal_tracking": "Cập nhật chuyển phát bưu chính",
   "dossier.refused": "Không tiếp nhận (mẫu 03)",
   "dossier.stopped": "Dừng xử lý (mẫu 05)",
   "dossier.withdrawn": "Công dân rút hồ sơ",
-  "notification.status_changed": "Thông báo công dân",
+  "dossier.rated": "Công dân đánh giá mức độ hài lòng",
+  "notification.status_changed": "Trạng thái thông báo cho công dân",
   "apology.issued": "Thư xin lỗi (mẫu 04)",
 };
+// Notify's delivery statuses (services/notify/domain/lifecycle.py) and channels.
+const MESSAGE_STATUS = {
+  created: "Đã tạo", sending: "Đang gửi", sent: "Đã gửi đi", delivered: "Đã đến người nhận",
+  temporary_failure: "Lỗi tạm thời (sẽ gửi lại)", permanent_failure: "Không gửi được đến người nhận",
+  technical_failure: "Lỗi kỹ thuật",
+};
+const MESSAGE_CHANNEL = { sms: "Tin nhắn SMS", zalo: "Zalo", email: "Thư điện tử" };
+const POSTAL_STATUS = {
+  created: "Đã tạo đơn chuyển phát", accepted: "Bưu điện đã nhận", in_transit: "Đang chuyển phát",
+  delivered: "Đã phát cho công dân", returned_to_sender: "Chuyển hoàn",
+};
+const DEADLINE_OUTCOME = { early: "Sớm hạn", on_time: "Đúng hạn", late: "Trễ hạn" };
+// A dossier in one of these statuses is no longer running against a deadline.
+const ENDED = new Set([3, 7, 8, 9, 10]);
+// Ended without being resolved on the merits: no timeliness verdict at all.
+const NO_VERDICT = new Set([3, 7, 8]);
+
+function eventName(type) { return EVENT[type] || "Sự kiện khác"; }
+function messageStatus(s) { return MESSAGE_STATUS[s] || "Trạng thái khác"; }
+function messageChannel(c) { return MESSAGE_CHANNEL[c] || c || "—"; }
+
+// What a deadline of a dossier shows: urgency only while the dossier runs; once it has
+// ended, the verdict (early / on time / late) only when it was resolved, never for a
+// withdrawn, refused or stopped dossier (SLA closes those deadlines "early").
+function deadlineVerdict(dossierStatus, outcome) {
+  const status = Number(dossierStatus);
+  if (NO_VERDICT.has(status)) return { label: "Không tính hạn", css: "muted" };
+  if (outcome) return { label: DEADLINE_OUTCOME[outcome] || "—", css: outcome === "late" ? "overdue" : "ok" };
+  if (ENDED.has(status)) return { label: "Đã kết thúc", css: "muted" };
+  return null;
+}
 
 const state = { token: sessionStorage.getItem("token"), me: null };
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -61,25 +100,77 @@ function fmtHours(h) {
 }
 
 function toast(text) {
+  // An error shows its Vietnamese title (ApiError's message), never the API's detail.
   const el = $("#toast");
-  el.textContent = text;
+  el.textContent = text instanceof ApiError ? text.message : text;
   el.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
+// Field names and pydantic error types as an official reads them.
+const FIELD_LABEL = {
+  from: "Từ ngày", to: "Đến ngày", amount: "Số tiền", note: "Ghi chú", reason: "Lý do",
+  reasons: "Lý do", username: "Tên đăng nhập", password: "Mật khẩu", q: "Từ khóa tìm kiếm",
+  unit: "Đơn vị", to_user: "Cán bộ nhận", missing: "Giấy tờ còn thiếu", branch: "Hướng xử lý",
+  page: "Trang", size: "Số dòng mỗi trang", received_from: "Tiếp nhận từ ngày",
+  received_to: "Tiếp nhận đến ngày", status: "Trạng thái", procedure: "Thủ tục", field: "Lĩnh vực",
+};
+const ERROR_TYPE = {
+  missing: "chưa nhập", string_too_short: "quá ngắn", string_too_long: "quá dài",
+  string_pattern_mismatch: "sai định dạng", date_from_datetime_parsing: "không phải ngày hợp lệ",
+  date_parsing: "không phải ngày hợp lệ", datetime_parsing: "không phải thời điểm hợp lệ",
+  datetime_from_date_parsing: "không phải thời điểm hợp lệ", int_parsing: "phải là số nguyên",
+  decimal_parsing: "phải là số", float_parsing: "phải là số", greater_than: "quá nhỏ",
+  greater_than_equal: "quá nhỏ", less_than: "quá lớn", less_than_equal: "quá lớn",
+  literal_error: "không thuộc các giá trị cho phép", enum: "không thuộc các giá trị cho phép",
+  too_short: "quá ít mục", too_long: "quá nhiều mục", extra_forbidden: "không được phép gửi",
+  uuid_parsing: "sai định dạng", bool_parsing: "phải là có/không", json_invalid: "sai định dạng",
+};
+const HTTP_TEXT = {
+  0: "Không kết nối được máy chủ", 400: "Yêu cầu không hợp lệ", 401: "Chưa đăng nhập hoặc phiên đã hết hạn",
+  403: "Không có quyền thực hiện", 404: "Không tìm thấy", 409: "Xung đột với trạng thái hiện tại",
+  413: "Dữ liệu gửi lên quá lớn", 422: "Dữ liệu không hợp lệ", 429: "Quá nhiều yêu cầu, vui lòng thử lại sau",
+  500: "Lỗi hệ thống", 502: "Dịch vụ tạm thời không phản hồi", 503: "Dịch vụ tạm thời không phản hồi",
+  504: "Dịch vụ phản hồi quá chậm",
+};
+
+function fieldErrors(body) {
+  // Each invalid value of a 422, in Vietnamese: "Từ ngày: không phải ngày hợp lệ".
+  if (!body || !Array.isArray(body.errors)) return [];
+  return body.errors.map((e) => {
+    const loc = (e.loc || []).filter((p) => !["body", "query", "path"].includes(String(p)));
+    const name = loc.length ? FIELD_LABEL[loc[loc.length - 1]] || "Một trường" : "Dữ liệu";
+    return `${name}: ${ERROR_TYPE[e.type] || "không hợp lệ"}`;
+  });
+}
+
+function problemText(status, body) {
+  // The problem's Vietnamese title (never the English detail), with its field errors.
+  const title = (body && typeof body.title === "string" && body.title) || HTTP_TEXT[status]
+    || (status >= 500 ? HTTP_TEXT[500] : "Yêu cầu không được chấp nhận");
+  const fields = fieldErrors(body);
+  return fields.length ? `${title} — ${fields.join("; ")}` : title;
+}
+
 class ApiError extends Error {
   constructor(status, body) {
-    super((body && (body.detail || body.title)) || `HTTP ${status}`);
+    super(problemText(status, body));
     this.status = status;
     this.body = body;
+    this.fields = fieldErrors(body);
   }
 }
 
 async function api(path, options = {}) {
   const headers = { "Content-Type": "application/json" };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const response = await fetch(path, { ...options, headers: { ...headers, ...(options.headers || {}) } });
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers: { ...headers, ...(options.headers || {}) } });
+  } catch (_) {
+    throw new ApiError(0, null);
+  }
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
   if (response.status === 401 && state.token) {
@@ -88,6 +179,29 @@ async function api(path, options = {}) {
   }
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
+}
+
+// A file from the console's API (an export): fetched with the operator's token, saved
+// under the server's file name.
+async function downloadFile(path) {
+  const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+  let response;
+  try { response = await fetch(path, { headers }); } catch (_) { throw new ApiError(0, null); }
+  if (!response.ok) {
+    let body = null;
+    try { body = await response.json(); } catch (_) { body = null; }
+    throw new ApiError(response.status, body);
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = /filename="([^"]+)"/.exec(disposition);
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = match ? match[1] : "thong-ke";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 function logout() {
@@ -113,7 +227,7 @@ async function login(event) {
     location.hash = "#/inbox";
     await render();
   } catch (err) {
-    $("#login-error").textContent = err.status === 401 ? "Sai tên đăng nhập hoặc mật khẩu." : `Lỗi: ${err.message}`;
+    $("#login-error").textContent = err.status === 401 ? "Sai tên đăng nhập hoặc mật khẩu." : err.message;
   }
 }
 
@@ -125,7 +239,11 @@ function setView(html) {
 }
 
 function table(headers, rows, attrs = "") {
-  const head = headers.map((h) => `<th${h.num ? ' class="num"' : ""}>${esc(h.label ?? h)}</th>`).join("");
+  // A column without a title (the buttons) still has a name for screen readers.
+  const head = headers.map((h) => {
+    const label = h.label ?? h;
+    return `<th scope="col"${h.num ? ' class="num"' : ""}>${label === "" ? '<span class="sr-only">Thao tác</span>' : esc(label)}</th>`;
+  }).join("");
   return `<table ${attrs}><thead><tr>${head}</tr></thead><tbody>${rows.join("") ||
     `<tr><td colspan="${headers.length}" class="muted">Không có dữ liệu.</td></tr>`}</tbody></table>`;
 }
@@ -152,7 +270,7 @@ async function render() {
   $("#login-view").hidden = loggedIn;
   $("#nav").hidden = !loggedIn;
   $("#who").hidden = !loggedIn;
-  if (!loggedIn) { $("#view").hidden = true; return; }
+  if (!loggedIn) { $("#view").hidden = true; await showLoginHint(); return; }
   try {
     if (!state.me) state.me = await api("/console/api/me");
     if (!state.names) state.names = await api("/console/api/names");
@@ -160,7 +278,9 @@ async function render() {
   $("#who-name").textContent = `${sessionStorage.getItem("full_name") || state.me.user} · ${ROLE[state.me.role] || state.me.role}`;
   document.querySelectorAll("#nav a").forEach((a) => {
     a.hidden = Boolean(a.dataset.needs) && !state.me.may[a.dataset.needs];
-    a.classList.toggle("active", path.startsWith(`/${a.dataset.view}`));
+    const active = path.startsWith(`/${a.dataset.view}`);
+    a.classList.toggle("active", active);
+    if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
   const parts = path.split("/").filter(Boolean);
   try {
@@ -168,15 +288,30 @@ async function render() {
     else if (parts[0] === "trace" && parts[1]) await viewTrace(parts[1]);
     else if (parts[0] === "overdue") await viewOverdue();
     else if (parts[0] === "dossiers") await viewDossiers(params);
-    else if (parts[0] === "stats") await viewStats();
+    else if (parts[0] === "stats") await viewStats(params);
     else if (parts[0] === "health") await viewHealth();
     else await viewInbox(params);
   } catch (err) {
-    setView(`<div class="card"><p class="notice">${err.status === 403 ? "Vai trò của bạn không được xem nội dung này." : "Lỗi"}: ${esc(err.message)}</p></div>`);
+    const lead = err.status === 403 ? "Vai trò của bạn không được xem nội dung này" : "Không tải được nội dung";
+    setView(`<div class="card"><h1>${err.status === 403 ? "Không có quyền xem" : "Không tải được nội dung"}</h1><p class="notice" role="alert" id="view-error">${lead}: ${esc(err instanceof ApiError ? err.message : "lỗi không xác định")}.</p></div>`);
   }
 }
 
+// The development accounts are named on the sign-in page only where they exist.
+async function showLoginHint() {
+  const el = $("#dev-hint");
+  if (state.hint === undefined) {
+    try { state.hint = (await api("/console/api/login-hint")).development_accounts; } catch (_) { state.hint = null; }
+  }
+  if (!state.hint) { el.hidden = true; el.textContent = ""; return; }
+  const accounts = state.hint.accounts.map((a) => `<code>${esc(a.username)}</code> (${esc(a.role)})`).join(", ");
+  el.innerHTML = `Tài khoản phát triển: ${accounts}; mật khẩu <code>${esc(state.hint.password)}</code>.`;
+  el.hidden = false;
+}
+
 $("#login-form").addEventListener("submit", login);
+// The skip link moves the focus without touching the hash (the hash is the route).
+$(".skip").addEventListener("click", (e) => { e.preventDefault(); $("#main").focus(); });
 $("#logout-btn").addEventListener("click", logout);
 window.addEventListener("hashchange", render);
 // The screens live in their own files, loaded after this one.

@@ -3,6 +3,22 @@
 
 // --- system health ---------------------------------------------------------------------------
 
+// The business gauges in Vietnamese (services/runtime/metrics.py), with their labels.
+const HEALTH_METRIC = {
+  inbox_size: "Bước trong hộp hồ sơ", deadlines: "Thời hạn", notifications: "Thông báo cho công dân",
+  dead_letters_pending: "Thư lỗi chờ xử lý",
+};
+const HEALTH_LABEL = {
+  unit: "đơn vị", status: "trạng thái", kind: "loại", state: "tình trạng", provider: "nhà cung cấp",
+  consumer: "consumer", topic: "topic",
+};
+const HEALTH_STATE = { open: "đang tính", due_soon: "sắp đến hạn", overdue: "quá hạn", paused: "tạm dừng", dossier: "cả hồ sơ", step: "bước" };
+function healthValue(key, value) {
+  if (key === "unit") return unitName(value);
+  if (key === "status") return TASK_STATUS[value] || MESSAGE_STATUS[value] || value;
+  return HEALTH_STATE[value] || value;
+}
+
 async function viewHealth() {
   const data = await api("/console/api/health");
   const cards = data.services.map((s) => {
@@ -21,7 +37,7 @@ async function viewHealth() {
     const lag = Object.values(groups).map((g) => `<tr><td>${esc(g.consumer)}</td><td>${esc(g.topic)}</td>
       <td class="num">${g.parts}</td><td class="num lag-total">${g.total}</td><td>${esc(g.behind.join(", ") || "—")}</td></tr>`);
     const business = ["inbox_size", "deadlines", "notifications", "dead_letters_pending"].flatMap((n) => pick(n))
-      .filter((m) => m.value > 0).map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(", "))}</td><td class="num">${m.value}</td></tr>`);
+      .filter((m) => m.value > 0).map((m) => `<tr><td>${esc(HEALTH_METRIC[m.name] || m.name)}</td><td>${esc(Object.entries(m.labels).map(([k, v]) => `${HEALTH_LABEL[k] || k}: ${healthValue(k, v)}`).join(", "))}</td><td class="num">${m.value}</td></tr>`);
     const letters = s.dead_letters.map((d) => `<tr data-letter="${d.id}"><td>${d.id}</td><td>${esc(d.consumer)}</td>
       <td>${esc(d.topic)}/${d.partition}@${d.offset}</td><td>${esc(String(d.error).slice(0, 160))}</td><td>${fmtTime(d.recorded_at)}</td>
       <td>${d.replayed_at ? `Đã phát lại ${fmtTime(d.replayed_at)}` : `<button type="button" class="replay" data-service="${esc(s.service)}" data-id="${d.id}">Phát lại</button>`}</td></tr>`);

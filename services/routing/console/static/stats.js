@@ -3,58 +3,77 @@
 
 // --- statistics ------------------------------------------------------------------------------
 
-function genericTables(value) {
-  // Render whatever SLA answers: lists of objects become tables, scalars a fact list.
-  if (Array.isArray(value)) {
-    if (!value.length) return '<p class="muted">Không có dữ liệu.</p>';
-    if (typeof value[0] !== "object") return esc(value.join(", "));
-    const keys = [...new Set(value.flatMap((r) => Object.keys(r)))];
-    return table(keys, value.map((r) => `<tr>${keys.map((k) => `<td>${typeof r[k] === "object" && r[k] !== null ? esc(JSON.stringify(r[k])) : esc(r[k])}</td>`).join("")}</tr>`));
-  }
-  if (value && typeof value === "object") {
-    const facts = [];
-    const nested = [];
-    for (const [k, v] of Object.entries(value)) {
-      if (v && typeof v === "object") nested.push(`<h3>${esc(k)}</h3>${genericTables(v)}`);
-      else facts.push(`<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`);
-    }
-    return `${facts.length ? `<dl class="facts">${facts.join("")}</dl>` : ""}${nested.join("")}`;
-  }
-  return esc(value);
+function fmtNumber(v) {
+  if (v === null || v === undefined || v === "") return "—";
+  const n = Number(v);
+  return Number.isNaN(n) ? esc(v) : n.toLocaleString("vi-VN", { maximumFractionDigits: 2 });
 }
 
-function barChart(items, label, value, max = 100, suffix = "%") {
-  const width = Math.max(items.length * 84 + 40, 240);
-  const height = 180;
+function svgText(x, y, text, attrs = "") {
+  return `<text x="${x}" y="${y}" ${attrs}>${esc(text)}</text>`;
+}
+
+function shortName(name, max = 20) {
+  // The usual abbreviation of a people's committee; the full name stays in the tooltip.
+  const s = String(name ?? "").replace(/^Ủy ban nhân dân /, "UBND ");
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+// A bar chart in plain SVG: y axis with ticks and its title, x axis with the names, a
+// legend, and a title and description for screen readers. ``series``: [{key, label,
+// css}] (bars side by side) or one series coloured by ``band`` (rate charts).
+let chartSeq = 0;
+function barChart({ title, items, name, series, yTitle, xTitle, max, band, legend, suffix = "" }) {
+  chartSeq += 1;
+  const id = `chart-${chartSeq}`;
+  const values = items.flatMap((it) => series.map((s) => s.value(it))).filter((v) => v !== null);
+  const top = max ?? Math.max(4, ...values);
+  const niceTop = max ?? Math.ceil(top / 4) * 4;
+  // Room on the left for the y axis and for the first slanted name below the x axis.
+  const left = 110, right = 16, plotTop = 14, plotH = 170, bottom = 96;
+  const group = Math.max(56, series.length * 22 + 18);
+  const width = left + right + Math.max(items.length, 1) * group;
+  const height = plotTop + plotH + bottom;
+  const y = (v) => plotTop + plotH - (v / niceTop) * plotH;
+  const ticks = [0, 1, 2, 3, 4].map((i) => (niceTop * i) / 4);
+  const grid = ticks.map((t) => `<line class="grid-line" x1="${left}" x2="${width - right}" y1="${y(t)}" y2="${y(t)}"/>
+    ${svgText(left - 6, y(t) + 4, `${fmtNumber(t)}${suffix}`, 'text-anchor="end"')}`).join("");
+  const barW = Math.min(36, (group - 14) / series.length);
   const bars = items.map((it, i) => {
-    const v = value(it);
-    const h = v === null ? 0 : (v / max) * 120;
-    const colour = v === null ? "#b0bec5" : v >= 95 ? "#2e7d32" : v >= 80 ? "#f9a825" : "#c62828";
-    return `<g transform="translate(${30 + i * 84},0)">
-      <rect x="16" y="${140 - h}" width="44" height="${h}" fill="${colour}"><title>${esc(label(it))}: ${v === null ? "—" : v.toFixed(1) + suffix}</title></rect>
-      <text x="38" y="${134 - h}" text-anchor="middle">${v === null ? "—" : Math.round(v) + suffix}</text>
-      <text x="38" y="156" text-anchor="middle" font-size="10">${esc(String(label(it)).slice(-14))}</text></g>`;
-  });
-  return `<div class="chart-wrap"><svg width="${width}" height="${height}" role="img">
-    <line x1="30" y1="140" x2="${width}" y2="140" stroke="#90a4ae"/>${bars.join("")}</svg></div>`;
+    const x0 = left + i * group + (group - barW * series.length) / 2;
+    const cells = series.map((s, j) => {
+      const v = s.value(it);
+      const css = band ? band(v) : s.css;
+      const h = v === null ? 0 : (v / niceTop) * plotH;
+      const x = x0 + j * barW;
+      const shown = v === null ? "không có số liệu" : `${fmtNumber(v)}${suffix}`;
+      return `<rect class="bar-${css}" x="${x + 2}" y="${y(0) - h}" width="${barW - 4}" height="${Math.max(h, 0)}">
+          <title>${esc(name(it))} · ${esc(s.label)}: ${esc(shown)}</title></rect>
+        ${series.length === 1 ? svgText(x + barW / 2, y(0) - h - 4, v === null ? "—" : `${fmtNumber(v)}${suffix}`, 'text-anchor="middle"') : ""}`;
+    }).join("");
+    const cx = left + i * group + group / 2;
+    return `${cells}<text transform="translate(${cx},${y(0) + 14}) rotate(-30)" text-anchor="end"><title>${esc(name(it))}</title>${esc(shortName(name(it)))}</text>`;
+  }).join("");
+  const desc = items.map((it) => `${name(it)}: ${series.map((s) => `${s.label} ${s.value(it) === null ? "không có số liệu" : fmtNumber(s.value(it)) + suffix}`).join(", ")}`).join("; ");
+  const legendItems = legend || series.map((s) => ({ css: s.css, label: s.label }));
+  return `<figure class="chart-wrap">
+    <svg class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="${id}-t ${id}-d">
+      <title id="${id}-t">${esc(title)}</title><desc id="${id}-d">${esc(desc || "Không có dữ liệu.")}</desc>
+      ${grid}
+      <g class="axis"><line x1="${left}" x2="${left}" y1="${plotTop}" y2="${y(0)}"/><line x1="${left}" x2="${width - right}" y1="${y(0)}" y2="${y(0)}"/></g>
+      ${bars}
+      <text class="axis-title" transform="translate(${left - 52},${plotTop + plotH / 2}) rotate(-90)" text-anchor="middle">${esc(yTitle)}</text>
+      ${svgText(left + (width - left - right) / 2, height - 6, xTitle, 'class="axis-title" text-anchor="middle"')}
+    </svg>
+    <figcaption class="chart-legend"><strong>${esc(title)}</strong>${legendItems.map((l) => `<span><span class="swatch ${l.css}" aria-hidden="true"></span>${esc(l.label)}</span>`).join("")}</figcaption>
+  </figure>`;
 }
 
-// Citizens' satisfaction ratings (count, average 1–5 per criterion), from SLA's reports.
-const RATINGS = [
-  ["ratings", "Số lượt đánh giá hài lòng"], ["rating_timeliness", "Điểm thời gian giải quyết (1–5)"],
-  ["rating_attitude", "Điểm thái độ phục vụ (1–5)"], ["rating_clarity", "Điểm hướng dẫn rõ ràng (1–5)"],
-  ["rating_outcome", "Điểm kết quả giải quyết (1–5)"],
+const RATE_LEGEND = [
+  { css: "good", label: "Từ 95% trở lên" }, { css: "fair", label: "Từ 80% đến dưới 95%" },
+  { css: "poor", label: "Dưới 80%" }, { css: "none", label: "Chưa có hồ sơ giải quyết" },
 ];
-const REPORT = [
-  ["carried_over", "Kỳ trước chuyển sang"], ["received", "Tiếp nhận mới"], ["to_handle", "Phải giải quyết"],
-  ["resolved", "Đã giải quyết"], ["resolved_early", "— trước hạn"], ["resolved_on_time", "— đúng hạn"],
-  ["resolved_late", "— trễ hạn"], ["in_progress", "Đang giải quyết"], ["in_progress_on_time", "— trong hạn"],
-  ["in_progress_overdue", "— quá hạn"], ["due_within_24h", "Đến hạn trong 24 giờ"],
-  ["waiting_for_supplement", "Chờ bổ sung"], ["stopped", "Dừng xử lý"], ["refused", "Không tiếp nhận"],
-  ["withdrawn", "Rút hồ sơ"], ["returned", "Đã trả kết quả"], ["on_time_rate", "Tỷ lệ đúng hạn (%)"],
-  ...RATINGS,
-];
-const CHANNEL = { in_person: "Trực tiếp", online: "Trực tuyến", post: "Bưu chính" };
+const rateBand = (v) => (v === null ? "none" : v >= 95 ? "good" : v >= 80 ? "fair" : "poor");
 
 function rateOf(r) {
   if (!r || r.on_time_rate === null || r.on_time_rate === undefined) return null;
@@ -62,51 +81,103 @@ function rateOf(r) {
   return Number.isNaN(v) ? null : v;
 }
 
-function reportTable(rows, key, keyLabel, id) {
-  const cols = ["received", "to_handle", "resolved", "resolved_early", "resolved_on_time", "resolved_late", "in_progress_overdue", "on_time_rate"];
-  const label = Object.fromEntries(REPORT);
-  return table([keyLabel, ...cols.map((c) => ({ label: label[c], num: true }))], rows.map((r) =>
-    `<tr><td>${esc(r[key])}</td>${cols.map((c) => `<td class="num">${esc(r[c] ?? "—")}</td>`).join("")}</tr>`), `id="${id}"`);
+function rateChart(title, items, name, xTitle) {
+  return barChart({
+    title, items, name, xTitle, yTitle: "Tỷ lệ đúng hạn (%)", max: 100, suffix: "%",
+    series: [{ label: "Tỷ lệ đúng hạn", value: rateOf }], band: rateBand, legend: RATE_LEGEND,
+  });
 }
 
-function ratingTable(rows, key, keyLabel, id) {
-  const rated = rows.filter((r) => r.ratings);
-  if (!rated.length) return `<p class="muted" id="${id}">Chưa có đánh giá mức độ hài lòng.</p>`;
-  return `<h3>Mức độ hài lòng của người dân</h3>` + table([keyLabel, ...RATINGS.map(([, l]) => ({ label: l, num: true }))], rated.map((r) =>
-    `<tr><td>${esc(r[key])}</td>${RATINGS.map(([c]) => `<td class="num">${esc(r[c] ?? "—")}</td>`).join("")}</tr>`), `id="${id}"`);
+function statTable(t) {
+  const head = t.columns.map((c) => `<th scope="col"${c.num ? ' class="num"' : ""}>${esc(c.label)}</th>`).join("");
+  const rows = t.rows.map((r) => `<tr>${r.map((v, i) => (t.columns[i].num
+    ? `<td class="num">${fmtNumber(v)}</td>` : `<td>${esc(v ?? "—")}</td>`)).join("")}</tr>`).join("");
+  const empty = `<tr><td colspan="${t.columns.length}" class="muted">Không có dữ liệu trong kỳ này.</td></tr>`;
+  // The visible text starts the accessible name; the table's title completes it.
+  const exports = ["csv", "xlsx"].map((f) => `<button type="button" class="secondary export" data-table="${esc(t.id)}"
+      data-format="${f}">Tải ${f === "csv" ? "CSV" : "Excel (.xlsx)"}<span class="sr-only"> bảng ${esc(t.title)}</span></button>`).join("");
+  return `<table id="${esc(t.id)}"><caption class="sr-only">${esc(t.title)}</caption><thead><tr>${head}</tr></thead><tbody>${rows || empty}</tbody></table>
+    <div class="exports" role="group" aria-label="Xuất bảng ${esc(t.title)}">${exports}</div>`;
 }
 
-async function viewStats() {
-  const data = await api("/console/api/stats");
+function periodForm(first, last, error = "") {
+  return `<form class="period" id="stats-period">
+      <div><label for="stats-from">Từ ngày</label><input type="date" id="stats-from" name="from" required value="${esc(first)}"></div>
+      <div><label for="stats-to">Đến ngày</label><input type="date" id="stats-to" name="to" required value="${esc(last)}"></div>
+      <button type="submit" id="stats-apply">Xem thống kê</button>
+    </form>${error ? `<p class="notice" role="alert" id="view-error">Không xem được thống kê: ${esc(error)}.</p>` : ""}`;
+}
+
+function onPeriod(view) {
+  $("#stats-period", view).onsubmit = (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams({ from: $("#stats-from", view).value, to: $("#stats-to", view).value });
+    location.hash = `#/stats?${q}`;
+  };
+}
+
+async function viewStats(params = new URLSearchParams()) {
+  const query = new URLSearchParams();
+  if (params.get("from")) query.set("from", params.get("from"));
+  if (params.get("to")) query.set("to", params.get("to"));
+  const qs = query.toString() ? `?${query}` : "";
+  let data;
+  try {
+    data = await api(`/console/api/stats${qs}`);
+  } catch (err) {
+    if (err.status !== 422) throw err;
+    // A period the server refuses: the form stays, with the reason, to be corrected.
+    onPeriod(setView(`<div class="card"><h1>Thống kê giải quyết hồ sơ</h1>
+      ${periodForm(params.get("from") || "", params.get("to") || "", err.message)}</div>`));
+    return;
+  }
+  const tables = Object.fromEntries(data.tables.map((t) => [t.id, t]));
+  const scope = data.unit_code ? `đơn vị ${esc(unitName(data.unit_code))}` : "toàn tỉnh";
+  const endsNow = Math.abs(new Date(data.to) - new Date(data.now)) < 1000;
+  const head = `<div class="card"><h1>Thống kê giải quyết hồ sơ</h1>
+    ${periodForm(data.first_day, data.last_day)}
+    <p class="muted" id="stats-period-text">Kỳ báo cáo: từ ${fmtTime(data.from)} đến ${fmtTime(data.to)}${endsNow ? " (thời điểm hiện tại)" : ""} · ${scope}.
+      Hồ sơ quá hạn là hồ sơ đã qua thời điểm hết hạn (tính theo giờ làm việc của đơn vị) mà chưa giải quyết xong.</p></div>`;
   let sla;
   if (data.sla) {
-    const t = data.sla.total;
-    const facts = REPORT.map(([k, l]) => `<tr><td>${esc(l)}</td><td class="num">${esc(t[k] ?? "—")}</td></tr>`);
-    const channels = Object.entries(t.received_by_channel || {}).map(([k, v]) => `<tr><td>— ${esc(CHANNEL[k] || k)}</td><td class="num">${esc(v)}</td></tr>`);
-    facts.splice(2, 0, ...channels);
-    sla = `<div class="card" id="sla-report"><h1>Báo cáo giải quyết hồ sơ</h1>
-      <p class="muted">Từ ${fmtTime(data.sla.from)} đến ${fmtTime(data.sla.to)}${t.unit ? ` · đơn vị ${esc(t.unit)}` : " · toàn tỉnh"} (theo dịch vụ SLA).</p>
-      <div class="grid"><div>${table(["Chỉ tiêu", { label: "Số hồ sơ", num: true }], facts, 'id="sla-total"')}</div>
-      <div><h2>Tỷ lệ đúng hạn theo tháng</h2>${barChart(data.sla.by_month, (r) => r.period, rateOf)}</div></div></div>
-    <div class="grid">
-      <div class="card"><h2>Theo đơn vị tiếp nhận</h2>${barChart(data.sla.by_unit, (r) => r.unit_code, rateOf)}
-        ${reportTable(data.sla.by_unit, "unit_name", "Đơn vị", "sla-by-unit")}
-        ${ratingTable(data.sla.by_unit, "unit_name", "Đơn vị", "ratings-by-unit")}</div>
-      <div class="card"><h2>Theo lĩnh vực</h2>${barChart(data.sla.by_field, (r) => r.field_code, rateOf)}
-        ${reportTable(data.sla.by_field, "field_name", "Lĩnh vực", "sla-by-field")}
-        ${ratingTable(data.sla.by_field, "field_name", "Lĩnh vực", "ratings-by-field")}</div>
-    </div>`;
+    const s = data.sla;
+    sla = `<div class="card" id="sla-report"><h2>Báo cáo giải quyết hồ sơ (dịch vụ SLA)</h2>
+      <div class="grid"><div>${statTable(tables["sla-total"])}</div>
+      <div>${rateChart("Tỷ lệ giải quyết đúng hạn theo tháng", s.by_month, (r) => `Tháng ${r.period_label}`, "Tháng")}
+        <h3>Theo tháng</h3>${statTable(tables["sla-by-month"])}</div></div></div>
+    <div class="card"><h2>Theo đơn vị tiếp nhận</h2>
+      ${rateChart("Tỷ lệ giải quyết đúng hạn theo đơn vị", s.by_unit, (r) => r.unit_name, "Đơn vị tiếp nhận")}
+      ${statTable(tables["sla-by-unit"])}
+      <h3>Mức độ hài lòng của người dân theo đơn vị</h3>${statTable(tables["ratings-by-unit"])}</div>
+    <div class="card"><h2>Theo lĩnh vực</h2>
+      ${rateChart("Tỷ lệ giải quyết đúng hạn theo lĩnh vực", s.by_field, (r) => r.field_name, "Lĩnh vực")}
+      ${statTable(tables["sla-by-field"])}
+      <h3>Mức độ hài lòng của người dân theo lĩnh vực</h3>${statTable(tables["ratings-by-field"])}</div>`;
   } else {
-    sla = `<div class="card"><h2>Báo cáo SLA</h2><p class="notice" id="sla-report-missing">Báo cáo của dịch vụ SLA chưa sẵn sàng (${esc(data.sla_error)}). Các số liệu dưới đây tính từ hộp hồ sơ của các đơn vị.</p></div>`;
+    sla = `<div class="card"><h2>Báo cáo giải quyết hồ sơ</h2><p class="notice" id="sla-report-missing">Báo cáo của dịch vụ SLA chưa sẵn sàng (${esc(data.sla_error)}). Các số liệu dưới đây tính từ hộp hồ sơ của các đơn vị.</p></div>`;
   }
-  const rate = (done, onTime) => (done ? (onTime / done) * 100 : null);
-  const rows = data.steps_by_unit.map((u) => `<tr><td>${esc(u.unit_code)}</td>
-    <td class="num">${u.in_progress}</td><td class="num">${u.overdue}</td><td class="num">${u.due_24h}</td>
-    <td class="num">${u.done}</td><td class="num">${u.done_on_time}</td>
-    <td class="num">${rate(u.done, u.done_on_time) === null ? "—" : rate(u.done, u.done_on_time).toFixed(1) + " %"}</td></tr>`);
-  setView(`${sla}
-    <div class="card"><h2>Bước xử lý theo đơn vị (hộp hồ sơ)</h2>
-      ${barChart(data.steps_by_unit, (u) => u.unit_code, (u) => rate(u.done, u.done_on_time))}
-      ${table(["Đơn vị", { label: "Đang xử lý", num: true }, { label: "Quá hạn", num: true }, { label: "Đến hạn trong 24 giờ", num: true },
-        { label: "Đã xong", num: true }, { label: "Xong đúng hạn", num: true }, { label: "Tỷ lệ đúng hạn", num: true }], rows, 'id="stats-table"')}</div>`);
+  const steps = data.steps_by_unit;
+  const stepRate = (u) => (u.done ? (u.done_on_time / u.done) * 100 : null);
+  const view = setView(`${head}${sla}
+    <div class="card"><h2>Bước xử lý theo đơn vị (hiện tại)</h2>
+      ${barChart({
+        title: "Bước đang xử lý theo đơn vị", items: steps, name: (u) => unitName(u.unit_code),
+        xTitle: "Đơn vị xử lý", yTitle: "Số bước",
+        series: [
+          { label: "Đang xử lý", css: "s1", value: (u) => u.in_progress },
+          { label: "Quá hạn", css: "s2", value: (u) => u.overdue },
+          { label: "Đến hạn trong 1 ngày làm việc", css: "s3", value: (u) => u.due_1_working_day },
+        ],
+      })}
+      ${rateChart("Tỷ lệ bước xong đúng hạn theo đơn vị", steps.map((u) => ({ ...u, on_time_rate: stepRate(u) })), (u) => unitName(u.unit_code), "Đơn vị xử lý")}
+      ${statTable(tables["stats-table"])}</div>`);
+  onPeriod(view);
+  view.querySelectorAll("button.export").forEach((b) => {
+    b.onclick = async () => {
+      const q = new URLSearchParams({ from: data.first_day, to: data.last_day });
+      try {
+        await downloadFile(`/console/api/stats/export/${encodeURIComponent(b.dataset.table)}.${b.dataset.format}?${q}`);
+      } catch (err) { toast(err); }
+    };
+  });
 }
