@@ -88,7 +88,11 @@ def test_an_official_claims_and_completes_a_step_and_sees_the_dossier_move(
     check_axe(page, "console-login")
     login(page, console, f"canbo@{COMMUNE}")
 
-    # The inbox shows the new dossier with its remaining working time, coloured.
+    # The inbox shows the new dossier with its remaining working time, coloured; in a
+    # commune whose queue runs to pages (the suite's other dossiers), found by its code.
+    page.select_option("#search-mode", "code")
+    page.fill("#search-q", code)
+    page.click("#search-btn")
     row = page.locator(f'#inbox-table tr[data-dossier="{code}"]')
     row.wait_for()
     assert page.locator("#inbox-unit").inner_text() == COMMUNE

@@ -16,6 +16,7 @@ from reference import reference
 from services.routing.console.workhours import urgency_at
 from tests.e2e.test_console import SHOTS, browser, login
 from tests.e2e.test_inbox_queue import calendar_of, expected_order
+from tests.support.axe import check_axe
 from tests.support.inbox_seed import LAN, make_tasks, seed
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess
@@ -69,6 +70,7 @@ def test_an_official_counts_filters_pages_and_searches_the_inbox(
     step = reference("three_level").procedures[first[0].procedure]
     assert step.name in rows.first.inner_text()
     assert "Chờ nhận" in rows.first.inner_text() or "Đang xử lý" in rows.first.inner_text()
+    check_axe(page, "inbox-01-counts")
     page.screenshot(path=str(SHOTS / "inbox-01-counts.png"), full_page=True)
 
     # A count is a filter: the overdue ones only, the button pressed.
@@ -79,6 +81,7 @@ def test_an_official_counts_filters_pages_and_searches_the_inbox(
         "urg-overdue" in (c or "") for c in rows.evaluate_all("r => r.map(x => x.className)")
     )
     assert page.locator("#f-urgency").input_value() == "overdue"
+    check_axe(page, "inbox-02-overdue-filter")
     page.screenshot(path=str(SHOTS / "inbox-02-overdue-filter.png"), full_page=True)
     page.click('#inbox-counts button[data-urgency="overdue"]')  # off again
     page.wait_for_selector('#inbox-counts button[data-urgency="overdue"][aria-pressed="false"]')
@@ -89,6 +92,7 @@ def test_an_official_counts_filters_pages_and_searches_the_inbox(
     page.wait_for_selector("#inbox-page:has-text('Trang 2 / 3')")
     codes = rows.evaluate_all("r => r.map(x => x.dataset.dossier)")
     assert codes == [t.code for t in first[50:100]]
+    check_axe(page, "inbox-03-page-2")
     page.screenshot(path=str(SHOTS / "inbox-03-page-2.png"), full_page=True)
 
     # Filters: one procedure's dossiers, newest received first.
@@ -116,6 +120,7 @@ def test_an_official_counts_filters_pages_and_searches_the_inbox(
     )
     codes = rows.evaluate_all("r => r.map(x => x.dataset.dossier)")
     assert sorted(codes) == sorted(t.code for t in lan) and len(lan) == 2
+    check_axe(page, "inbox-04-name-search")
     page.screenshot(path=str(SHOTS / "inbox-04-name-search.png"), full_page=True)
     page.fill("#search-q", "khong co ai ten nay")
     page.press("#search-q", "Enter")
@@ -131,6 +136,7 @@ def test_an_official_counts_filters_pages_and_searches_the_inbox(
         sum(1 for t in active if level[t.task_id] == "overdue")
         == page.locator("#overdue-table tbody tr[data-dossier]").count()
     )
+    check_axe(page, "inbox-05-overdue")
     page.screenshot(path=str(SHOTS / "inbox-05-overdue.png"), full_page=True)
     assert errors == []
     page.close()

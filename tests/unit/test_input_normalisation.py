@@ -202,6 +202,7 @@ PASSED_ON = {
     ("notify/entrypoints/receipts.py", "title"),  # module constants
     ("notify/entrypoints/ratings.py", "title"),  # _refuse: REFUSED_TITLES and constants
     ("routing/entrypoints/http.py", "authority.refusal_title(action)"),
+    ("routing/console/stats.py", "exc.title"),  # PeriodError: PERIOD_TITLES
     ("runtime/problems.py", "exc.title"),  # ProblemError's own
     ("runtime/problems.py", "title or detail"),  # HTTP_TITLES
 }
@@ -259,6 +260,7 @@ def test_every_refusal_a_service_makes_has_a_vietnamese_title() -> None:
 
 def test_the_titles_passed_on_are_vietnamese_too() -> None:
     from services.notify.entrypoints import optouts, ratings, receipts
+    from services.routing.console.report_tables import PERIOD_TITLES
     from services.routing.domain import authority
     from services.routing.domain import commands as cmd
 
@@ -272,5 +274,6 @@ def test_the_titles_passed_on_are_vietnamese_too() -> None:
         receipts.INVALID,
         *(authority.refusal_title(action) for action in authority.HEAD_SIGNED_NAMES),
         authority.refusal_title(cmd.Claim),
+        *PERIOD_TITLES.values(),
     ]
     assert all(VIETNAMESE.search(title) for title in titles), titles

@@ -236,11 +236,21 @@ def statistics_tables(
 
 
 class PeriodError(ValueError):
-    """A period an official cannot ask for (the message is Vietnamese, for people)."""
+    """A period an official cannot ask for; ``title`` is one of PERIOD_TITLES."""
+
+    def __init__(self, reason: str) -> None:
+        self.title = PERIOD_TITLES[reason]
+        super().__init__(self.title)
 
 
 MAX_MONTHS = 24
 EARLIEST = date(2000, 1, 1)
+PERIOD_TITLES = {
+    "too_early": "Kỳ báo cáo bắt đầu từ năm 2000 trở đi",
+    "future": "Kỳ báo cáo không được bắt đầu sau hôm nay",
+    "reversed": "Ngày kết thúc phải sau ngày bắt đầu",
+    "too_long": f"Kỳ báo cáo dài tối đa {MAX_MONTHS} tháng",
+}
 
 
 def month_label(d: datetime) -> str:
@@ -265,13 +275,13 @@ def period(first: date | None, last: date | None, now: datetime) -> tuple[dateti
     # Without a first day: the six months up to the last one.
     first = first or default_start(datetime(last.year, last.month, last.day, tzinfo=VN_TZ))
     if first < EARLIEST:
-        raise PeriodError("Kỳ báo cáo bắt đầu từ năm 2000 trở đi")
+        raise PeriodError("too_early")
     if first > today:
-        raise PeriodError("Kỳ báo cáo không được bắt đầu sau hôm nay")
+        raise PeriodError("future")
     if last < first:
-        raise PeriodError("Ngày kết thúc phải sau ngày bắt đầu")
+        raise PeriodError("reversed")
     if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
-        raise PeriodError(f"Kỳ báo cáo dài tối đa {MAX_MONTHS} tháng")
+        raise PeriodError("too_long")
     start = datetime(first.year, first.month, first.day, tzinfo=VN_TZ)
     after = last + timedelta(days=1)
     end = min(datetime(after.year, after.month, after.day, tzinfo=VN_TZ), now.astimezone(VN_TZ))

@@ -206,7 +206,7 @@ async def statistics(
     try:
         start, end = period(first, last, now)
     except PeriodError as exc:
-        raise ProblemError(422, str(exc), "Invalid report period.") from exc
+        raise ProblemError(422, exc.title, "Invalid report period.") from exc
     unit = None if is_supervisor(who) else who.unit_code
     sla = await sla_statistics(request, unit, start, end)
     from services.routing.console.names import names_of
