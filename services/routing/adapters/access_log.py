@@ -12,6 +12,7 @@ from services.runtime.db import DbConn
 # What a read returned, in the trail's own words (``access_log.what``).
 OPERATOR_WORKFLOW = "operator.workflow"  # steps, audit trail with officials' notes
 CONSOLE_DOSSIER = "console.dossier"  # intake's view, messages to the citizen, deadlines
+CONSOLE_FORM = "console.form"  # a printed form naming the citizen (01, 04, a payment receipt)
 
 
 async def record_read(
