@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 
 from contracts.bounds import SafeStr
 from reference import reference
+from reference.units import UnresolvedUnitError
 from services.routing.adapters import access_log
 from services.routing.console import offers
 from services.routing.console.access import is_supervisor
@@ -151,8 +152,18 @@ def _work_of(request: Request, who: Principal, found: Any) -> dict[str, Any]:
     workflow = procedure.workflow(state.workflow_version)
     options = {o.code: o.name for o in procedure.chain.options} if procedure.chain else {}
     chosen = offers.visible_subprocedures(who, state, workflow)
+
+    def unit_of(step_id: str) -> str | None:
+        step = workflow.step(step_id)
+        if step.unit is None:
+            return None
+        try:
+            return ref.units.resolve(step.unit, state.receiving_unit, procedure.field).code
+        except UnresolvedUnitError:
+            return None
+
     return {
-        "offers": offers.offers(who, state, procedure),
+        "offers": offers.offers(who, state, procedure, unit_of),
         "procedure": {
             "code": procedure.code,
             "fees": [f.model_dump() for f in procedure.fees],

@@ -8,7 +8,7 @@ offer that raced with a colleague's action is refused with a Vietnamese title.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from contracts.events import DossierStatus
@@ -176,10 +176,13 @@ def waits(state: DossierState, workflow: Workflow) -> list[dict[str, Any]]:
 
 
 def offers(
-    who: Principal, state: DossierState, procedure: Procedure, now: datetime | None = None
+    who: Principal,
+    state: DossierState,
+    procedure: Procedure,
+    unit_of: Callable[[str], str | None] = lambda step_id: None,
 ) -> dict[str, Any]:
-    """Everything the page may offer on this dossier, for this operator."""
-    del now  # the offers depend on the state only
+    """Everything the page may offer on this dossier, for this operator; ``unit_of``
+    names the unit that carries out a step (for saying where a completion leads)."""
     workflow = procedure.workflow(state.workflow_version)
     tasks = []
     for run in state.runs_in(StepPhase.OPEN):
@@ -193,7 +196,13 @@ def offers(
                 "claimed_by": run.claimed_by,
                 "since": _since(run),
                 "actions": actions,
-                "next_steps": next_steps(workflow, state, run.step_id),
+                "next_steps": [
+                    {
+                        "step_id": s,
+                        "unit_code": state.receiving_unit if s is None else unit_of(s),
+                    }
+                    for s in next_steps(workflow, state, run.step_id)
+                ],
                 "return_targets": (
                     return_targets(workflow, state, run.step_id) if "return" in actions else []
                 ),
