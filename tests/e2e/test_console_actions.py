@@ -108,7 +108,11 @@ class Desk:
     def claim(self, step: str) -> None:
         self.wait_for_task(step)
         self.button("claim", step).click()
-        expect(self.page.locator("#action-outcome")).to_contain_text("Đã thực hiện «Nhận xử lý»")
+        try:
+            expect(self.page.locator("#action-outcome")).to_contain_text("«Nhận xử lý»")
+        except AssertionError as failed:
+            said = self.page.locator("#toast").inner_text()
+            raise AssertionError(f"{self.username} could not claim {step}: {said}") from failed
         expect(self.page.locator(f'#task-actions tr[data-step="{step}"]')).to_contain_text(
             self.username
         )
@@ -240,7 +244,9 @@ def test_a_land_dossier_goes_desk_land_office_tax_payment_and_back_through_the_c
     assert "9 — Đã xử lý xong" in outcome
     # An official may not sign the result over: the page says who does.
     expect(desk.button("return_result")).to_have_count(0)
-    expect(desk.page.locator(".head-signs")).to_contain_text("lãnh đạo đơn vị")
+    expect(desk.page.locator("#actions .head-signs")).to_contain_text(
+        "lãnh đạo đơn vị ký trả kết quả"
+    )
     desk.shot("land-09-result-ready")
     desk.close()
 
@@ -322,7 +328,9 @@ def test_a_death_chain_with_every_sub_procedure_is_finished_by_each_unit_in_the_
     watch.reaches(9)
     desk.page.reload()
     desk.page.locator("#actions").wait_for()
-    expect(desk.page.locator(".head-signs")).to_contain_text("lãnh đạo đơn vị")
+    expect(desk.page.locator("#actions .head-signs")).to_contain_text(
+        "lãnh đạo đơn vị ký trả kết quả"
+    )
     desk.close()
     head = Desk(browser, console, f"lanhdao@{DONG_LAM}")
     head.open(code)
@@ -343,7 +351,7 @@ def test_a_supplement_round_trip_then_the_agency_wait_is_shown(
     system: dict[str, ServiceProcess], browser: Browser
 ) -> None:
     console, intake = system["routing"].url, system["intake"].url
-    receipt = submit(intake, application(BIRTH_CHAIN, chosen=[BIRTH, "1.004194"]))
+    receipt = submit(intake, application(BIRTH_CHAIN, chosen=[BIRTH, "1.004194", "1.002183"]))
     code = receipt["code"]
     watch = StatusWatch(intake, receipt)
 
@@ -402,7 +410,7 @@ def test_the_head_of_the_desk_refuses_a_dossier_and_a_stale_click_is_refused_in_
     clerk.from_inbox(code)
     clerk.wait_for_task("khai_sinh")
     expect(clerk.button("refuse")).to_have_count(0)
-    expect(clerk.page.locator(".head-signs")).to_contain_text("Từ chối tiếp nhận (mẫu 03)")
+    expect(clerk.page.locator("#actions")).to_contain_text("Từ chối tiếp nhận (mẫu 03) do lãnh đạo")
 
     head = Desk(browser, console, f"lanhdao@{DONG_LAM}")
     head.open(code)

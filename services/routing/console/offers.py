@@ -185,7 +185,8 @@ def offers(
     names the unit that carries out a step (for saying where a completion leads)."""
     workflow = procedure.workflow(state.workflow_version)
     tasks = []
-    for run in state.runs_in(StepPhase.OPEN):
+    # A closed dossier keeps whatever was open when it closed: nothing is to be done.
+    for run in [] if state.is_terminal else state.runs_in(StepPhase.OPEN):
         payment = _payment_follows(workflow, state, run.step_id)
         actions = _task_actions(who, state, run, payment)
         tasks.append(

@@ -357,7 +357,10 @@ function apologiesCard(data) {
 }
 
 async function viewDossier(code) {
+  // A later load (after an action, or another click) wins over one still under way.
+  const seq = (viewDossier.seq = (viewDossier.seq || 0) + 1);
   const data = await api(`/console/api/dossiers/${encodeURIComponent(code)}`);
+  if (seq !== viewDossier.seq) return;
   const intake = data.intake || {};
   const proc = intake.procedure_code || (data.routing && data.routing.procedure_code);
   const timeline = (intake.timeline || []).map((e) => `<tr>
