@@ -441,6 +441,77 @@ def test_the_head_of_the_desk_refuses_a_dossier_and_a_stale_click_is_refused_in_
     assert view["status"] == 3
 
 
+def test_a_task_is_forwarded_to_the_head_sent_back_to_the_desk_and_processing_stopped(
+    system: dict[str, ServiceProcess], browser: Browser
+) -> None:
+    console, intake = system["routing"].url, system["intake"].url
+    receipt = submit(intake, application(BIRTH_CHAIN, chosen=[BIRTH, "1.004194"]))
+    code, dossier = receipt["code"], receipt["id"]
+    watch = StatusWatch(intake, receipt)
+
+    desk = Desk(browser, console, f"canbo@{DONG_LAM}")
+    desk.from_inbox(code)
+    desk.claim("khai_sinh")
+    desk.act("complete", "khai_sinh")
+    desk.close()
+
+    # The police official hands the task to the head of the police unit.
+    police = Desk(browser, console, f"canbo@{DONG_LAM_POLICE}")
+    police.from_inbox(code)
+    police.claim("thuong_tru")
+
+    def colleague(p: Page) -> None:
+        options = p.locator("#f-to option")
+        expect(options).to_contain_text([f"lanhdao@{DONG_LAM_POLICE}"])
+        p.select_option("#f-to", f"lanhdao@{DONG_LAM_POLICE}")
+
+    police.act("forward", "thuong_tru", colleague, shot="forward-01-dialog")
+    row = police.page.locator('#task-actions tr[data-step="thuong_tru"]')
+    expect(row).to_contain_text(f"lanhdao@{DONG_LAM_POLICE}")
+    expect(row.locator("button")).to_have_count(0)  # no longer the official's to work
+    police.close()
+
+    # The head sends it back to the desk's step, with a reason.
+    head = Desk(browser, console, f"lanhdao@{DONG_LAM_POLICE}")
+    head.open(code)
+
+    def back(p: Page) -> None:
+        expect(p.locator("#f-target option")).to_have_text(
+            ["Đăng ký khai sinh, chuyển thông tin liên thông"]
+        )
+        p.locator("#action-confirm").click()  # no reason: refused in the dialog
+        expect(p.locator("#action-error")).to_have_text("Hãy điền đủ các ô bắt buộc.")
+        p.fill("#f-reason", "Sai địa chỉ thường trú trên tờ khai")
+
+    outcome = head.act("return", "thuong_tru", back, shot="return-01-dialog")
+    assert "Ủy ban nhân dân xã Đông Lâm" in outcome
+    head.shot("return-02-returned")
+    head.close()
+
+    # The desk has the step again; its head stops processing (form 05).
+    desk = Desk(browser, console, f"canbo@{DONG_LAM}")
+    desk.from_inbox(code)
+    desk.wait_for_task("khai_sinh")
+    expect(desk.button("claim", "khai_sinh")).to_be_visible()
+    expect(desk.button("stop")).to_have_count(0)
+    desk.close()
+    desk_head = Desk(browser, console, f"lanhdao@{DONG_LAM}")
+    desk_head.open(code)
+    outcome = desk_head.act(
+        "stop", None, lambda p: p.fill("#f-reason", "Người yêu cầu đã chuyển nơi cư trú")
+    )
+    assert "8 — Dừng xử lý" in outcome
+    expect(desk_head.page.locator("#actions")).to_contain_text("Hồ sơ không còn việc cần xử lý.")
+    desk_head.shot("stop-01-stopped")
+    desk_head.close()
+
+    assert watch.reaches(8)["status"] == 8
+    actions = audit(system, dossier)
+    assert (f"canbo@{DONG_LAM_POLICE}", "official", "Forward") in actions
+    assert (f"lanhdao@{DONG_LAM_POLICE}", "unit_head", "ReturnTo") in actions
+    assert (f"lanhdao@{DONG_LAM}", "unit_head", "Stop") in actions
+
+
 # --- the console endpoints the actions added, as an attacker tries them -----------------------
 
 
