@@ -9,16 +9,23 @@ states are checked through the public APIs. Screenshots go to
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 
+from services.sla.domain.apology import ApologyLetter
 from tests.e2e.test_console import SHOTS, browser, login
 from tests.e2e.test_intake_payments import citizen_pays, gateway, payments_of, start_payment
+from tests.e2e.test_read_api_security import insert_letter
 from tests.support.credentials import PORTAL, bearer
+from tests.support.infra import Infra
 from tests.support.officials import (
     DISTRICT_LABOUR,
     DISTRICT_LAND_OFFICE,
@@ -510,6 +517,58 @@ def test_a_task_is_forwarded_to_the_head_sent_back_to_the_desk_and_processing_st
     assert (f"canbo@{DONG_LAM_POLICE}", "official", "Forward") in actions
     assert (f"lanhdao@{DONG_LAM_POLICE}", "unit_head", "ReturnTo") in actions
     assert (f"lanhdao@{DONG_LAM}", "unit_head", "Stop") in actions
+
+
+def test_the_apology_letter_form_04_opens_from_the_dossier_page(
+    system: dict[str, ServiceProcess], browser: Browser, infra: Infra
+) -> None:
+    """SLA writes form 04 when a unit overran its time; the page links it, and the link
+    opens the letter (it answered 404 when it pointed at routing's own origin)."""
+    console, intake = system["routing"].url, system["intake"].url
+    receipt = submit(intake, application(BIRTH))
+    now = datetime.now(UTC)
+    letter = ApologyLetter(
+        id=uuid4(),
+        dossier_id=UUID(receipt["id"]),
+        dossier_code=receipt["code"],
+        procedure_code=BIRTH,
+        procedure_name="Đăng ký khai sinh",
+        contact_ref=receipt["id"],
+        reason="Việc giải quyết hồ sơ chưa hoàn thành trong thời hạn được giao.",
+        responsible_unit=DONG_LAM,
+        responsible_unit_name="Ủy ban nhân dân xã Đông Lâm",
+        step_name=None,
+        old_appointment_at=now,
+        new_appointment_at=now + timedelta(days=2),
+        signed_by_title="Chủ tịch UBND xã",
+        issued_at=now,
+    )
+    schema = f"{system['sla'].env['SCHEMA_PREFIX']}sla"
+    # Playwright's sync API holds this thread's event loop: write from another thread.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, insert_letter(infra, schema, letter)).result()
+
+    clerk = Desk(browser, console, f"canbo@{DONG_LAM}")
+    clerk.from_inbox(receipt["code"])
+    link = clerk.page.locator(f"#apology-{letter.id}")
+    expect(link).to_be_visible()
+    clerk.shot("apology-01-listed")
+    with clerk.page.expect_popup() as popup:
+        link.click()
+    opened = popup.value
+    expect(opened.locator("body")).to_contain_text(receipt["code"])
+    expect(opened.locator("body")).to_contain_text("Trần Văn Minh")
+    opened.screenshot(path=str(SHOTS / "actions-apology-02-form04.png"), full_page=True)
+    opened.close()
+    clerk.close()
+    # The print is in the access log, as a read of the citizen's personal data.
+    trail = httpx.get(
+        f"{console}/v1/audit/reads",
+        params={"dossier": receipt["code"], "actor": f"canbo@{DONG_LAM}"},
+        headers=bearer(console, "giamsat"),
+        timeout=10,
+    ).json()["reads"]
+    assert any(r["what"] == "console.form" and r["parts"] == ["04"] for r in trail)
 
 
 # --- the console endpoints the actions added, as an attacker tries them -----------------------
