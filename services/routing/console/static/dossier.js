@@ -7,7 +7,7 @@ async function viewDossiers(params) {
   const q = params.get("q") || "";
   const data = await api(`/console/api/dossiers?q=${encodeURIComponent(q)}`);
   const rows = data.items.map((d) => `<tr>
-      <td>${dossierLink(d.dossier_code)}</td><td>${esc(d.procedure_code)}</td>
+      <td>${dossierLink(d.dossier_code)}</td><td>${esc(procedureName(d.procedure_code))} <span class="muted">(${esc(d.procedure_code)})</span></td>
       <td>${esc(STATUS[d.status] || d.status)}</td><td>${fmtTime(d.updated_at)}</td></tr>`);
   const view = setView(`<div class="card"><h1>Tra cứu hồ sơ</h1>
     <form class="toolbar" id="search"><div><label for="q">Mã hồ sơ</label>
@@ -21,12 +21,12 @@ async function viewDossiers(params) {
   };
 }
 
-function summary(details) {
+function summary(details, proc) {
   const d = details || {};
   const parts = [];
-  if (d.from_unit || d.to_unit) parts.push(`${esc(d.from_unit || "?")} → ${esc(d.to_unit || "kết thúc")}`);
-  else if (d.unit_code) parts.push(`đơn vị ${esc(d.unit_code)}`);
-  if (d.step_name || d.step_id) parts.push(`bước ${esc(d.step_name || d.step_id)}`);
+  if (d.from_unit || d.to_unit) parts.push(`${esc(d.from_unit ? unitName(d.from_unit) : "?")} → ${esc(d.to_unit ? unitName(d.to_unit) : "kết thúc")}`);
+  else if (d.unit_code) parts.push(`đơn vị ${esc(unitName(d.unit_code))}`);
+  if (d.step_name || d.step_id) parts.push(`bước ${esc(d.step_name || stepName(proc, d.step_id))}`);
   if (d.due_at) parts.push(`hạn ${fmtTime(d.due_at)}`);
   if (d.channel && d.status) parts.push(`${esc(d.channel)}: ${esc(d.status)}`);
   else if (d.status) parts.push(esc(STATUS[d.status] || d.status));
@@ -136,6 +136,7 @@ function dialogShell(title, body, confirmLabel, irreversible) {
     <div class="toolbar dialog-buttons"><button type="submit" id="action-confirm">${esc(confirmLabel)}</button>
     <button type="button" class="secondary" id="action-cancel">Hủy</button></div></form>`;
   $("#action-cancel", dialog).onclick = () => dialog.close();
+  dialog.oninput = () => { $("#action-error", dialog).textContent = ""; };
   return dialog;
 }
 
@@ -366,7 +367,7 @@ async function viewDossier(code) {
   const timeline = (intake.timeline || []).map((e) => `<tr>
       <td>${fmtTime(e.occurred_at)}</td><td>${esc(e.source)}</td>
       <td>${esc(EVENT[e.event_type] || e.event_type)}<div class="muted">${esc(e.event_type)}</div></td>
-      <td>${summary(e.details)}</td></tr>`);
+      <td>${summary(e.details, proc)}</td></tr>`);
   const steps = (data.steps || []).map((s) => `<tr>
       <td>${esc(stepName(proc, s.step_id))}</td><td>${esc(unitName(s.unit_code))}</td><td>${esc(TASK_STATUS[s.status] || s.status)}</td>
       <td>${fmtTime(s.assigned_at)}</td><td class="num">${esc(s.allotment_hours)}</td><td>${fmtTime(s.due_at)}</td></tr>`);
