@@ -440,6 +440,9 @@ def test_the_head_of_the_desk_refuses_a_dossier_and_a_stale_click_is_refused_in_
     said = toast.inner_text()
     assert any(title in said for title in ("Thao tác không hợp lệ", "Không tìm thấy nhiệm vụ"))
     assert "task" not in said and "claim" not in said  # no English detail
+    # The page was reloaded: the refused dossier offers nothing any more.
+    expect(clerk.page.locator("#action-outcome")).to_contain_text("Hồ sơ đã được tải lại.")
+    expect(clerk.page.locator("#task-actions")).to_have_count(0)
     clerk.shot("refuse-03-stale-claim")
     clerk.close()
     view = public_view(intake, code)

@@ -241,7 +241,12 @@ async function runAction(action, data, task) {
     await viewDossier(data.code);
   };
   if (action === "claim") {
-    try { await send(null); } catch (err) { toast(`Không thực hiện được: ${problemTitle(err)}`); }
+    try { await send(null); } catch (err) {
+      // Someone acted first (or the dossier closed): say so, and show it as it is now.
+      state.outcome = `Không thực hiện được: ${problemTitle(err)}. Hồ sơ đã được tải lại.`;
+      toast(state.outcome);
+      await viewDossier(data.code);
+    }
     return;
   }
   let body;
