@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from contracts.vietnam import VN_TZ
 from services.intake.domain.catalog import Catalog
+from services.intake.domain.personal_data import mask_citizen_id
 from services.intake.domain.status import status_name
 
 
@@ -105,4 +107,30 @@ def citizen_view(catalog: Catalog, row: dict[str, Any]) -> dict[str, Any]:
         "current_unit_name": current.name if current else None,
         "received_at": vn(row["received_at"]),
         "appointment_at": vn(row["appointment_at"]),
+    }
+
+
+def particulars(row: dict[str, Any]) -> dict[str, Any]:
+    """The applicant with the citizen ID masked (never the whole number outside intake),
+    the summary and the fees paid at submission."""
+    applicant = json.loads(row["applicant"]) if row.get("applicant") else {}
+    request = json.loads(row["request"]) if row.get("request") else {}
+    person = None
+    if applicant.get("full_name"):
+        person = {
+            "full_name": applicant["full_name"],
+            "citizen_id_masked": mask_citizen_id(str(applicant.get("citizen_id") or "")),
+            "phone": str(applicant.get("phone") or ""),
+            "email": applicant.get("email"),
+            "address": str(applicant.get("address") or ""),
+        }
+    return {
+        "code": row["code"],
+        "applicant": person,
+        "summary": str(request.get("summary") or ""),
+        "channel": int(row["channel"]),
+        "fees": [
+            {"code": str(f.get("code", "")), "amount_vnd": int(f.get("amount_vnd", 0))}
+            for f in json.loads(row["fees"] or "[]")
+        ],
     }

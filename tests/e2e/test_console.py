@@ -139,7 +139,7 @@ def test_an_official_claims_and_completes_a_step_and_sees_the_dossier_move(
     assert {"intake", "routing", "sla", "notify"} <= services
     page.screenshot(path=str(SHOTS / "console-05-dossier.png"), full_page=True)
     # dossier.js (the actions helper's screen) has an unnamed trace picker: reported.
-    check_axe(page, "console-dossier", waive={"select-name": ("#trace-pick",)})
+    check_axe(page, "console-dossier")
     assert errors == []
     page.close()
 

@@ -135,3 +135,15 @@ def test_a_request_path_names_its_dossier_task_and_step() -> None:
     uuid = "0b6f3a52-5d0e-4a43-9b1e-2f1f0d7c8a11"
     assert path_attributes({"dossier_id": uuid}) == {"onestop.dossier_id": uuid}
     assert path_attributes({"letter_id": "5"}) == {}
+
+
+def test_the_names_map_marks_the_steps_that_end_with_a_financial_obligation() -> None:
+    from reference import reference
+    from reference.workflow import StepKind
+    from services.routing.console.names import names_of
+
+    marked = names_of("three_level")["assesses_payment"]
+    assert marked == {"1.012603": ["xac_dinh_nghia_vu"]}  # land -> tax: the tax office
+    workflow = reference("three_level").procedure("1.012603").workflows[-1]
+    payment = [s for s in workflow.steps if s.kind is StepKind.PAYMENT]
+    assert [s.after[0].step for s in payment] == marked["1.012603"]

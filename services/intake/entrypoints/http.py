@@ -19,7 +19,7 @@ from services.intake.domain.search import PHONE_SUFFIX, fold_name, like_escape
 from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.handlers import IntakeContext, submit_dossier
 from services.intake.receipt import receipt_form, receipt_html
-from services.intake.views import dossier_view
+from services.intake.views import dossier_view, particulars
 from services.runtime.auth import service_caller
 from services.runtime.data_access import note_reads
 from services.runtime.problems import PROBLEM_JSON, ProblemError
@@ -197,6 +197,41 @@ async def get_receipt(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict
 async def get_receipt_html(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> HTMLResponse:
     form = receipt_form(ctx.catalog, await _read_personal(ctx, portal, ref))
     return HTMLResponse(receipt_html(form))
+
+
+class ApplicantView(BaseModel):
+    full_name: str
+    citizen_id_masked: str = Field(description="The last three digits only.")
+    phone: str
+    email: str | None
+    address: str
+
+
+class FeeView(BaseModel):
+    code: str
+    amount_vnd: int
+
+
+class DossierParticulars(BaseModel):
+    """What an official handling the dossier needs of the applicant and the request."""
+
+    code: str
+    applicant: ApplicantView | None = Field(description="None once anonymised.")
+    summary: str
+    channel: int
+    fees: list[FeeView]
+
+
+@router.get(
+    "/dossiers/{ref}/particulars",
+    response_model=DossierParticulars,
+    summary="The applicant (ID masked), the request's summary and the fees paid.",
+    description="For the dossier's portal and the console (routing's credential); each"
+    " read is counted as a read of personal data.",
+    responses={401: UNAUTHORISED, 404: NOT_FOUND},
+)
+async def get_particulars(ref: CodePath, ctx: ContextDep, portal: PortalDep) -> dict[str, Any]:
+    return particulars(await _read_personal(ctx, portal, ref))
 
 
 class ContactRefs(BaseModel):

@@ -13,6 +13,7 @@ from services.runtime.db import DbConn
 OPERATOR_WORKFLOW = "operator.workflow"  # steps, audit trail with officials' notes
 CONSOLE_DOSSIER = "console.dossier"  # intake's view, messages to the citizen, deadlines
 CONSOLE_SEARCH = "console.search"  # a search by applicant name or phone (query masked)
+CONSOLE_FORM = "console.form"  # a printed form naming the citizen (01, 04, a payment receipt)
 
 
 async def record_read(

@@ -138,3 +138,13 @@ async def dev_signing_key(conn: DbConn, generated_pem: bytes, kid: str) -> bytes
         "SELECT private_pem FROM dev_signing_keys ORDER BY created_at, kid LIMIT 1"
     )
     return pem
+
+
+async def colleagues(conn: DbConn, unit_code: str) -> list[dict[str, str]]:
+    """The enabled officials of one unit (for handing a task on), heads first."""
+    rows = await conn.fetch(
+        "SELECT username, full_name, role FROM officials WHERE unit_code = $1 AND enabled"
+        " ORDER BY role = 'official', full_name, username",
+        unit_code,
+    )
+    return [dict(r) for r in rows]

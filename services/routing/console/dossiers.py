@@ -11,7 +11,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 
 from contracts.bounds import SafeStr
+from reference import reference
+from reference.units import UnresolvedUnitError
 from services.routing.adapters import access_log
+from services.routing.console import offers
 from services.routing.console.access import is_supervisor
 from services.routing.console.common import (
     DossierRefPath,
@@ -24,6 +27,7 @@ from services.routing.console.common import (
     reason_of,
     runtime_of,
 )
+from services.routing.domain.state import DossierState
 from services.runtime.auth import Principal
 from services.runtime.problems import ProblemError
 from services.runtime.telemetry import load_trace, traces_of_dossier
@@ -32,7 +36,18 @@ log = logging.getLogger(__name__)
 
 
 api = APIRouter()
-DOSSIER_PAGE_PARTS = ("intake", "handoffs", "steps", "deadlines", "messages", "traces")
+DOSSIER_PAGE_PARTS = (
+    "intake",
+    "applicant",
+    "documents",
+    "payments",
+    "apologies",
+    "handoffs",
+    "steps",
+    "deadlines",
+    "messages",
+    "traces",
+)
 
 # --- dossiers ------------------------------------------------------------------------------
 
@@ -86,6 +101,15 @@ async def dossier(request: Request, ref: DossierRefPath, who: PrincipalDep) -> d
         call(request, "sla", "GET", f"/v1/dossiers/{dossier_id}/deadlines"),
         _dossier_traces(request, dossier_id, code),
     )
+    # What intake holds of the applicant and the papers, and SLA's letters (form 04).
+    parts = await asyncio.gather(
+        call(request, "intake", "GET", f"/v1/dossiers/{code}/particulars"),
+        call(request, "intake", "GET", f"/v1/dossiers/{code}/documents"),
+        call(request, "intake", "GET", f"/v1/dossiers/{code}/payments"),
+        call(request, "sla", "GET", "/v1/apologies", params={"dossier": code}),
+    )
+    (p_status, particulars), (doc_status, documents), (pay_status, payments), apology = parts
+    a_status, apologies = apology
     tasks = await runtime_of(request).pool.fetch(
         "SELECT task_id, step_id, unit_code, status, claimed_by, assigned_at, due_at,"
         " allotment_hours, updated_at FROM inbox WHERE dossier_id = $1 ORDER BY assigned_at",
@@ -105,6 +129,54 @@ async def dossier(request: Request, ref: DossierRefPath, who: PrincipalDep) -> d
         "messages": notes.get("messages", []) if n_status == 200 else None,
         "messages_error": None if n_status == 200 else reason_of(n_status, notes),
         "traces": traces,
+        "particulars": particulars if p_status == 200 else None,
+        "particulars_error": None if p_status == 200 else reason_of(p_status, particulars),
+        "documents": documents.get("documents") if doc_status == 200 else None,
+        "documents_error": None if doc_status == 200 else reason_of(doc_status, documents),
+        "payments": payments if pay_status == 200 else None,
+        "payments_error": None if pay_status == 200 else reason_of(pay_status, payments),
+        "apologies": apologies if a_status == 200 else None,
+        "apologies_error": None if a_status == 200 else reason_of(a_status, apologies),
+        **_work_of(request, who, found),
+    }
+
+
+def _work_of(request: Request, who: Principal, found: Any) -> dict[str, Any]:
+    """What the operator may do on the dossier, the procedure's papers and fees, and the
+    chosen sub-procedures this operator may see."""
+    if found is None:
+        return {"offers": None, "procedure": None, "subprocedures": None}
+    state = DossierState.model_validate_json(found["state"])
+    ref = reference(runtime_of(request).settings.reference_profile)
+    procedure = ref.procedure(state.procedure_code)
+    workflow = procedure.workflow(state.workflow_version)
+    options = {o.code: o.name for o in procedure.chain.options} if procedure.chain else {}
+    chosen = offers.visible_subprocedures(who, state, workflow)
+
+    def unit_of(step_id: str) -> str | None:
+        step = workflow.step(step_id)
+        if step.unit is None:
+            return None
+        try:
+            return ref.units.resolve(step.unit, state.receiving_unit, procedure.field).code
+        except UnresolvedUnitError:
+            return None
+
+    return {
+        "offers": offers.offers(who, state, procedure, unit_of),
+        "procedure": {
+            "code": procedure.code,
+            "fees": [f.model_dump() for f in procedure.fees],
+            "documents": [{"code": d.code, "name": d.name} for d in procedure.documents],
+        },
+        "subprocedures": (
+            None
+            if chosen is None
+            else {
+                "shown": [{"code": c, "name": options.get(c, c)} for c in chosen],
+                "all_visible": len(chosen) == len(state.chosen_subprocedures),
+            }
+        ),
     }
 
 

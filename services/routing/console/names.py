@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from reference import reference
+from reference.workflow import StepKind
 from services.routing.console.common import PrincipalDep, runtime_of
 
 api = APIRouter()
@@ -23,16 +24,24 @@ def names_of(profile: str) -> dict[str, Any]:
     workflow version, the newest name winning)."""
     ref = reference(profile)
     steps: dict[str, dict[str, str]] = {}
+    # Steps that end by recording the financial obligation (a payment step follows them),
+    # so the inbox sends the official to the dossier page instead of offering "complete".
+    assessing: dict[str, list[str]] = {}
     for code, procedure in ref.procedures.items():
         by_id: dict[str, str] = {}
+        ends: set[str] = set()
         for workflow in sorted(procedure.workflows, key=lambda w: w.version):
             by_id.update({step.id: step.name for step in workflow.steps})
+            ends |= {s.after[0].step for s in workflow.steps if s.kind is StepKind.PAYMENT}
         steps[code] = by_id
+        if ends:
+            assessing[code] = sorted(ends)
     return {
         "units": {unit.code: unit.name for unit in ref.units},
         "procedures": {code: p.name for code, p in ref.procedures.items()},
         "fields": {code: f.name for code, f in ref.fields.items()},
         "steps": steps,
+        "assesses_payment": assessing,
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
-from services.routing.console import dossiers, health, hints, inbox, names, stats
+from services.routing.console import actions, dossiers, health, hints, inbox, names, stats
 from services.runtime.problems import ProblemError, problem_responses
 
 STATIC = Path(__file__).parent / "static"
@@ -32,7 +32,7 @@ router = APIRouter()
 api = APIRouter(
     prefix="/console/api", tags=["console"], responses=problem_responses(401, 403, 404, 422)
 )
-for screen in (names.api, inbox.api, dossiers.api, stats.api, health.api, hints.api):
+for screen in (names.api, inbox.api, dossiers.api, actions.api, stats.api, health.api, hints.api):
     api.include_router(screen)
 
 # --- the page ---------------------------------------------------------------------------

@@ -471,7 +471,7 @@ class ReadEntry(BaseModel):
     dossier_id: UUID | None
     dossier_code: str | None
     what: str = Field(
-        description="Which read: operator.workflow or console.dossier.",
+        description="Which read: operator.workflow, console.dossier or console.form.",
         examples=["console.dossier"],
     )
     parts: list[str] = Field(description="What it returned.", examples=[["intake", "messages"]])

@@ -7,6 +7,13 @@
 // citizen's name or phone typed into the search never lands in the browser's history.
 
 const INBOX_STATUSES = ["open", "claimed", "waiting"];
+
+// A step that ends by recording the financial obligation is finished on the dossier page
+// (amount, payment wait), not with the inbox's "complete".
+function assessesPayment(t) {
+  const steps = state.names && state.names.assesses_payment && state.names.assesses_payment[t.procedure_code];
+  return Boolean(steps && steps.includes(t.step_id));
+}
 const INBOX_URGENCIES = ["overdue", "critical", "soon", "ok", "none"];
 const SEARCH_MODES = { code: "Mã hồ sơ", name: "Tên người nộp", phone: "Số điện thoại (số cuối)" };
 const SEARCH_HINTS = {
@@ -186,7 +193,8 @@ async function loadInbox(view) {
       <td><span class="pill ${esc(t.urgency)}" title="${esc(URGENCY[t.urgency])}">${esc(t.due_at ? fmtHours(t.remaining_hours) : URGENCY.none)}</span></td>
       <td class="actions">
         ${t.status === "open" ? `<button type="button" class="claim" data-version="${t.dossier_version}">Nhận xử lý</button>` : ""}
-        ${t.status === "claimed" ? `<button type="button" class="complete">Hoàn thành bước</button>` : ""}
+        ${t.status === "claimed" && !assessesPayment(t) ? `<button type="button" class="complete">Hoàn thành bước</button>` : ""}
+        ${t.status === "claimed" && assessesPayment(t) ? `<a class="obligation" href="#/dossier/${encodeURIComponent(t.dossier_code)}">Ghi nghĩa vụ tài chính</a>` : ""}
       </td>
     </tr>`);
   const empty = inboxQuery.q
