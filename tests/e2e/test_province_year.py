@@ -9,12 +9,14 @@ overruns, one supplemented. The generator works every dossier to its end; then:
 
 * SLA received exactly the dossiers intake accepted, by channel;
 * received = resolved + withdrawn + in progress, and every one was resolved;
-* the late ones are exactly those the generator made late (on-time share equal);
+* the late ones are exactly those the generator's ledger names: the units it made
+  overrun, and (counted apart) any whose last action it could only send after the
+  deadline because the system lagged; the on-time shares are equal;
 * the Friday dossier's deadline is the next working day's, Monday, as the calendar says.
 
-No timed assertion: the generator's lateness margins (a clean step uses at most 40 % of
-its allotment, a late unit finishes four working hours after the appointment) make the
-outcome independent of how fast this machine is.
+No timed assertion: how fast the machine is changes which dossiers lag, never whether
+SLA and the ledger agree (a clean step uses at most 40 % of its allotment, a late unit
+finishes four working hours after the appointment, so on a quiet machine none lags).
 """
 
 from __future__ import annotations
@@ -88,10 +90,12 @@ def test_a_simulated_slice_of_the_year_matches_the_generators_ledger() -> None:
     assert summary["ended"] == accepted
     assert whole["resolved"] == accepted
     assert whole["in_progress"] == 0
-    # Late exactly where the generator made them late.
+    # Late exactly where the generator's ledger says: the units it made overrun (and any
+    # dossier its last action reached only after the deadline, the system lagging at this
+    # acceleration; the ledger counts those apart as ``lagged``).
     assert summary["made_late"] >= 1
     assert summary["supplemented"] >= 1
-    assert whole["resolved_late"] == summary["made_late"]
+    assert whole["resolved_late"] == summary["late"], summary
     assert Decimal(whole["on_time_rate"]) == summary["on_time_rate"]
     late_ids = {led.dossier_id for led in ledger if led.expected_late}
     outcomes = {
