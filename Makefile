@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run up down infra tools test test-unit lint format contracts bench clean
+.PHONY: run up down infra tools test test-unit lint format contracts bench simulate clean
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ contracts: deps ## re-export JSON Schema / OpenAPI / AsyncAPI files
 
 bench: deps infra
 	$(PY) -m bench.run
+
+SIMULATE_ARGS ?= --scale 0.002 --days 91 --rate 3000
+simulate: deps infra ## a province's year (a scaled slice) in accelerated time: SLA's reports vs the seed
+	$(PY) -m bench.province_year $(SIMULATE_ARGS)
 
 clean: down
 	rm -rf .local

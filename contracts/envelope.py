@@ -6,6 +6,7 @@ field's meaning), and bump ``schema_version`` of the payload when they add one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -13,8 +14,21 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict, Field
 
 
-def utc_now() -> datetime:
+def _wall_now() -> datetime:
     return datetime.now(UTC)
+
+
+_clock: list[Callable[[], datetime]] = [_wall_now]
+
+
+def use_clock(clock: Callable[[], datetime]) -> None:
+    """What ``occurred_at`` defaults to: the services' business clock
+    (``services.runtime.clock``), the wall clock unless a simulation sets it."""
+    _clock[0] = clock
+
+
+def utc_now() -> datetime:
+    return _clock[0]()
 
 
 class EventEnvelope(BaseModel):

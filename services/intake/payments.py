@@ -28,6 +28,7 @@ from services.intake.domain import vnpay
 from services.intake.domain.status import status_name
 from services.intake.handlers import IntakeContext
 from services.intake.views import vn
+from services.runtime import clock
 from services.runtime.db import DbConn
 from services.runtime.problems import ProblemError
 
@@ -165,9 +166,12 @@ async def _settle(
     )
     if state == "paid":
         assert dossier is not None
+        # The gateway's times are the wall clock's; the payment, as a business fact, is
+        # on the business clock (the same instant unless a simulation sets the clock).
+        paid_at = now if clock.current().is_wall else clock.now()
         event = ObligationPaid(
             dossier_code=order["dossier_code"],
-            paid_at=now,
+            paid_at=paid_at,
             amount_vnd=int(order["amount_vnd"]),
             receipt_ref=f"VNPAY-{order['txn_ref']}",
         )
@@ -184,7 +188,7 @@ async def _settle(
             source="intake",
             event_type=EVENT_TYPE,
             sequence=0,
-            occurred_at=now,
+            occurred_at=paid_at,
             details={"action": "payment", "channel": "vnpay", "receipt_no": settled["receipt_no"]},
         )
     elif state == "duplicate":

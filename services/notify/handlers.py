@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
 from uuid import UUID
 
 from contracts.envelope import EventEnvelope
@@ -52,6 +52,7 @@ from services.notify.domain.rating import RatingLinks
 from services.notify.providers.esms import EsmsProvider
 from services.notify.providers.failover import WeightedFailover
 from services.notify.providers.zalo_zns import ZaloZnsProvider
+from services.runtime import clock
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime
 
@@ -165,6 +166,14 @@ def quiet_hours_defer_for(
     return quiet_until(quiet, now, channel, unit)
 
 
+def on_wall(messages: list[NewMessage]) -> list[NewMessage]:
+    """Quiet hours are decided on the business clock; the sender schedules on the wall
+    clock, so each message's send time is the wall instant business time reaches it."""
+    if clock.current().is_wall:
+        return messages
+    return [replace(m, send_at=clock.wall_of(m.send_at)) for m in messages]
+
+
 async def on_citizen_event(
     ctx: NotifyContext,
     conn: DbConn,
@@ -184,7 +193,7 @@ async def on_citizen_event(
     contact_ref = contact_ref_of(env, facts or told)
     zalo = ctx.zalo_enabled if zalo_enabled is None else zalo_enabled
     prefs = await store.load_prefs(conn, contact_ref, zalo_enabled=zalo)
-    messages = plan(env, facts, prefs, datetime.now(UTC), rules)
+    messages = on_wall(plan(env, facts, prefs, clock.now(), rules))
     return len(await store.insert_messages(conn, messages))
 
 
@@ -221,7 +230,7 @@ async def on_citizen_events(
             units[(env.dossier_id, unit)] = None
         planned.append((env, facts, contact_ref_of(env, facts or new_facts), i))
     refused = await store.opted_out(conn, sorted({ref for _, _, ref, _ in planned}))
-    now = datetime.now(UTC)
+    now = clock.now()
     messages: list[NewMessage] = []
     headers: list[Mapping[str, str]] = []
     for env, facts, ref, i in planned:
@@ -229,7 +238,7 @@ async def on_citizen_events(
             opted_out=frozenset(ch for r, ch in refused if r == ref) if refused else frozenset(),
             zalo_enabled=zalo,
         )
-        made = plan(env, facts, prefs, now, rules)
+        made = on_wall(plan(env, facts, prefs, now, rules))
         messages.extend(made)
         headers.extend([trace_headers[i] if trace_headers else {}] * len(made))
     created = await store.insert_messages(conn, messages, headers)

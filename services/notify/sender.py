@@ -43,6 +43,7 @@ from services.notify.domain.model import ClaimedMessage, Rules, StatusChange
 from services.notify.domain.plan import render_params, sms_fallback
 from services.notify.domain.templates import TemplateError, render
 from services.notify.handlers import NotifyContext
+from services.runtime import clock
 from services.runtime.telemetry import context_from_carrier, current_trace_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ class Sender:
             else None
         )
         rating = (
-            ctx.rating_links.url(m.dossier_id, datetime.now(VN_TZ).date())
+            ctx.rating_links.url(m.dossier_id, clock.now().astimezone(VN_TZ).date())
             if ctx.rating_links is not None and m.event_type == RESULT_READY
             else None
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from services.routing.entrypoints.consumers import RoutingConsumers, consumers
 from services.routing.entrypoints.http import router
 from services.routing.handlers import Routing
 from services.routing.postal import PostalConfig, PostalSender
+from services.runtime import clock
 from services.runtime.auth import OperatorAuth, hash_password
 from services.runtime.documents.settings import DocumentSettings
 from services.runtime.ratelimit import TokenBuckets
@@ -179,7 +179,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         async def agency_timeouts() -> None:
             routing: Routing = rt.state["routing"]
             while True:
-                if await routing.time_out_silent_agencies(datetime.now(UTC)) == 0:
+                if await routing.time_out_silent_agencies(clock.now()) == 0:
                     await asyncio.sleep(1.0)
 
         async def expired_tokens() -> None:

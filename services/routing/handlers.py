@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +18,7 @@ from services.routing.domain import events as ev
 from services.routing.domain.fold import evolve
 from services.routing.domain.state import DossierState
 from services.routing.translate import to_contract
+from services.runtime import clock
 from services.runtime.auth import Principal
 from services.runtime.db import DbConn
 from services.runtime.outbox import OutboxRecord, append_records
@@ -120,9 +121,7 @@ class Routing:
         at: datetime | None = None,
     ) -> DossierState:
         """A command on a dossier the caller has loaded (and locked) in ``conn``."""
-        decision = self.decide(
-            state, code, command, at or datetime.now(UTC), actor, task_id, trace=None
-        )
+        decision = self.decide(state, code, command, at or clock.now(), actor, task_id, trace=None)
         if decision is None:
             return state
         await self.save(conn, [decision])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from services.routing.domain import commands as cmd
 from services.routing.domain import postal as core
 from services.routing.domain.state import DossierState
 from services.routing.handlers import Actor, Routing
+from services.runtime import clock
 from services.runtime.db import DbConn
 from services.runtime.outbox import OutboxRecord, append_records
 from services.runtime.telemetry import current_trace_headers
@@ -105,7 +106,7 @@ class PostalSender:
                 "tracking_number": attempt.tracking_number,
                 "unit_code": row["unit_code"],
             }
-            await self._timeline(conn, state, code, order, "created", datetime.now(UTC))
+            await self._timeline(conn, state, code, order, "created", clock.now())
 
     async def _failed(self, ref: str, attempts: int, error: str, retryable: bool) -> None:
         tried = attempts + 1

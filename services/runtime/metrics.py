@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.runtime import clock
 from services.runtime.db import DbConn
 
 HTTP_LATENCY = Histogram(
@@ -61,8 +62,8 @@ DOMAIN_QUERIES: dict[str, str] = {
     " WHERE status <> 'done' GROUP BY 1, 2",
     "deadlines": "SELECT kind, CASE"
     " WHEN state = 'paused' THEN 'paused'"
-    " WHEN due_at < now() THEN 'overdue'"
-    " WHEN due_soon_at IS NOT NULL AND due_soon_at <= now() THEN 'due_soon'"
+    " WHEN due_at < $1 THEN 'overdue'"
+    " WHEN due_soon_at IS NOT NULL AND due_soon_at <= $1 THEN 'due_soon'"
     " ELSE 'open' END AS st, count(*) AS n FROM deadlines WHERE state <> 'closed' GROUP BY 1, 2",
     "messages": "SELECT status, coalesce(provider, '') AS provider, count(*) AS n"
     " FROM messages GROUP BY 1, 2",
@@ -94,7 +95,7 @@ async def refresh_domain_gauges(pool: asyncpg.Pool) -> None:
             rows = await conn.fetch(DOMAIN_QUERIES["inbox"])
             _replace(INBOX_SIZE, {(r["unit_code"], r["status"]): r["n"] for r in rows})
         if "deadlines" in tables:
-            rows = await conn.fetch(DOMAIN_QUERIES["deadlines"])
+            rows = await conn.fetch(DOMAIN_QUERIES["deadlines"], clock.now())
             _replace(DEADLINES, {(r["kind"], r["st"]): r["n"] for r in rows})
         if "messages" in tables:
             rows = await conn.fetch(DOMAIN_QUERIES["messages"])

@@ -13,11 +13,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 from prometheus_client import Counter, Gauge
 
+from services.runtime import clock
 from services.runtime.db import DbConn
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def purge_once(
     pool: asyncpg.Pool, service: str, purge: Purge, now: datetime | None = None
 ) -> dict[str, int]:
     async with pool.acquire() as conn, conn.transaction():
-        counts = await purge(conn, now or datetime.now(UTC))
+        counts = await purge(conn, now or clock.now())
     for kind, rows in counts.items():
         if rows:
             PURGED.labels(service, kind).inc(rows)

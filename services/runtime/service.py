@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from contracts.envelope import EventEnvelope
+from services.runtime import clock
 from services.runtime.auth import OperatorAuth
 from services.runtime.consumer import BatchHandler, ConsumerConfig, Handler, IdempotentConsumer
 from services.runtime.credentials import ServiceCredentials
@@ -202,6 +203,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         problems = settings.insecure_settings()
         if problems:
             raise RuntimeError("refusing to start: " + "; ".join(problems))
+        clock.configure(settings.clock())
         span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
         pool = await create_pool(
             settings.database_dsn, settings.db_schema, settings.db_pool_min, settings.db_pool_max

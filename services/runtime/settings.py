@@ -8,12 +8,14 @@ service refuses to start while any secret setting holds a known default or a sho
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.clock import Clock, clock_problems
 from services.runtime.credentials import (
     dev_service_token,
     dev_trusted_tokens,
@@ -108,6 +110,14 @@ class ServiceSettings(TransportSettings, BaseSettings):
     oidc_user_claim: str = "sub"
     oidc_unit_claim: str = "unit"
     oidc_role_claim: str = "role"
+    # The business clock (services.runtime.clock): wall time unless a simulation maps it.
+    clock_rate: float = Field(default=1.0, gt=0, description="Business seconds per wall second.")
+    clock_epoch: datetime | None = Field(
+        default=None, description="The business instant at CLOCK_ANCHOR (ISO 8601, with offset)."
+    )
+    clock_anchor: datetime | None = Field(
+        default=None, description="The wall instant CLOCK_EPOCH maps to; unset: process start."
+    )
 
     @property
     def is_development(self) -> bool:
@@ -142,11 +152,15 @@ class ServiceSettings(TransportSettings, BaseSettings):
             return parse_trusted_tokens(self.trusted_service_tokens)
         return dev_trusted_tokens() if self.is_development else {}
 
+    def clock(self) -> Clock:
+        return Clock(rate=self.clock_rate, epoch=self.clock_epoch, anchor=self.clock_anchor)
+
     def insecure_settings(self) -> list[str]:
         """What forbids starting outside development, one line per offending setting."""
         if self.is_development:
             return []
-        problems = secret_problems({n: str(getattr(self, n)) for n in self.secret_settings})
+        problems = clock_problems(self.clock_rate, self.clock_epoch, self.clock_anchor)
+        problems += secret_problems({n: str(getattr(self, n)) for n in self.secret_settings})
         try:
             trusted = parse_trusted_tokens(self.trusted_service_tokens)
         except ValueError as exc:

@@ -17,12 +17,13 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from contracts.envelope import EventEnvelope
 from contracts.events import DossierRated, Payload
+from services.runtime import clock
 from services.runtime.consumer import INFRASTRUCTURE_ERRORS, BatchHandler, Envelope
 from services.runtime.db import DbConn
 from services.runtime.outbox import OutboxRecord, append_records
@@ -98,7 +99,7 @@ class SlaHandlers:
         before = await store.load(conn, ids, for_update=True)
         after = dict(before)
         decided: list[_Decided] = []
-        now = datetime.now(UTC)
+        now = clock.now()
         for env, event in events:
             state, out = self._decide(after[env.dossier_id], event, now)
             after[env.dossier_id] = state
@@ -188,14 +189,15 @@ class SlaHandlers:
         ``stop_at`` (``time.time()``), forever without it; returns how many it fired."""
         fired = 0
         while stop_at is None or time.time() < stop_at:
-            n = await self.fire_due_timers(datetime.now(UTC))
+            n = await self.fire_due_timers(clock.now())
             fired += n
             if n >= self.policy.timer_batch:
                 continue
             upcoming = await store.next_due(self.rt.pool)
             delay = interval
             if upcoming is not None:
-                until_due = (upcoming - datetime.now(UTC)).total_seconds()
+                # Business seconds until it is due, slept on the wall clock.
+                until_due = clock.wall_seconds((upcoming - clock.now()).total_seconds())
                 delay = min(interval, max(until_due, 0.0) + 0.001)
             await asyncio.sleep(delay)
         return fired
@@ -232,7 +234,7 @@ class SlaHandlers:
             "event_id": str(event_id),
             "event_type": event_type,
             "schema_version": 1,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": clock.now().isoformat(),
             "dossier_id": str(dossier_id),
             "sequence": 0,
             "correlation_id": str(cause.event.correlation_id if cause else dossier_id),

@@ -88,6 +88,27 @@ def test_known_defaults_are_refused_even_when_set_explicitly() -> None:
     assert "DATABASE_URL has a default or short password" in answer.stderr
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_production_refuses_an_accelerated_clock(service: str) -> None:
+    """Someone starts a production service with the simulation's clock (business time
+    running 600 times faster, from a chosen epoch): deadlines and received times would be
+    fiction. The service refuses to start, naming each clock setting."""
+    answer = start_with(
+        f"services.{service}",
+        {
+            "ENVIRONMENT": "production",
+            "CLOCK_RATE": "600",
+            "CLOCK_EPOCH": "2025-01-01T00:00:00+07:00",
+            "CLOCK_ANCHOR": "2026-12-02T03:00:00+00:00",
+        },
+    )
+    assert answer.returncode == 2, answer.stderr[-2000:]
+    assert "CLOCK_RATE must be 1 in production" in answer.stderr
+    assert "CLOCK_EPOCH must be unset in production" in answer.stderr
+    assert "CLOCK_ANCHOR must be unset in production" in answer.stderr
+    assert "Traceback" not in answer.stderr
+
+
 class _SecretsChecked:
     """The secrets check has its own tests above; these are about the database's state."""
 

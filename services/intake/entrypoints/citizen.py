@@ -23,6 +23,7 @@ from services.intake.actions import change_opt_out, take_action
 from services.intake.entrypoints.http import NOT_FOUND, UNAUTHORISED, CodePath, problem
 from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.views import citizen_view
+from services.runtime import clock
 from services.runtime.problems import ProblemError, problem_response
 from services.runtime.ratelimit import retry_after_header
 
@@ -92,7 +93,7 @@ async def lookup(
 async def supplement(
     ref: CodePath, body: SupplementBody, ctx: ContextDep, portal: PortalDep
 ) -> dict[str, Any]:
-    return await take_action(ctx, portal, ref, "supplement", body, datetime.now(UTC))
+    return await take_action(ctx, portal, ref, "supplement", body, clock.now())
 
 
 @router.post(
@@ -105,7 +106,7 @@ async def supplement(
 async def withdraw(
     ref: CodePath, body: WithdrawalBody, ctx: ContextDep, portal: PortalDep
 ) -> dict[str, Any]:
-    return await take_action(ctx, portal, ref, "withdrawal", body, datetime.now(UTC))
+    return await take_action(ctx, portal, ref, "withdrawal", body, clock.now())
 
 
 @router.post(
@@ -118,7 +119,7 @@ async def withdraw(
 async def pay(
     ref: CodePath, body: PaymentBody, ctx: ContextDep, portal: PortalDep
 ) -> dict[str, Any]:
-    return await take_action(ctx, portal, ref, "payment", body, datetime.now(UTC))
+    return await take_action(ctx, portal, ref, "payment", body, clock.now())
 
 
 @router.post(

@@ -4,7 +4,7 @@ register (form 07) for its officials, and the verification of any signed documen
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from services.intake.adapters.registers import REGISTER_MAX_ROWS, register_rows
 from services.intake.documents import receipt_document, register_document
 from services.intake.entrypoints.http import NOT_FOUND, UNAUTHORISED, CodePath, _read_personal
 from services.intake.entrypoints.security import ContextDep, PortalDep
+from services.runtime import clock
 from services.runtime.auth import operator_principal
 from services.runtime.data_access import note_reads
 from services.runtime.documents.service import PDF, Documents, documents_of, pdf_response
@@ -93,9 +94,7 @@ async def register_pdf(
         )
     caller = f"operator:{who.user_id}" if who is not None else "service:ops"
     note_reads(ctx.reads, caller, [r["id"] for r in rows])
-    form = register_document(
-        ctx.catalog, unit, (start, end), rows, datetime.now(UTC), documents.place
-    )
+    form = register_document(ctx.catalog, unit, (start, end), rows, clock.now(), documents.place)
     pdf = await documents.issue(form)
     return pdf_response(pdf, "07", f"{unit}-{start:%Y%m%d}-{end:%Y%m%d}")
 

@@ -5,7 +5,6 @@ in the same shape."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -16,6 +15,7 @@ from services.intake import sync
 from services.intake.entrypoints.http import NOT_FOUND, UNAUTHORISED, UNAVAILABLE
 from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.sync import FAILED, OK
+from services.runtime import clock
 from services.runtime.problems import ProblemError
 
 router = APIRouter(prefix="/v1/dvcqg", tags=["national portal sync"])
@@ -86,7 +86,7 @@ async def dong_bo_ho_so(body: DvcqgSync, ctx: ContextDep, portal: PortalDep) -> 
         return {"error_code": FAILED, "message": f"Dịch vụ không hỗ trợ: {body.service}"}
     updating = body.isUpdating.strip().lower() == "true"
     unit = (body.model_extra or {}).get("madonvi")
-    now = datetime.now(UTC)
+    now = clock.now()
     results = [
         await sync.take(
             ctx, portal, item, updating=updating, envelope_unit=str(unit) if unit else None, now=now

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -20,6 +19,7 @@ from services.intake.entrypoints.security import ContextDep, PortalDep
 from services.intake.handlers import IntakeContext, submit_dossier
 from services.intake.receipt import receipt_form, receipt_html
 from services.intake.views import dossier_view, particulars
+from services.runtime import clock
 from services.runtime.auth import service_caller
 from services.runtime.data_access import note_reads
 from services.runtime.problems import PROBLEM_JSON, ProblemError
@@ -138,7 +138,7 @@ async def submit_for_portal(
             body,
             portal_id=portal.id,
             idempotency_key=idempotency_key,
-            now=datetime.now(UTC),
+            now=clock.now(),
             external_code=external_code,
         )
     except SubmissionRefused as refused:

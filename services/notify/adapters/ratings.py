@@ -9,6 +9,7 @@ from uuid import UUID
 from contracts.envelope import EventEnvelope
 from contracts.events import DossierRated, RatingScores
 from services.notify.domain.rating import Rating
+from services.runtime import clock
 from services.runtime.db import DbConn
 from services.runtime.outbox import OutboxRecord, append_records
 from services.runtime.service import Runtime
@@ -41,7 +42,7 @@ async def add_rating(
     s = rating.scores
     at: datetime | None = await conn.fetchval(
         "INSERT INTO ratings (dossier_id, dossier_code, timeliness, attitude, clarity,"
-        " outcome, comment) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " outcome, comment, rated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (dossier_id) DO NOTHING RETURNING rated_at",
         dossier_id,
         code,
@@ -50,6 +51,7 @@ async def add_rating(
         s["clarity"],
         s["outcome"],
         rating.comment,
+        clock.now(),
     )
     if at is None:
         return False

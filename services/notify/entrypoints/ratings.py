@@ -10,7 +10,6 @@ nothing is stored. A browser gets HTML pages, other clients JSON and problem+jso
 
 from __future__ import annotations
 
-from datetime import datetime
 from html import escape
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -32,6 +31,7 @@ from services.notify.domain.rating import (
 )
 from services.notify.entrypoints.optouts import _HEADERS, _page
 from services.notify.handlers import NotifyContext
+from services.runtime import clock
 from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
 
@@ -64,7 +64,7 @@ def _refuse(request: Request, status: int, title: str, detail: str, text: str) -
 
 
 def _check(request: Request, token: str) -> RatingLink | Response:
-    found = _links(request).verify(token, datetime.now(VN_TZ).date())
+    found = _links(request).verify(token, clock.now().astimezone(VN_TZ).date())
     if isinstance(found, RatingLink):
         return found
     return _refuse(

@@ -107,28 +107,30 @@ async def queue_page(
     return [dict(r) for r in rows]
 
 
-async def overdue_count(conn: DbConn, units: Sequence[str] | None) -> int:
+async def overdue_count(conn: DbConn, units: Sequence[str] | None, now: datetime) -> int:
     """How many active steps are past their own deadline (the screen lists the first)."""
     found = await conn.fetchval(
         "SELECT count(*) FROM inbox WHERE status = ANY('{open,claimed}'::text[])"
-        " AND due_at < now() AND ($1::text[] IS NULL OR unit_code = ANY($1::text[]))",
+        " AND due_at < $2 AND ($1::text[] IS NULL OR unit_code = ANY($1::text[]))",
         list(units) if units is not None else None,
+        now,
     )
     return int(found or 0)
 
 
 async def overdue_steps(
-    conn: DbConn, units: Sequence[str] | None, limit: int
+    conn: DbConn, units: Sequence[str] | None, limit: int, now: datetime
 ) -> list[dict[str, Any]]:
     """Active steps past their own deadline, the longest late first."""
     rows = await conn.fetch(
         "SELECT task_id, dossier_id, dossier_code, procedure_code, step_id,"
         " unit_code AS responsible_unit, status, claimed_by, assigned_at, due_at FROM inbox"
-        " WHERE status = ANY('{open,claimed}'::text[]) AND due_at < now()"
+        " WHERE status = ANY('{open,claimed}'::text[]) AND due_at < $3"
         " AND ($1::text[] IS NULL OR unit_code = ANY($1::text[]))"
         " ORDER BY due_at, task_id LIMIT $2",
         list(units) if units is not None else None,
         limit,
+        now,
     )
     return [dict(r) for r in rows]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -42,6 +42,7 @@ from services.routing.console.workhours import (
     parse_overrides,
     working_hours,
 )
+from services.runtime import clock
 from services.runtime.auth import Principal
 from services.runtime.problems import ProblemError
 
@@ -201,7 +202,7 @@ async def inbox(
     if query and mode != "code":
         dossier_ids, truncated = await people_search(request, who, unit_code, mode, query)
     calendar = (await calendars_of(request)).for_unit(unit_code)
-    now = datetime.now(UTC)
+    now = clock.now()
     edge = edges(calendar, now)
     received_before = _day_start(received_to + timedelta(days=1) if received_to else None)
     flt = QueueFilter(
@@ -269,11 +270,11 @@ async def overdue(request: Request, who: PrincipalDep) -> dict[str, Any]:
     """Steps past their own deadline, with the unit responsible for the delay and the
     working hours late (the unit's calendar, as SLA counts them)."""
     units = None if is_supervisor(who) else [who.unit_code]
+    now = clock.now()
     async with runtime_of(request).pool.acquire() as conn:
-        rows = await store.overdue_steps(conn, units, 500)
-        total = await store.overdue_count(conn, units)
+        rows = await store.overdue_steps(conn, units, 500, now)
+        total = await store.overdue_count(conn, units, now)
     calendars = await calendars_of(request)
-    now = datetime.now(UTC)
     items = []
     for r in rows:
         left = working_hours(calendars.for_unit(r["responsible_unit"]), now, r["due_at"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -34,6 +34,7 @@ from services.routing.console.report_tables import (
     to_csv,
     to_xlsx,
 )
+from services.runtime import clock
 from services.runtime.auth import Principal
 from services.runtime.problems import ProblemError
 
@@ -202,7 +203,7 @@ async def statistics(
             "Chỉ lãnh đạo đơn vị và giám sát cấp tỉnh xem thống kê",
             "Statistics are for unit heads and province supervisors.",
         )
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         start, end = period(first, last, now)
     except PeriodError as exc:

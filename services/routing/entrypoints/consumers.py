@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from services.routing.adapters import postal, store
 from services.routing.domain import Rejected
 from services.routing.domain import commands as cmd
 from services.routing.handlers import Actor, Arrival, Routing
+from services.runtime import clock
 from services.runtime.consumer import BatchHandler, ConsumerConfig, Envelope, Handler
 from services.runtime.db import DbConn
 from services.runtime.service import Runtime
@@ -62,7 +63,7 @@ class RoutingConsumers:
                 role="citizen",
                 unit_code=None,
                 action="rejected",
-                at=datetime.now(UTC),
+                at=clock.now(),
                 details={"reason": str(refused)},
             )
             await store.audit(conn, [entry])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from services.routing.domain import Rejected, authority
 from services.routing.domain import commands as cmd
 from services.routing.domain.state import waiting_on
 from services.routing.handlers import Actor, Routing, UnknownDossier
+from services.runtime import clock
 from services.runtime.auth import OperatorDep, Principal, service_caller
 from services.runtime.problems import ProblemError, problem_responses
 from services.runtime.service import Runtime
@@ -415,7 +416,7 @@ async def agency_answer(
         )
         try:
             state = await routing.handle(
-                conn, dossier_id, command, Actor.system("agency"), at=datetime.now(UTC)
+                conn, dossier_id, command, Actor.system("agency"), at=clock.now()
             )
         except Rejected as refused:
             raise ProblemError(409, "Thao tác không hợp lệ", str(refused)) from refused
