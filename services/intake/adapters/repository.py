@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -250,6 +250,17 @@ async def load_timeline(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    event_id: UUID
+    dossier_id: UUID
+    source: str
+    event_type: str
+    sequence: int
+    occurred_at: datetime
+    details: Mapping[str, Any]
+
+
 async def append_timeline(
     conn: DbConn,
     *,
@@ -275,6 +286,33 @@ async def append_timeline(
     )
 
 
+async def append_timeline_many(conn: DbConn, entries: Sequence[TimelineEntry]) -> None:
+    """Several timeline entries in one statement (a consumed batch); a redelivered event's
+    entry is there already and is left as it is."""
+    if not entries:
+        return
+    await conn.execute(
+        "INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"
+        " occurred_at, details) SELECT e, d, s, t, q, o, x::jsonb FROM unnest($1::uuid[],"
+        " $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::text[])"
+        " WITH ORDINALITY AS u(e, d, s, t, q, o, x, n) ORDER BY n ON CONFLICT DO NOTHING",
+        [e.event_id for e in entries],
+        [e.dossier_id for e in entries],
+        [e.source for e in entries],
+        [e.event_type for e in entries],
+        [e.sequence for e in entries],
+        [e.occurred_at for e in entries],
+        [json.dumps(e.details, default=str) for e in entries],
+    )
+
+
+class StatusMove(NamedTuple):
+    before: int
+    after: int
+    code: str
+    current_unit: str | None
+
+
 async def advance_status(
     conn: DbConn,
     dossier_id: UUID,
@@ -282,26 +320,30 @@ async def advance_status(
     version: int,
     current_unit: str | None,
     reachable_from: Sequence[int] = (),
-) -> tuple[int, int] | None:
+) -> StatusMove | None:
     """Move the public status forward only: an older event never overwrites a newer one.
     A dossier synced from the national portal came with its own status: it takes the
     event's only from the statuses in ``reachable_from`` (its version still advances).
 
-    Returns the status before and after, or None when the event was older.
+    Returns the status before and after (with the dossier's code and current unit), or
+    None when the event was older.
     """
     row = await conn.fetchrow(
         "WITH old AS (SELECT status FROM dossiers WHERE id = $1 FOR UPDATE)"
         " UPDATE dossiers d SET status = CASE WHEN d.external_code IS NULL"
         " OR d.status = ANY($5::smallint[]) THEN $2 ELSE d.status END,"
         " status_version = $3, current_unit = COALESCE($4, d.current_unit)"
-        " FROM old WHERE d.id = $1 AND d.status_version < $3 RETURNING old.status, d.status",
+        " FROM old WHERE d.id = $1 AND d.status_version < $3"
+        " RETURNING old.status, d.status, d.code, d.current_unit",
         dossier_id,
         status,
         version,
         current_unit,
         list(reachable_from),
     )
-    return (int(row[0]), int(row[1])) if row is not None else None
+    if row is None:
+        return None
+    return StatusMove(int(row[0]), int(row[1]), row[2], row[3])
 
 
 async def enqueue_status_callbacks(
