@@ -124,6 +124,14 @@ class ConsumerConfig:
     bootstrap_servers: str
     batch_max: int = 200
     max_attempts: int = 3
+    # How long the broker may hold a fetch that finds nothing. While one is held, the
+    # partitions whose records were just handled are not fetched again (aiokafka sends one
+    # fetch per broker at a time), so this bounds what a quiet partition's next record
+    # waits; the cost is an empty fetch per interval when idle.
+    fetch_max_wait_ms: int = 50
+    # Partition batches of one poll handled at once, each in its own transaction (one
+    # partition's records stay in order: a partition is never handled twice at a time).
+    concurrency: int = 4
     retry_base_delay: float = 0.05
     lag_interval: float = 5.0
     # TLS / SASL (services.runtime.transport.kafka_client_options).
@@ -189,6 +197,7 @@ class IdempotentConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=cfg.batch_max,
+            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
             **cfg.client_options,
             **cfg.extra,
         )
@@ -197,11 +206,8 @@ class IdempotentConsumer:
             await start_kafka_client(self._consumer, cfg.bootstrap_servers, cfg.client_options)
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=cfg.batch_max)
-                for tp, records in batches.items():
-                    # A rebalance while earlier partitions were handled may have moved
-                    # this one to another instance: it reads from the committed offset.
-                    if tp in self._consumer.assignment():
-                        await self._handle_partition_batch(tp, records)
+                if batches:
+                    await self._handle_poll(batches)
                 if time.monotonic() >= lag_due:
                     await self.record_lag()
                     lag_due = time.monotonic() + cfg.lag_interval
@@ -226,10 +232,54 @@ class IdempotentConsumer:
             CONSUMER_LAG.labels(self.config.name, tp.topic, str(tp.partition)).set(lags[tp])
         return lags
 
+    async def _handle_poll(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """The partition batches of one poll, up to ``concurrency`` at once, each in its own
+        transaction; then the offsets of those handled, in one request."""
+        assert self._consumer is not None
+        limit = asyncio.Semaphore(max(self.config.concurrency, 1))
+        consumer = self._consumer
+
+        async def handle(tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+            async with limit:
+                # A rebalance while other partitions were handled may have moved this one
+                # to another instance: it reads from the committed offset.
+                if tp not in consumer.assignment():
+                    return False
+                await self._handle_partition_batch(tp, records)
+                return True
+
+        polled = list(batches.items())
+        results = await asyncio.gather(
+            *(handle(tp, records) for tp, records in polled), return_exceptions=True
+        )
+        offsets = {
+            tp: records[-1].offset + 1
+            for (tp, records), handled in zip(polled, results, strict=True)
+            if handled is True
+        }
+        if offsets:
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The group rebalanced while the batches were handled and a partition went
+                # to another member. The transactions committed; the new owner reads the
+                # records again from the last committed offset and its dedupe skips them.
+                log.info("offsets of %s not committed (%s); new owners dedupe them", offsets, exc)
+        for (tp, records), handled in zip(polled, results, strict=True):
+            if handled is True:
+                self.processed += len(records)
+                CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
     async def _handle_partition_batch(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
-        assert self._consumer is not None
+        """One partition's batch in one transaction (record by record once a record
+        failed it); the caller commits its offsets."""
         items = [self._parse(record) for record in records]
         delay = 0.2
         one_by_one = False
@@ -253,15 +303,6 @@ class IdempotentConsumer:
                 ISOLATED_BATCHES.labels(self.config.name, tp.topic).inc()
                 self.isolated_batches += 1
                 one_by_one = True
-        try:
-            await self._consumer.commit({tp: records[-1].offset + 1})
-        except (CommitFailedError, IllegalStateError) as exc:
-            # The group rebalanced while the batch was handled and the partition went to
-            # another member. The transaction committed; the new owner reads the records
-            # again from the last committed offset and its dedupe skips them.
-            log.info("offsets of %s not committed (%s); its new owner dedupes them", tp, exc)
-        self.processed += len(records)
-        CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
 
     def _parse(self, record: ConsumerRecord[bytes, bytes]) -> _Item:
         try:
