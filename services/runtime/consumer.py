@@ -235,8 +235,11 @@ class IdempotentConsumer:
     async def _handle_poll(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        """The partition batches of one poll, up to ``concurrency`` at once, each in its own
-        transaction; then the offsets of those handled, in one request."""
+        """The partition batches of one poll, each in its own transaction; then the offsets
+        of those handled, in one request. One topic's partitions (whose keys, so dossiers,
+        differ) are handled up to ``concurrency`` at once; topics one after the other, so
+        two events of one dossier from two topics are never handled at the same time by one
+        instance (their handlers need not serialise per dossier for that)."""
         assert self._consumer is not None
         limit = asyncio.Semaphore(max(self.config.concurrency, 1))
         consumer = self._consumer
@@ -250,10 +253,20 @@ class IdempotentConsumer:
                 await self._handle_partition_batch(tp, records)
                 return True
 
-        polled = list(batches.items())
-        results = await asyncio.gather(
-            *(handle(tp, records) for tp, records in polled), return_exceptions=True
-        )
+        by_topic: dict[str, list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]] = {}
+        for tp, records in batches.items():
+            by_topic.setdefault(tp.topic, []).append((tp, records))
+        polled: list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]] = []
+        results: list[bool | BaseException] = []
+        for group in by_topic.values():
+            polled.extend(group)
+            results.extend(
+                await asyncio.gather(
+                    *(handle(tp, records) for tp, records in group), return_exceptions=True
+                )
+            )
+            if any(isinstance(r, BaseException) for r in results):
+                break  # a defect: the offsets of what did commit, then raise
         offsets = {
             tp: records[-1].offset + 1
             for (tp, records), handled in zip(polled, results, strict=True)
