@@ -1,9 +1,10 @@
 """Idempotent, batched Kafka consumer.
 
-Batch first, per partition batch: every record is parsed once; the events not seen
-before are found with one dedupe statement (``INSERT … SELECT unnest(…) ON CONFLICT DO
-NOTHING RETURNING event_id`` into ``processed_events``); their handlers run; one commit.
-Offsets are committed after the transaction.
+Batch first, one transaction per poll (every partition it returned, each partition's
+records in order): every record is parsed once; the events not seen before are found with
+one dedupe statement (``INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING RETURNING
+event_id`` into ``processed_events``); their handlers run; one commit. Offsets are
+committed after the transaction.
 
 Only when that transaction fails because of a record (not of the infrastructure) is the
 batch handled again one record at a time, each in a transaction of its own (so even an
@@ -129,9 +130,6 @@ class ConsumerConfig:
     # fetch per broker at a time), so this bounds what a quiet partition's next record
     # waits; the cost is an empty fetch per interval when idle.
     fetch_max_wait_ms: int = 50
-    # Partition batches of one poll handled at once, each in its own transaction (one
-    # partition's records stay in order: a partition is never handled twice at a time).
-    concurrency: int = 4
     retry_base_delay: float = 0.05
     lag_interval: float = 5.0
     # TLS / SASL (services.runtime.transport.kafka_client_options).
@@ -235,65 +233,40 @@ class IdempotentConsumer:
     async def _handle_poll(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        """The partition batches of one poll, each in its own transaction; then the offsets
-        of those handled, in one request. One topic's partitions (whose keys, so dossiers,
-        differ) are handled up to ``concurrency`` at once; topics one after the other, so
-        two events of one dossier from two topics are never handled at the same time by one
-        instance (their handlers need not serialise per dossier for that)."""
+        """Every record of one poll, whatever its partition, in one transaction (each
+        partition's records in their order; record by record once a record failed it);
+        then the offsets of all its partitions in one request.
+
+        One transaction per poll rather than per partition: at a steady rate a poll holds a
+        few records of many partitions, and a transaction each (its dedupe, its handlers'
+        statements, its commit) was most of a record's time. Partitions are never
+        interleaved, so a dossier's events (one partition per topic) keep their order, and
+        one instance never handles two events of a dossier at once."""
         assert self._consumer is not None
-        limit = asyncio.Semaphore(max(self.config.concurrency, 1))
         consumer = self._consumer
+        # A rebalance since the poll may have moved a partition to another instance: it
+        # reads from the committed offset.
+        owned = [(tp, records) for tp, records in batches.items() if tp in consumer.assignment()]
+        if not owned:
+            return
+        await self._handle_records([r for _, records in owned for r in records])
+        offsets = {tp: records[-1].offset + 1 for tp, records in owned}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced while the batch was handled and a partition went to
+            # another member. The transaction committed; the new owner reads the records
+            # again from the last committed offset and its dedupe skips them.
+            log.info("offsets of %s not committed (%s); new owners dedupe them", offsets, exc)
+        for tp, records in owned:
+            self.processed += len(records)
+            CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
 
-        async def handle(tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
-            async with limit:
-                # A rebalance while other partitions were handled may have moved this one
-                # to another instance: it reads from the committed offset.
-                if tp not in consumer.assignment():
-                    return False
-                await self._handle_partition_batch(tp, records)
-                return True
-
-        by_topic: dict[str, list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]] = {}
-        for tp, records in batches.items():
-            by_topic.setdefault(tp.topic, []).append((tp, records))
-        polled: list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]] = []
-        results: list[bool | BaseException] = []
-        for group in by_topic.values():
-            polled.extend(group)
-            results.extend(
-                await asyncio.gather(
-                    *(handle(tp, records) for tp, records in group), return_exceptions=True
-                )
-            )
-            if any(isinstance(r, BaseException) for r in results):
-                break  # a defect: the offsets of what did commit, then raise
-        offsets = {
-            tp: records[-1].offset + 1
-            for (tp, records), handled in zip(polled, results, strict=True)
-            if handled is True
-        }
-        if offsets:
-            try:
-                await consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as exc:
-                # The group rebalanced while the batches were handled and a partition went
-                # to another member. The transactions committed; the new owner reads the
-                # records again from the last committed offset and its dedupe skips them.
-                log.info("offsets of %s not committed (%s); new owners dedupe them", offsets, exc)
-        for (tp, records), handled in zip(polled, results, strict=True):
-            if handled is True:
-                self.processed += len(records)
-                CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-    async def _handle_partition_batch(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
-        """One partition's batch in one transaction (record by record once a record
-        failed it); the caller commits its offsets."""
+    async def _handle_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Records in one transaction (record by record once a record failed it); the
+        caller commits their offsets."""
         items = [self._parse(record) for record in records]
+        where = sorted({f"{r.topic}[{r.partition}]" for r in records})
         delay = 0.2
         one_by_one = False
         while True:
@@ -306,14 +279,15 @@ class IdempotentConsumer:
                             await self._handle_batch(conn, items)
                 break
             except INFRASTRUCTURE_ERRORS:
-                log.warning("batch on %s failed; retrying", tp, exc_info=True)
+                log.warning("batch on %s failed; retrying", where, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception:
                 if one_by_one:
                     raise  # a record's errors are handled there; this is a bug of ours
-                log.warning("batch on %s failed on a record; one by one now", tp, exc_info=True)
-                ISOLATED_BATCHES.labels(self.config.name, tp.topic).inc()
+                log.warning("batch on %s failed on a record; one by one now", where, exc_info=True)
+                for topic in sorted({r.topic for r in records}):
+                    ISOLATED_BATCHES.labels(self.config.name, topic).inc()
                 self.isolated_batches += 1
                 one_by_one = True
 

@@ -85,9 +85,8 @@ class ServiceSettings(TransportSettings, BaseSettings):
     outbox_relay_enabled: bool = True
     consumer_batch_max: int = 200
     # Latency: how long a fetch may wait on the broker (bounds a quiet partition's next
-    # record), and how many partition batches a consumer handles at once.
+    # record; an empty fetch per interval when idle).
     consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
-    consumer_concurrency: int = Field(default=4, ge=1, le=64)
     consumer_max_attempts: int = Field(default=3, ge=1)
     max_request_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
