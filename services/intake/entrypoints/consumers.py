@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,8 +33,9 @@ async def record_batch(
     sources: Mapping[str, str],
     push_national: bool = False,
 ) -> None:
-    """A consumed run of events: their timeline entries in one statement, then, in order,
-    the public status moves routing's events carry (each with its callbacks)."""
+    """A consumed run of events: their timeline entries in one statement, then the public
+    status moves routing's events carry (with their callbacks), set-based, each dossier's
+    in its order."""
     await repo.append_timeline_many(
         conn,
         [
@@ -49,28 +51,68 @@ async def record_batch(
             for e in events
         ],
     )
-    for e in events:
-        if sources[e.event.event_type] == "routing":
-            await advance_status(conn, e.event, push_national)
+    moving = [
+        e.event
+        for e in events
+        if sources[e.event.event_type] == "routing" and e.event.payload.get("status") is not None
+    ]
+    for wave in _waves(moving):
+        await advance_statuses(conn, wave, push_national)
 
 
-async def advance_status(conn: DbConn, env: EventEnvelope, push_national: bool = False) -> None:
-    status = env.payload.get("status")
-    if status is None:
-        return
-    unit = env.payload.get("unit_code") or env.payload.get("to_unit")
-    # Sequence 1 is intake's own "received"; routing's sequences start after it.
-    version = env.sequence + 1
-    moved = await repo.advance_status(
-        conn, env.dossier_id, int(status), version, unit, reachable_from(int(status))
-    )
-    if moved is not None and moved.before != moved.after:
-        # The portal hears of it through a delivery row committed with the change.
-        body = status_callback(
-            env.dossier_id, moved.code, moved.after, version, moved.current_unit, env.occurred_at
+def _waves(events: Sequence[EventEnvelope]) -> list[list[EventEnvelope]]:
+    """The status events in rounds holding each dossier at most once: a dossier's first
+    event in the first round, its second in the second, …, so each round is one statement
+    and every dossier's events still apply in their order."""
+    waves: list[list[EventEnvelope]] = []
+    seen: dict[UUID, int] = {}
+    for env in events:
+        k = seen.get(env.dossier_id, 0)
+        seen[env.dossier_id] = k + 1
+        if k == len(waves):
+            waves.append([])
+        waves[k].append(env)
+    return waves
+
+
+async def advance_statuses(
+    conn: DbConn, events: Sequence[EventEnvelope], push_national: bool = False
+) -> None:
+    """Routing's status events, each of another dossier: the public status moves forward
+    (one statement), the portals' callbacks of the moves (one statement), the national
+    portal's pushes when it is pushed to."""
+    advances = [
+        repo.StatusAdvance(
+            dossier_id=env.dossier_id,
+            status=int(env.payload["status"]),
+            # Sequence 1 is intake's own "received"; routing's sequences start after it.
+            version=env.sequence + 1,
+            current_unit=env.payload.get("unit_code") or env.payload.get("to_unit"),
+            reachable_from=reachable_from(int(env.payload["status"])),
         )
-        await repo.enqueue_status_callbacks(conn, env.dossier_id, version, body)
-    if moved is not None and push_national:
+        for env in events
+    ]
+    moves = await repo.advance_statuses(conn, advances)
+    # The portal hears of a move through a delivery row committed with the change.
+    await repo.enqueue_status_callbacks_many(
+        conn,
+        [
+            (
+                env.dossier_id,
+                a.version,
+                status_callback(
+                    env.dossier_id, m.code, m.after, a.version, m.current_unit, env.occurred_at
+                ),
+            )
+            for env, a, m in zip(events, advances, moves, strict=True)
+            if m is not None and m.before != m.after
+        ],
+    )
+    if not push_national:
+        return
+    for env, moved in zip(events, moves, strict=True):
+        if moved is None:
+            continue
         # A processing step for the national portal, and the dossier itself once closed.
         at = _event_time(env)
         pushes = [("step", step_facts(env.event_type, env.payload, moved.after, at))]
