@@ -1,9 +1,10 @@
 """Idempotent, batched Kafka consumer.
 
-Batch first, per partition batch: every record is parsed once; the events not seen
-before are found with one dedupe statement (``INSERT … SELECT unnest(…) ON CONFLICT DO
-NOTHING RETURNING event_id`` into ``processed_events``); their handlers run; one commit.
-Offsets are committed after the transaction.
+Batch first, one transaction per poll (every partition it returned, each partition's
+records in order): every record is parsed once; the events not seen before are found with
+one dedupe statement (``INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING RETURNING
+event_id`` into ``processed_events``); their handlers run; one commit. Offsets are
+committed after the transaction.
 
 Only when that transaction fails because of a record (not of the infrastructure) is the
 batch handled again one record at a time, each in a transaction of its own (so even an
@@ -105,6 +106,9 @@ INFRASTRUCTURE_ERRORS = (
     asyncpg.exceptions.DeadlockDetectedError,
 )
 
+# Records parsed (and spans started) between two turns of the event loop.
+_PARSE_SLICE = 25
+
 _DEDUPE_MANY = (
     "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])"
     " ON CONFLICT DO NOTHING RETURNING event_id"
@@ -124,6 +128,11 @@ class ConsumerConfig:
     bootstrap_servers: str
     batch_max: int = 200
     max_attempts: int = 3
+    # How long the broker may hold a fetch that finds nothing. While one is held, the
+    # partitions whose records were just handled are not fetched again (aiokafka sends one
+    # fetch per broker at a time), so this bounds what a quiet partition's next record
+    # waits; the cost is an empty fetch per interval when idle.
+    fetch_max_wait_ms: int = 50
     retry_base_delay: float = 0.05
     lag_interval: float = 5.0
     # TLS / SASL (services.runtime.transport.kafka_client_options).
@@ -189,6 +198,7 @@ class IdempotentConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=cfg.batch_max,
+            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
             **cfg.client_options,
             **cfg.extra,
         )
@@ -197,11 +207,8 @@ class IdempotentConsumer:
             await start_kafka_client(self._consumer, cfg.bootstrap_servers, cfg.client_options)
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=cfg.batch_max)
-                for tp, records in batches.items():
-                    # A rebalance while earlier partitions were handled may have moved
-                    # this one to another instance: it reads from the committed offset.
-                    if tp in self._consumer.assignment():
-                        await self._handle_partition_batch(tp, records)
+                if batches:
+                    await self._handle_poll(batches)
                 if time.monotonic() >= lag_due:
                     await self.record_lag()
                     lag_due = time.monotonic() + cfg.lag_interval
@@ -226,11 +233,43 @@ class IdempotentConsumer:
             CONSUMER_LAG.labels(self.config.name, tp.topic, str(tp.partition)).set(lags[tp])
         return lags
 
-    async def _handle_partition_batch(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    async def _handle_poll(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
+        """Every record of one poll, whatever its partition, in one transaction (each
+        partition's records in their order; record by record once a record failed it);
+        then the offsets of all its partitions in one request.
+
+        One transaction per poll rather than per partition: at a steady rate a poll holds a
+        few records of many partitions, and a transaction each (its dedupe, its handlers'
+        statements, its commit) was most of a record's time. Partitions are never
+        interleaved, so a dossier's events (one partition per topic) keep their order, and
+        one instance never handles two events of a dossier at once."""
         assert self._consumer is not None
-        items = [self._parse(record) for record in records]
+        consumer = self._consumer
+        # A rebalance since the poll may have moved a partition to another instance: it
+        # reads from the committed offset.
+        owned = [(tp, records) for tp, records in batches.items() if tp in consumer.assignment()]
+        if not owned:
+            return
+        await self._handle_records([r for _, records in owned for r in records])
+        offsets = {tp: records[-1].offset + 1 for tp, records in owned}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced while the batch was handled and a partition went to
+            # another member. The transaction committed; the new owner reads the records
+            # again from the last committed offset and its dedupe skips them.
+            log.info("offsets of %s not committed (%s); new owners dedupe them", offsets, exc)
+        for tp, records in owned:
+            self.processed += len(records)
+            CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
+
+    async def _handle_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Records in one transaction (record by record once a record failed it); the
+        caller commits their offsets."""
+        items = await self._parse_all(records)
+        where = sorted({f"{r.topic}[{r.partition}]" for r in records})
         delay = 0.2
         one_by_one = False
         while True:
@@ -243,25 +282,28 @@ class IdempotentConsumer:
                             await self._handle_batch(conn, items)
                 break
             except INFRASTRUCTURE_ERRORS:
-                log.warning("batch on %s failed; retrying", tp, exc_info=True)
+                log.warning("batch on %s failed; retrying", where, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception:
                 if one_by_one:
                     raise  # a record's errors are handled there; this is a bug of ours
-                log.warning("batch on %s failed on a record; one by one now", tp, exc_info=True)
-                ISOLATED_BATCHES.labels(self.config.name, tp.topic).inc()
+                log.warning("batch on %s failed on a record; one by one now", where, exc_info=True)
+                for topic in sorted({r.topic for r in records}):
+                    ISOLATED_BATCHES.labels(self.config.name, topic).inc()
                 self.isolated_batches += 1
                 one_by_one = True
-        try:
-            await self._consumer.commit({tp: records[-1].offset + 1})
-        except (CommitFailedError, IllegalStateError) as exc:
-            # The group rebalanced while the batch was handled and the partition went to
-            # another member. The transaction committed; the new owner reads the records
-            # again from the last committed offset and its dedupe skips them.
-            log.info("offsets of %s not committed (%s); its new owner dedupes them", tp, exc)
-        self.processed += len(records)
-        CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
+
+    async def _parse_all(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[_Item]:
+        """Every record parsed, letting the loop run between slices: a poll of a few hundred
+        records is milliseconds of CPU, which a service's HTTP requests should not wait for
+        in one piece."""
+        items: list[_Item] = []
+        for start in range(0, len(records), _PARSE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            items.extend(self._parse(r) for r in records[start : start + _PARSE_SLICE])
+        return items
 
     def _parse(self, record: ConsumerRecord[bytes, bytes]) -> _Item:
         try:
@@ -346,7 +388,11 @@ class IdempotentConsumer:
 
     async def _call_traced(self, conn: DbConn, run: list[_Item]) -> None:
         """A batch handler's call: each event keeps its own span (in its own trace)."""
-        spans = [self._start_span(item) for item in run]
+        spans: list[trace.Span] = []
+        for start in range(0, len(run), _PARSE_SLICE):
+            if start:
+                await asyncio.sleep(0)  # as in _parse_all
+            spans.extend(self._start_span(item) for item in run[start : start + _PARSE_SLICE])
         try:
             await self._call(conn, run, spans)
         except Exception as exc:

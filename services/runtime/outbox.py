@@ -164,6 +164,23 @@ _LOCK_HELD = (
 )
 
 
+# The pending rows in id order, locked, with whether the lock is held (no row is read, and
+# none locked, when it is not; one row of NULLs when none is pending).
+_PENDING = (
+    f"WITH relay_lock AS (SELECT ({_LOCK_HELD.removeprefix('SELECT ')}) AS held)"
+    " SELECT relay_lock.held, o.id, o.topic, o.key, o.event_type, o.value, o.headers"
+    " FROM relay_lock"
+    " LEFT JOIN LATERAL (SELECT id, topic, key, event_type, value, headers FROM outbox"
+    " WHERE relay_lock.held AND published_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $3"
+    " FOR UPDATE) AS o ON true ORDER BY o.id"
+)
+# Mark the acknowledged rows published ($3), whatever the answer: is the lock still held?
+_MARK_PUBLISHED = (
+    "WITH marked AS (UPDATE outbox SET published_at = clock_timestamp()"
+    f" WHERE id = ANY($3::bigint[])) {_LOCK_HELD}"
+)
+
+
 class LockLost(Exception):
     """The connection holding the relay's advisory lock is gone: stop publishing."""
 
@@ -317,21 +334,16 @@ class OutboxRelay:
             if sent < self._batch_size:
                 return total
 
-    async def _holds_lock(self, conn: DbConn) -> bool:
-        if self._holder_pid is None or not self.holds_lock:
-            return False
-        return bool(await conn.fetchval(_LOCK_HELD, self._lock_key, self._holder_pid))
-
     async def _publish_batch(self) -> int:
+        # Two round trips besides the sends: the server's answer whether the lock is still
+        # held comes with the rows (none are locked when it is not) and with their marking.
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._holds_lock(conn):
+            if self._holder_pid is None or not self.holds_lock:
                 raise LockLost("not held before a batch")
-            rows = await conn.fetch(
-                "SELECT id, topic, key, event_type, value, headers FROM outbox"
-                " WHERE published_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1"
-                " FOR UPDATE",
-                self._batch_size,
-            )
+            found = await conn.fetch(_PENDING, self._lock_key, self._holder_pid, self._batch_size)
+            if not found or not found[0]["held"]:
+                raise LockLost("not held before a batch")
+            rows = [row for row in found if row["id"] is not None]
             if not rows:
                 return 0
             sent, failed = await self._send_all(rows)
@@ -339,10 +351,8 @@ class OutboxRelay:
                 self._fault_hook("after_send_before_mark")
             # Lost meanwhile: the rows were acknowledged, so mark them anyway (a successor
             # waits on these row locks and would only send them twice), then stop.
-            still_held = await self._holds_lock(conn)
-            await conn.execute(
-                "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])",
-                sent,
+            still_held = self.holds_lock and bool(
+                await conn.fetchval(_MARK_PUBLISHED, self._lock_key, self._holder_pid, sent)
             )
             for row, error in failed:
                 await self._set_aside(conn, row, error)

@@ -108,6 +108,7 @@ class Runtime:
             schema=self.schema,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             batch_max=self.settings.consumer_batch_max,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             max_attempts=self.settings.consumer_max_attempts,
             batch_handlers=batch_handlers or {},
             client_options=self.settings.kafka_client_options(),
@@ -184,7 +185,9 @@ async def _watch_outbox(rt: Runtime) -> None:
         await asyncio.sleep(5.0)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain function dependency in a worker thread, a thread hop
+    # per request that costs more than the request's own work.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -86,6 +86,9 @@ class ServiceSettings(TransportSettings, BaseSettings):
     # Off only in fault-injection tests: rows stay committed but unpublished.
     outbox_relay_enabled: bool = True
     consumer_batch_max: int = 200
+    # Latency: how long a fetch may wait on the broker (bounds a quiet partition's next
+    # record; an empty fetch per interval when idle).
+    consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
     consumer_max_attempts: int = Field(default=3, ge=1)
     max_request_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -250,6 +250,17 @@ async def load_timeline(conn: DbConn, dossier_id: UUID) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    event_id: UUID
+    dossier_id: UUID
+    source: str
+    event_type: str
+    sequence: int
+    occurred_at: datetime
+    details: Mapping[str, Any]
+
+
 async def append_timeline(
     conn: DbConn,
     *,
@@ -275,48 +286,94 @@ async def append_timeline(
     )
 
 
-async def advance_status(
-    conn: DbConn,
-    dossier_id: UUID,
-    status: int,
-    version: int,
-    current_unit: str | None,
-    reachable_from: Sequence[int] = (),
-) -> tuple[int, int] | None:
-    """Move the public status forward only: an older event never overwrites a newer one.
-    A dossier synced from the national portal came with its own status: it takes the
+async def append_timeline_many(conn: DbConn, entries: Sequence[TimelineEntry]) -> None:
+    """Several timeline entries in one statement (a consumed batch); a redelivered event's
+    entry is there already and is left as it is."""
+    if not entries:
+        return
+    await conn.execute(
+        "INSERT INTO timeline (event_id, dossier_id, source, event_type, sequence,"
+        " occurred_at, details) SELECT e, d, s, t, q, o, x::jsonb FROM unnest($1::uuid[],"
+        " $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::text[])"
+        " WITH ORDINALITY AS u(e, d, s, t, q, o, x, n) ORDER BY n ON CONFLICT DO NOTHING",
+        [e.event_id for e in entries],
+        [e.dossier_id for e in entries],
+        [e.source for e in entries],
+        [e.event_type for e in entries],
+        [e.sequence for e in entries],
+        [e.occurred_at for e in entries],
+        [json.dumps(e.details, default=str) for e in entries],
+    )
+
+
+class StatusMove(NamedTuple):
+    before: int
+    after: int
+    code: str
+    current_unit: str | None
+
+
+@dataclass(frozen=True)
+class StatusAdvance:
+    """One event's move of a dossier's public status (see :func:`advance_statuses`)."""
+
+    dossier_id: UUID
+    status: int
+    version: int
+    current_unit: str | None
+    reachable_from: Sequence[int]
+
+
+async def advance_statuses(
+    conn: DbConn, advances: Sequence[StatusAdvance]
+) -> list[StatusMove | None]:
+    """Move public statuses forward only, for several dossiers (each at most once), in one
+    statement (rows locked in id order): an older event never overwrites a newer one. A
+    dossier synced from the national portal came with its own status: it takes the
     event's only from the statuses in ``reachable_from`` (its version still advances).
 
-    Returns the status before and after, or None when the event was older.
-    """
-    row = await conn.fetchrow(
-        "WITH old AS (SELECT status FROM dossiers WHERE id = $1 FOR UPDATE)"
+    Returns, in the order given, the status before and after (with the dossier's code and
+    current unit), or None where the event was older."""
+    if not advances:
+        return []
+    rows = await conn.fetch(
+        "WITH m AS (SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::int[], $4::text[],"
+        " $5::text[]) WITH ORDINALITY AS m(id, status, version, unit, reachable, n)),"
+        " old AS (SELECT d.id, d.status FROM dossiers d WHERE d.id IN (SELECT id FROM m)"
+        " ORDER BY d.id FOR UPDATE)"
         " UPDATE dossiers d SET status = CASE WHEN d.external_code IS NULL"
-        " OR d.status = ANY($5::smallint[]) THEN $2 ELSE d.status END,"
-        " status_version = $3, current_unit = COALESCE($4, d.current_unit)"
-        " FROM old WHERE d.id = $1 AND d.status_version < $3 RETURNING old.status, d.status",
-        dossier_id,
-        status,
-        version,
-        current_unit,
-        list(reachable_from),
+        " OR d.status = ANY(m.reachable::smallint[]) THEN m.status ELSE d.status END,"
+        " status_version = m.version, current_unit = COALESCE(m.unit, d.current_unit)"
+        " FROM m JOIN old ON old.id = m.id WHERE d.id = m.id AND d.status_version < m.version"
+        " RETURNING m.n, old.status, d.status, d.code, d.current_unit",
+        [a.dossier_id for a in advances],
+        [a.status for a in advances],
+        [a.version for a in advances],
+        [a.current_unit for a in advances],
+        ["{" + ",".join(str(int(x)) for x in a.reachable_from) + "}" for a in advances],
     )
-    return (int(row[0]), int(row[1])) if row is not None else None
+    moves: list[StatusMove | None] = [None] * len(advances)
+    for row in rows:
+        moves[int(row[0]) - 1] = StatusMove(int(row[1]), int(row[2]), row[3], row[4])
+    return moves
 
 
-async def enqueue_status_callbacks(
-    conn: DbConn, dossier_id: UUID, version: int, body: dict[str, Any]
-) -> int:
-    """One delivery per active webhook of the portal the dossier came from."""
-    result: str = await conn.execute(
+async def enqueue_status_callbacks_many(
+    conn: DbConn, callbacks: Sequence[tuple[UUID, int, dict[str, Any]]]
+) -> None:
+    """One delivery per active webhook of the portal each dossier came from, for several
+    (dossier, version, body), in order, in one statement."""
+    if not callbacks:
+        return
+    await conn.execute(
         "INSERT INTO webhook_deliveries (webhook_id, dossier_id, version, body)"
-        " SELECT w.id, d.id, $2, $3::jsonb FROM dossiers d"
-        " JOIN webhooks w ON w.portal_id = d.portal_id AND w.active WHERE d.id = $1",
-        dossier_id,
-        version,
-        json.dumps(body, default=str, ensure_ascii=False),
+        " SELECT w.id, d.id, u.version, u.body::jsonb FROM unnest($1::uuid[], $2::int[],"
+        " $3::text[]) WITH ORDINALITY AS u(id, version, body, n) JOIN dossiers d ON d.id = u.id"
+        " JOIN webhooks w ON w.portal_id = d.portal_id AND w.active ORDER BY u.n, w.id",
+        [c[0] for c in callbacks],
+        [c[1] for c in callbacks],
+        [json.dumps(c[2], default=str, ensure_ascii=False) for c in callbacks],
     )
-    return int(result.rsplit(maxsplit=1)[-1])
 
 
 async def enqueue_national(

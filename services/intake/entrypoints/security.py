@@ -22,7 +22,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-def get_context(request: Request) -> IntakeContext:
+async def get_context(request: Request) -> IntakeContext:
     ctx: IntakeContext = request.app.state.runtime.state["intake"]
     return ctx
 

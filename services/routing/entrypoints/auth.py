@@ -49,13 +49,13 @@ class Identity:
     failures_per_address: TokenBuckets
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
 
-def _identity(request: Request) -> Identity:
-    identity: Identity = _runtime(request).state["identity"]
+async def _identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.runtime.state["identity"]
     return identity
 
 

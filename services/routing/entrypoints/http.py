@@ -41,7 +41,7 @@ Username = Annotated[SafeStr, Field(min_length=1, max_length=100)]
 Paper = Annotated[SafeStr, Field(min_length=1, max_length=300)]
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 

@@ -96,7 +96,7 @@ class Override(BaseModel):
     note: str
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
