@@ -185,6 +185,7 @@ async def on_citizen_event(
     """Create this event's messages; returns how many were new. Messages of an event
     that came before the dossier's `dossier.received` wait for its contact reference."""
     rules = rules or ctx.rules
+    await store.lock_dossiers(conn, [env.dossier_id])
     facts = await store.load_facts(conn, env.dossier_id)
     told = facts_from_event(env)
     if told is not None:  # also moves the messages waiting for this contact to it
@@ -214,7 +215,9 @@ async def on_citizen_events(
         return 0
     rules = ctx.rules
     zalo = ctx.zalo_enabled if zalo_enabled is None else zalo_enabled
-    known = await store.load_facts_many(conn, list({e.dossier_id: None for e in events}))
+    dossiers = list({e.dossier_id: None for e in events})
+    await store.lock_dossiers(conn, dossiers)
+    known = await store.load_facts_many(conn, dossiers)
     told: dict[UUID, DossierFacts] = {}
     units: dict[tuple[UUID, str], None] = {}
     planned: list[tuple[EventEnvelope, DossierFacts | None, str, int]] = []
@@ -249,6 +252,7 @@ async def on_citizen_events(
 
 async def on_fact_event(conn: DbConn, env: EventEnvelope) -> None:
     """Events that change what notify knows, not what it sends."""
+    await store.lock_dossiers(conn, [env.dossier_id])
     p = env.payload
     if env.event_type == "step.assigned":
         await store.remember_unit(conn, env.dossier_id, p.get("unit_code"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -60,6 +60,25 @@ async def load_facts(conn: DbConn, dossier_id: UUID) -> DossierFacts | None:
     return DossierFacts(
         row["dossier_code"], row["procedure_code"], row["receiving_unit"], row["contact_ref"]
     )
+
+
+# A dossier's events come on several topics, so two instances may hold events of one
+# dossier at once. Without this lock an event planned while the dossier's
+# `dossier.received` is still uncommitted elsewhere would read no facts, and its messages
+# would wait for a contact that the other transaction's UPDATE could not see. Keys in a
+# fixed order, so two batches never wait on each other.
+_LOCK_DOSSIERS = (
+    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
+    " hashtextextended('notify.dossier:' || id::text, 0) AS k FROM unnest($1::uuid[]) AS id"
+    " ORDER BY k) AS s"
+)
+
+
+async def lock_dossiers(conn: DbConn, dossier_ids: Iterable[UUID]) -> None:
+    """Serialise this transaction with any other on the same dossiers (until it ends)."""
+    ids = list(dict.fromkeys(dossier_ids))
+    if ids:
+        await conn.fetchval(_LOCK_DOSSIERS, ids)
 
 
 async def save_facts(conn: DbConn, dossier_id: UUID, facts: DossierFacts) -> None:
