@@ -7,21 +7,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
-from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
-from contracts.envelope import EventEnvelope
 from services.notify.domain.plan import PENDING_CONTACT
 from services.notify.handlers import NotifyContext, on_citizen_events
 from services.runtime.db import migrate
 from tests.conftest import unique_prefix
 from tests.support.infra import REPO, Infra
+from tests.unit.test_notify_core import UNIT, received, routing_event
 
 pytestmark = pytest.mark.integration
-CODE = "000.01.01.H99-261202-0001"
-UNIT = "000.01.01.H99"
 
 
 @pytest.fixture
@@ -51,32 +48,6 @@ def context() -> NotifyContext:
     )
 
 
-def received(dossier: UUID) -> EventEnvelope:
-    return EventEnvelope(
-        event_type="dossier.received",
-        dossier_id=dossier,
-        correlation_id=dossier,
-        producer="intake",
-        payload={
-            "dossier_code": CODE,
-            "procedure_code": "1.001193",
-            "receiving_unit": UNIT,
-            "appointment_at": "2026-12-04T02:00:00+00:00",
-            "contact_ref": "ref-lock-1",
-        },
-    )
-
-
-def result_ready(dossier: UUID) -> EventEnvelope:
-    return EventEnvelope(
-        event_type="dossier.result_ready",
-        dossier_id=dossier,
-        correlation_id=dossier,
-        producer="routing",
-        payload={"dossier_code": CODE, "unit_code": UNIT},
-    )
-
-
 async def connect(infra: Infra, schema: str) -> asyncpg.Connection:
     return await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
 
@@ -93,19 +64,22 @@ async def waiting_on_a_lock(watcher: asyncpg.Connection, pid: int) -> bool:
 async def test_an_event_beside_an_uncommitted_dossier_received_waits_and_gets_the_contact(
     infra: Infra, schema: str
 ) -> None:
-    dossier = uuid4()
+    told = received("ref-lock-1")
+    dossier = told.dossier_id
     ctx = context()
     first, second, watcher = [await connect(infra, schema) for _ in range(3)]
     try:
         # Instance 1 plans the dossier's dossier.received and has not committed yet.
         tx1 = first.transaction()
         await tx1.start()
-        assert await on_citizen_events(ctx, first, [received(dossier)]) > 0
+        assert await on_citizen_events(ctx, first, [told]) > 0
 
         # Instance 2 meanwhile takes the dossier's result_ready from another topic.
         async def instance_two() -> int:
             async with second.transaction():
-                return await on_citizen_events(ctx, second, [result_ready(dossier)])
+                return await on_citizen_events(
+                    ctx, second, [routing_event("dossier.result_ready", dossier, unit_code=UNIT)]
+                )
 
         later = asyncio.create_task(instance_two())
         pid = second.get_server_pid()
