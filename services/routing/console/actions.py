@@ -24,6 +24,7 @@ from services.routing.console.common import (
     call,
     check_dossier_access,
     no_such_dossier,
+    record_console_read,
     runtime_of,
 )
 from services.runtime.auth import Principal
@@ -52,17 +53,14 @@ async def _form(
     if found is None:
         raise no_such_dossier()  # routing has not started it: nothing to print yet
     code = found["dossier_code"]
-    async with runtime_of(request).pool.acquire() as conn:
-        await access_log.record_read(
-            conn,
-            actor=who.user_id,
-            role=who.role,
-            unit_code=who.unit_code,
-            dossier_id=found["dossier_id"],
-            dossier_code=code,
-            what=access_log.CONSOLE_FORM,
-            parts=(part,),
-        )
+    await record_console_read(
+        request,
+        who,
+        what=access_log.CONSOLE_FORM,
+        parts=(part,),
+        dossier_id=found["dossier_id"],
+        dossier_code=code,
+    )
     status, body = await call(request, service, "GET", path.format(code=code))
     if status == 404:
         raise ProblemError(404, "Không tìm thấy văn bản")

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from uuid import UUID
 
 import httpx
 from fastapi import Depends, Query, Request
@@ -26,6 +28,7 @@ from fastapi import Path as PathParam
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.bounds import UNIT_PATTERN, SafeStr
+from services.routing.adapters import access_log
 from services.routing.console.access import is_supervisor
 from services.runtime.auth import Principal, operator_principal
 from services.runtime.problems import ProblemError
@@ -172,3 +175,28 @@ def reason_of(status: int, body: Any) -> str:
     if isinstance(body, dict):
         return f"HTTP {status}: {body.get('title') or body.get('detail') or ''}".strip()
     return f"HTTP {status}"
+
+
+async def record_console_read(
+    request: Request,
+    who: Principal,
+    *,
+    what: str,
+    parts: Sequence[str],
+    dossier_id: UUID | None = None,
+    dossier_code: str | None = None,
+    unit_code: str | None = None,
+) -> None:
+    """One access-log row for what the console is about to show (personal data is read
+    on the record, before anything is answered); ``unit_code`` defaults to the operator's."""
+    async with runtime_of(request).pool.acquire() as conn:
+        await access_log.record_read(
+            conn,
+            actor=who.user_id,
+            role=who.role,
+            unit_code=unit_code or who.unit_code,
+            dossier_id=dossier_id,
+            dossier_code=dossier_code,
+            what=what,
+            parts=parts,
+        )

@@ -25,6 +25,7 @@ from services.routing.console.common import (
     jsonable,
     no_such_dossier,
     reason_of,
+    record_console_read,
     runtime_of,
 )
 from services.routing.domain.state import DossierState
@@ -85,17 +86,14 @@ async def dossier(request: Request, ref: DossierRefPath, who: PrincipalDep) -> d
     dossier_id = str(found["dossier_id"]) if found is not None else str(view["id"])
     # The page shows the messages sent to the citizen (their name) and intake's view:
     # the read is recorded before anything is answered.
-    async with runtime_of(request).pool.acquire() as conn:
-        await access_log.record_read(
-            conn,
-            actor=who.user_id,
-            role=who.role,
-            unit_code=who.unit_code,
-            dossier_id=UUID(dossier_id),
-            dossier_code=code,
-            what=access_log.CONSOLE_DOSSIER,
-            parts=DOSSIER_PAGE_PARTS,
-        )
+    await record_console_read(
+        request,
+        who,
+        what=access_log.CONSOLE_DOSSIER,
+        parts=DOSSIER_PAGE_PARTS,
+        dossier_id=UUID(dossier_id),
+        dossier_code=code,
+    )
     (n_status, notes), (d_status, deadlines), traces = await asyncio.gather(
         call(request, "notify", "GET", "/v1/notifications", params={"dossier": code}),
         call(request, "sla", "GET", f"/v1/dossiers/{dossier_id}/deadlines"),

@@ -24,6 +24,7 @@ from services.routing.console.common import (
     call,
     jsonable,
     reason_of,
+    record_console_read,
     runtime_of,
 )
 from services.routing.console.queue import (
@@ -154,17 +155,13 @@ async def people_search(
             503, "Chưa tìm được theo người nộp, vui lòng thử lại sau", reason_of(status, body)
         )
     ids = [UUID(m["id"]) for m in body["matches"]]
-    async with runtime_of(request).pool.acquire() as conn:
-        await access_log.record_read(
-            conn,
-            actor=who.user_id,
-            role=who.role,
-            unit_code=unit_code,
-            dossier_id=None,
-            dossier_code=None,
-            what=access_log.CONSOLE_SEARCH,
-            parts=[f"mode:{mode}", f"query:{masked(mode, query)}", f"matches:{len(ids)}"],
-        )
+    await record_console_read(
+        request,
+        who,
+        what=access_log.CONSOLE_SEARCH,
+        parts=[f"mode:{mode}", f"query:{masked(mode, query)}", f"matches:{len(ids)}"],
+        unit_code=unit_code,
+    )
     return ids, bool(body.get("truncated"))
 
 
