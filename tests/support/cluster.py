@@ -5,36 +5,17 @@ the shared single broker is never touched. Nodes can be killed (SIGKILL) and res
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.infra import REPO
+from tests.support.processes import free_ports
 
 SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
-# Below Linux's ephemeral range (32768+), so no client connection takes them meanwhile.
-PORT_RANGE = (20000, 32000)
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports nothing listens on now."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = random.randint(*PORT_RANGE)
-        if port in ports:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
 
 
 @dataclass

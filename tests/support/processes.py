@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,11 +19,32 @@ from tests.support.infra import REPO
 LOG_DIR = REPO / "test-artifacts" / "logs"
 
 
+# Below Linux's ephemeral range (32768+): a port the kernel hands out (bind to 0) is an
+# ephemeral one, and an outgoing connection (to Kafka, PostgreSQL) can take it before the
+# service binds it. Ports handed out once are not handed out again in this run.
+PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports nothing listens on now and this run has not handed out."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(*PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        ports.append(port)
+    return ports
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 @dataclass

@@ -245,6 +245,42 @@ def test_no_single_changed_byte_anywhere_verifies(
                 assert not signer.verify(changed).verified, position
 
 
+def test_no_changed_digit_in_the_containers_unsigned_parts_verifies(
+    signer: DocumentSigner, signed_result: bytes
+) -> None:
+    """Every hex digit of what the CMS signature does not sign itself (its lengths, its
+    digest algorithm list, how it names the signer, its versions), the two ways: none of
+    the changed files verifies, though a lenient reader would accept them all."""
+    for position in _unsigned_container_digits(signed_result):
+        for changed in (_flip(signed_result, position), _case_swapped(signed_result, position)):
+            if changed != signed_result:
+                assert not signer.verify(changed).verified, position
+
+
+def _unsigned_container_digits(pdf: bytes) -> list[int]:
+    """The positions in the file of the hex digits of the container's unsigned fields."""
+    from asn1crypto import cms
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    signature = PdfFileReader(BytesIO(pdf), strict=False).embedded_signatures[0]
+    contents = int(signature.byte_range[1]) + 1  # past the "<"
+    used = len(pdf[contents:].split(b">", 1)[0].rstrip(b"0"))
+    raw = bytes.fromhex(pdf[contents : contents + used + used % 2].decode())
+    signed = cms.ContentInfo.load(raw)["content"]
+    signer_info = signed["signer_infos"][0]
+    at = raw.index(signer_info.dump())
+    fields = (signer_info["version"], signer_info["sid"], signer_info["digest_algorithm"])
+    spans = [(0, raw.index(signed["version"].dump()) + 3)]  # the headers, the version
+    spans.append(
+        (raw.index(signed["digest_algorithms"].dump()), len(signed["digest_algorithms"].dump()))
+    )
+    spans.append((at, 4))  # the signer info's header
+    spans += [(raw.index(f.dump(), at), len(f.dump())) for f in fields]
+    return sorted(
+        {contents + 2 * start + digit for start, length in spans for digit in range(2 * length)}
+    )
+
+
 def _case_swapped(pdf: bytes, position: int) -> bytes:
     changed = bytearray(pdf)
     changed[position : position + 1] = bytes(changed[position : position + 1]).swapcase()

@@ -15,7 +15,8 @@ from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
-from asn1crypto import parser as asn1_parser  # type: ignore[import-untyped]
+from asn1crypto import cms as asn1_cms  # type: ignore[import-untyped]
+from asn1crypto import parser as asn1_parser
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 from pydantic import BaseModel, Field
@@ -112,9 +113,10 @@ def _summary(check: dict[str, bool], who: str) -> str:
 
 def container_is_canonical(pdf: bytes, sig: EmbeddedPdfSignature) -> bool:
     """The bytes the signature leaves out (its own ``/Contents``) hold nothing but the
-    signature: hex digits of one case, the CMS structure, then zero padding. Readers
-    ignore the padding and the case, so without this a byte there could change and the
-    file still verify."""
+    signature: hex digits of one case, the CMS structure in DER, then zero padding, and
+    the CMS's unsigned parts say only what its signed parts say. Readers ignore the
+    padding, the case, a length longer than needed and the unsigned hints, so without
+    this a byte there could change and the file still verify."""
     _, end_first, start_second, _ = (int(x) for x in sig.byte_range)
     gap = pdf[end_first:start_second]
     digits = gap[1:-1]
@@ -123,10 +125,46 @@ def container_is_canonical(pdf: bytes, sig: EmbeddedPdfSignature) -> bool:
     try:
         raw = bytes.fromhex(digits.decode("ascii"))
         _, _, _, header, content, trailer = asn1_parser.parse(raw)
-    except ValueError:
+        used = len(header) + len(content) + len(trailer)
+        if raw[used:].strip(b"\x00"):
+            return False
+        container = asn1_cms.ContentInfo.load(raw[:used], strict=True)
+        if container.dump(force=True) != raw[:used]:
+            return False
+        return _unsigned_parts_agree(container["content"], sig.signer_cert)
+    except (ValueError, TypeError, KeyError):
         return False
-    used = len(header) + len(content) + len(trailer)
-    return not raw[used:].strip(b"\x00")
+
+
+def _unsigned_parts_agree(signed: asn1_cms.SignedData, cert: asn1_x509.Certificate) -> bool:
+    """RFC 5652's fields outside the signed attributes: one signer, named as its
+    certificate names it, with the version its naming implies; the digest algorithm list
+    is that signer's, with no parameters; the content is detached (the PDF's ranges)."""
+    if len(signed["signer_infos"]) != 1:
+        return False
+    signer = signed["signer_infos"][0]
+    sid = signer["sid"]
+    if sid.name == "issuer_and_serial_number":
+        named = (
+            signer["version"].native == "v1"
+            and sid.chosen["issuer"].dump() == cert.issuer.dump()
+            and sid.chosen["serial_number"].native == cert.serial_number
+        )
+    else:
+        named = signer["version"].native == "v3" and sid.chosen.native == cert.key_identifier
+    digest = signer["digest_algorithm"]
+    listed = [algorithm.dump() for algorithm in signed["digest_algorithms"]]
+    encapsulated = signed["encap_content_info"]
+    expected_version = "v1" if signer["version"].native == "v1" else "v3"
+    return (
+        named
+        and digest["parameters"].native is None
+        and listed == [digest.dump()]
+        and encapsulated["content_type"].native == "data"
+        and encapsulated["content"].native is None
+        and signed["version"].native == expected_version
+        and signer["unsigned_attrs"].native is None
+    )
 
 
 class DocumentSigner:
