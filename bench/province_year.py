@@ -60,6 +60,7 @@ from services.runtime.credentials import dev_service_token
 from services.workcal.calendar import WorkingCalendar
 from services.workcal.model import UnitCalendarConfig
 from tests.support.officials import application
+from tests.support.portal import submit_as_portal
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 PROFILE = "three_level"
@@ -450,19 +451,14 @@ class Simulation:
             return answer
 
     async def portal(self, path: str, body: dict[str, Any], key: str = "") -> httpx.Response:
-        """The portal's call; with ``key`` (an Idempotency-Key) retried once if the
-        connection fails, and intake answers the same receipt."""
+        """The portal's call: a 503 (nothing stored) sent again after its Retry-After; with
+        ``key`` (an Idempotency-Key) a failed connection too, and intake answers the same
+        receipt."""
         headers = {"X-API-Key": "dev-portal-key-change-me"}
         if key:
             headers["Idempotency-Key"] = key
         async with self.gate:
-            try:
-                return await self.http.post(f"{self.urls.intake}{path}", json=body, headers=headers)
-            except httpx.TransportError:
-                if not key:
-                    raise
-                await asyncio.sleep(0.5)
-                return await self.http.post(f"{self.urls.intake}{path}", json=body, headers=headers)
+            return await submit_as_portal(self.http, f"{self.urls.intake}{path}", body, headers)
 
     # -- one dossier
 

@@ -26,6 +26,7 @@ from services.runtime.http import TRACE_TRUST_HOOK
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
+from services.runtime.shedding import AgeShedder
 
 __all__ = ["IntakeSettings", "build_app"]
 Job = Callable[[], Coroutine[Any, Any, None]]
@@ -123,7 +124,22 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     app = create_app(spec, settings)
     install_unavailable_handlers(app)
+    # Outermost: a saturated process refuses new submissions before it parses them.
+    app.add_middleware(
+        AgeShedder,
+        guarded=is_submission,
+        # The batching window is waiting by design; only what comes on top of it is a backlog.
+        max_wait_seconds=settings.submit_batch_window_ms / 1000 + settings.submit_max_wait_seconds,
+        retry_after_seconds=settings.submit_retry_after_seconds,
+    )
     return app
+
+
+SUBMISSION_PATHS = frozenset({"/v1/dossiers", "/v1/dvcqg/DongBoHoSoMC"})
+
+
+def is_submission(method: str, path: str) -> bool:
+    return method == "POST" and path in SUBMISSION_PATHS
 
 
 def app_factory() -> FastAPI:

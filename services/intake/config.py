@@ -48,6 +48,13 @@ class IntakeSettings(DocumentSettings):
     submit_retry_after_seconds: int = Field(
         default=1, ge=1, description="Retry-After of a 503 when the queue is full."
     )
+    submit_max_wait_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="While the oldest submission in flight has waited longer than this beyond"
+        " the batching window, new ones are answered 503 with Retry-After at once (the"
+        " process itself is saturated).",
+    )
     lookup_burst: int = Field(default=5, ge=1)
     lookup_refill_per_second: float = Field(default=0.1, gt=0)
     webhook_poll_seconds: float = Field(default=0.3, gt=0)

@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.runtime import shedding
 from services.runtime.problems import ProblemError
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class ServiceUnavailable(ProblemError):
 
 def overloaded(retry_after: int) -> ServiceUnavailable:
     return ServiceUnavailable(
-        "Hệ thống đang quá tải, vui lòng gửi lại sau",
+        shedding.TITLE,
         "Too many submissions are waiting; nothing was stored. Retry after the given delay"
         " with the same Idempotency-Key.",
         retry_after,
