@@ -52,6 +52,11 @@ INSTANCE_COUNTS = [int(n) for n in os.environ.get("BENCH_SYSTEM_INSTANCES", "1,2
 DRAIN_SECONDS = float(os.environ.get("BENCH_SYSTEM_DRAIN_SECONDS", "180"))
 # The same runs again on a 3-broker cluster (RF 3, min.insync.replicas 2, acks=all).
 ON_CLUSTER = os.environ.get("BENCH_SYSTEM_CLUSTER", "1") == "1"
+# Intake as a web process (requests) and a worker (relay, consumers, jobs), as deployed.
+SPLIT_INTAKE = os.environ.get("BENCH_INTAKE_SPLIT", "1") == "1"
+# Traces kept at load, as the Helm chart deploys (tracing.sampleRatio); errors and slow
+# traces are kept whatever the ratio.
+SAMPLE_RATIO = os.environ.get("BENCH_SAMPLE_RATIO", "0.1")
 SERVICES = ("intake", "routing", "sla", "notify")
 
 
@@ -61,7 +66,9 @@ class System:
     def __init__(self, infra: Infra, instances: int) -> None:
         self.prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
         asyncio.run(ensure_topics(infra.kafka_bootstrap, self.prefix))
-        env = isolated_env(infra, self.prefix, QUIET_HOURS="", LOG_LEVEL="WARNING")
+        env = isolated_env(
+            infra, self.prefix, QUIET_HOURS="", LOG_LEVEL="WARNING", OTEL_SAMPLE_RATIO=SAMPLE_RATIO
+        )
         env.update(
             {k: str(free_port()) for k in ("SMTP_PORT", "ESMS_PORT", "VIETTEL_PORT", "ZALO_PORT")}
         )
@@ -70,8 +77,14 @@ class System:
         devservers = "services.notify.devservers"
         self.devservers = ServiceProcess("devservers", devservers, env, free_port())
         intake_env = {**env, "WORKERS": str(instances), "DB_POOL_MAX": "20"}
+        if SPLIT_INTAKE:
+            intake_env["SERVICE_ROLE"] = "web"
         self.intake = ServiceProcess("intake", "services.intake", intake_env, ports["intake"])
         self.by_service: dict[str, list[ServiceProcess]] = {"intake": [self.intake]}
+        if SPLIT_INTAKE:  # its outbox, its consumers and its jobs in a process of their own
+            worker_env = {**env, "SERVICE_ROLE": "worker"}
+            worker = ServiceProcess("intake-worker", "services.intake", worker_env, free_port())
+            self.by_service["intake"].append(worker)
         for name in SERVICES[1:]:
             # The first instance answers on the port the others call; the rest only consume.
             self.by_service[name] = [

@@ -22,6 +22,7 @@ RUN="$REPO/.local/run"
 LOGS="$REPO/.local/logs"
 SERVICES=(intake routing sla notify)
 declare -A PORTS=([intake]=8001 [routing]=8002 [sla]=8003 [notify]=8004)
+INTAKE_WORKER_PORT=${INTAKE_WORKER_PORT:-8009}
 INSTANCES="${INSTANCES:-1}"
 [[ "$INSTANCES" =~ ^[1-9]$ ]] || { echo "INSTANCES must be 1-9, not '$INSTANCES'" >&2; exit 2; }
 mkdir -p "$RUN" "$LOGS"
@@ -98,13 +99,19 @@ up() {
     fi
     start_bg vnpay "$PY" -m services.intake.devservers  # stand-in VNPay on 9110
     start_bg postal "$PY" -m services.routing.fakes --port 8110  # stand-in postal service
-    local svc n
+    local svc n role
     for svc in "${SERVICES[@]}"; do
+        # Intake's instances answer requests; its worker publishes, consumes, runs its jobs.
+        role=all; [[ "$svc" == intake ]] && role=web
         for (( n = 1; n <= INSTANCES; n++ )); do
-            PORT=$(instance_port "$svc" "$n") start_bg "$(instance_name "$svc" "$n")" "$PY" -m "services.$svc"
+            SERVICE_ROLE=$role PORT=$(instance_port "$svc" "$n") \
+                start_bg "$(instance_name "$svc" "$n")" "$PY" -m "services.$svc"
         done
     done
+    SERVICE_ROLE=worker PORT=$INTAKE_WORKER_PORT start_bg intake-worker "$PY" -m services.intake
     wait_ready
+    until curl -fsS "http://127.0.0.1:$INTAKE_WORKER_PORT/readyz" >/dev/null 2>&1; do sleep 0.3; done
+    echo "intake-worker ready on http://127.0.0.1:$INTAKE_WORKER_PORT"
     echo "system ready in $(( $(date +%s) - started ))s (ENVIRONMENT=$ENVIRONMENT," \
         "$INSTANCES instance(s) per service, Kafka $KAFKA_BOOTSTRAP_SERVERS)"
     echo "Operator console: http://127.0.0.1:8002/console/"
@@ -152,6 +159,7 @@ run() {
     for svc in "${SERVICES[@]}"; do
         for (( n = 1; n <= INSTANCES; n++ )); do logs+=("$LOGS/$(instance_name "$svc" "$n").log"); done
     done
+    logs+=("$LOGS/intake-worker.log")
     tail -n 0 -F "${logs[@]}" &
     wait $!
 }

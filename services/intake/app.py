@@ -67,15 +67,16 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         batch=settings.retention_purge_batch,
     )
 
+    def request_jobs(rt: Runtime) -> list[Job]:
+        return [rt.state["intake"].writer.run]
+
     def jobs(rt: Runtime) -> list[Job]:
         ctx = rt.state["intake"]
-        writer = ctx.writer
         pushing: list[Job] = []
         if settings.dvcqg_pushing:
             pushing.append(lambda: run_pusher(rt.pool, ctx.catalog, settings))
         return [
             *pushing,
-            writer.run,
             lambda: run_sender(
                 rt.pool,
                 settings.webhook_poll_seconds,
@@ -120,6 +121,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
             payments.ops,
         ],
         jobs=jobs,
+        request_jobs=request_jobs,
         on_start=on_start,
     )
     app = create_app(spec, settings)

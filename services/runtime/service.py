@@ -121,7 +121,10 @@ class ServiceSpec:
     migrations_dir: Path
     consumers: Callable[[Runtime], list[ConsumerConfig]] = lambda _rt: []
     routers: list[APIRouter] = field(default_factory=list)
+    # Background work: in the "all" and "worker" roles.
     jobs: Callable[[Runtime], list[Callable[[], Coroutine[Any, Any, None]]]] = lambda _rt: []
+    # Work requests wait on (intake's submission writer): in every role.
+    request_jobs: Callable[[Runtime], list[Callable[[], Coroutine[Any, Any, None]]]] = lambda _rt: []
     on_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
     title: str = ""
     description: str = ""
@@ -232,15 +235,18 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("outbox-watch", lambda: _watch_outbox(rt))
         ]
-        if settings.outbox_relay_enabled:
+        background = settings.service_role != "web"
+        if settings.outbox_relay_enabled and background:
             jobs.append(("outbox-relay", relay.run))
         if span_buffer is not None:
             jobs.append(("span-flusher", lambda: run_span_flusher(span_buffer, pool, spec.name)))
-        for config in spec.consumers(rt):
+        for config in spec.consumers(rt) if background else []:
             consumer = IdempotentConsumer(config, pool)
             rt.consumers.append(consumer)
             jobs.append((f"consumer-{config.name}", consumer.run))
-        jobs.extend((f"job-{i}", job) for i, job in enumerate(spec.jobs(rt)))
+        jobs.extend((f"request-job-{i}", job) for i, job in enumerate(spec.request_jobs(rt)))
+        if background:
+            jobs.extend((f"job-{i}", job) for i, job in enumerate(spec.jobs(rt)))
         tasks = [asyncio.create_task(supervise(name, job), name=name) for name, job in jobs]
         log.info("%s started", spec.name)
         try:

@@ -85,6 +85,11 @@ class ServiceSettings(TransportSettings, BaseSettings):
     db_pool_max: int = 10
     # Off only in fault-injection tests: rows stay committed but unpublished.
     outbox_relay_enabled: bool = True
+    # "web" serves requests only (its outbox is published, its topics consumed and its
+    # background jobs run by a "worker" of the same service); "all" does everything. A
+    # web process's event loop then answers requests without queueing the relay and the
+    # consumers behind them, and the OS schedules the two apart.
+    service_role: Literal["all", "web", "worker"] = "all"
     consumer_batch_max: int = 200
     # Latency: how long a fetch may wait on the broker (bounds a quiet partition's next
     # record; an empty fetch per interval when idle).
