@@ -160,13 +160,23 @@ async def _arrivals(dsn: str, prefix: str, ids: list[str]) -> dict[str, dict[str
 
 
 async def _settled(dsn: str, prefix: str, ids: list[str], within: float) -> dict[str, Any]:
-    """Wait until every accepted dossier has its deadlines (or ``within`` passes)."""
+    """Wait until every accepted dossier is routed, in an inbox and has its own deadline
+    and its first step's (or ``within`` passes): the counts and the latest deadline are
+    read only then."""
     deadline = time.monotonic() + within
     rows = await _arrivals(dsn, prefix, ids)
-    while time.monotonic() < deadline and any("deadlines" not in r for r in rows.values()):
+    while time.monotonic() < deadline and not all(map(_complete, rows.values())):
         await asyncio.sleep(1.0)
         rows = await _arrivals(dsn, prefix, ids)
     return rows
+
+
+def _complete(row: dict[str, Any]) -> bool:
+    return (
+        "instance" in row
+        and "inbox" in row
+        and row.get("all_deadlines", 0) > row.get("own_deadlines", 0) > 0
+    )
 
 
 async def _stored(dsn: str, prefix: str, since: float) -> int:

@@ -49,7 +49,7 @@ class IntakeSettings(DocumentSettings):
         default=1, ge=1, description="Retry-After of a 503 when the queue is full."
     )
     submit_max_wait_seconds: float = Field(
-        default=0.5,
+        default=2.0,
         gt=0,
         description="While the oldest submission in flight has waited longer than this beyond"
         " the batching window, new ones are answered 503 with Retry-After at once (the"
