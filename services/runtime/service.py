@@ -115,6 +115,9 @@ class Runtime:
         )
 
 
+Job = Callable[[], Coroutine[Any, Any, None]]
+
+
 @dataclass
 class ServiceSpec:
     name: str
@@ -122,9 +125,9 @@ class ServiceSpec:
     consumers: Callable[[Runtime], list[ConsumerConfig]] = lambda _rt: []
     routers: list[APIRouter] = field(default_factory=list)
     # Background work: in the "all" and "worker" roles.
-    jobs: Callable[[Runtime], list[Callable[[], Coroutine[Any, Any, None]]]] = lambda _rt: []
+    jobs: Callable[[Runtime], list[Job]] = lambda _rt: []
     # Work requests wait on (intake's submission writer): in every role.
-    request_jobs: Callable[[Runtime], list[Callable[[], Coroutine[Any, Any, None]]]] = lambda _rt: []
+    request_jobs: Callable[[Runtime], list[Job]] = lambda _rt: []
     on_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
     title: str = ""
     description: str = ""

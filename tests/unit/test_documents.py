@@ -259,7 +259,7 @@ def test_no_changed_digit_in_the_containers_unsigned_parts_verifies(
 
 def _unsigned_container_digits(pdf: bytes) -> list[int]:
     """The positions in the file of the hex digits of the container's unsigned fields."""
-    from asn1crypto import cms
+    from asn1crypto import cms  # type: ignore[import-untyped]
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     signature = PdfFileReader(BytesIO(pdf), strict=False).embedded_signatures[0]
