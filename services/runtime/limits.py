@@ -8,14 +8,12 @@ outgrows the limit, whoever reads it.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.runtime.problems import PROBLEM_JSON
+from services.runtime.problems import PROBLEM_JSON, problem_bytes, send_problem
 
 TITLE = "Yêu cầu quá lớn"
 DEFAULT_MAX_REQUEST_BYTES = 1_048_576
@@ -34,15 +32,7 @@ class BodyTooLarge(HTTPException):
 
 
 def too_large_body(max_bytes: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "about:blank",
-            "title": TITLE,
-            "status": 413,
-            "detail": f"The request body exceeds {max_bytes} bytes.",
-        },
-        ensure_ascii=False,
-    ).encode()
+    return problem_bytes(413, TITLE, f"The request body exceeds {max_bytes} bytes.")
 
 
 class BodySizeLimit:
@@ -83,18 +73,7 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = too_large_body(self.max_bytes)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 413, too_large_body(self.max_bytes))
 
 
 def install_body_size_limit(app: FastAPI, max_bytes: int) -> None:

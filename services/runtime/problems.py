@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -115,14 +116,44 @@ class ProblemError(Exception):
         self.extra = extra
 
 
-def problem_response(
+def problem_document(
     status: int, title: str, detail: str = "", type_: str = "about:blank", **extra: Any
-) -> JSONResponse:
+) -> dict[str, Any]:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int, title: str, detail: str = "", type_: str = "about:blank", **extra: Any
+) -> JSONResponse:
+    body = problem_document(status, title, detail, type_, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def problem_bytes(status: int, title: str, detail: str = "", **extra: Any) -> bytes:
+    """A problem document as the bytes a plain ASGI middleware answers with."""
+    return json.dumps(problem_document(status, title, detail, **extra), ensure_ascii=False).encode()
+
+
+async def send_problem(
+    send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    """Answer from plain ASGI, before any route: ``body`` from :func:`problem_bytes`."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def install_problem_handlers(app: FastAPI) -> None:

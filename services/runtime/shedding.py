@@ -14,30 +14,25 @@ database round trip. A refused request stored nothing: the client retries after 
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.runtime.problems import PROBLEM_JSON
+from services.runtime.problems import problem_bytes, send_problem
 
 TITLE = "Hệ thống đang quá tải, vui lòng gửi lại sau"
 SHED = Counter("http_requests_shed_total", "Requests refused at the door (503) under overload.")
 
 
 def overloaded_body(retry_after: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "about:blank",
-            "title": TITLE,
-            "status": 503,
-            "detail": "Too many requests are waiting; nothing was stored. Retry after"
-            f" {retry_after} s (a submission with the same Idempotency-Key).",
-        },
-        ensure_ascii=False,
-    ).encode()
+    return problem_bytes(
+        503,
+        TITLE,
+        "Too many requests are waiting; nothing was stored. Retry after"
+        f" {retry_after} s (a submission with the same Idempotency-Key).",
+    )
 
 
 class AgeShedder:
@@ -82,15 +77,5 @@ class AgeShedder:
             del self._in_flight[ticket]
 
     async def _refuse(self, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(self._body)).encode()),
-                    (b"retry-after", str(self._retry_after).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": self._body})
+        retry_after = ((b"retry-after", str(self._retry_after).encode()),)
+        await send_problem(send, 503, self._body, retry_after)

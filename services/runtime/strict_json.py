@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.runtime.problems import PROBLEM_JSON
+from services.runtime.problems import problem_bytes, send_problem
 
 TITLE = "Dữ liệu không hợp lệ"
 _JSON_STARTS = frozenset(b"{[")
@@ -85,16 +85,12 @@ def _looks_like_json(scope: Scope, first: bytes) -> bool:
 
 
 def refusal(error: AmbiguousJson) -> bytes:
-    return json.dumps(
-        {
-            "type": "about:blank",
-            "title": TITLE,
-            "status": 422,
-            "detail": "The request body is ambiguous JSON.",
-            "errors": [{"loc": ["body"], "msg": str(error), "type": error.kind}],
-        },
-        ensure_ascii=False,
-    ).encode()
+    return problem_bytes(
+        422,
+        TITLE,
+        "The request body is ambiguous JSON.",
+        errors=[{"loc": ["body"], "msg": str(error), "type": error.kind}],
+    )
 
 
 class StrictJson:
@@ -142,17 +138,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _refuse(send: Send, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, 422, body)
 
 
 def install_strict_json(app: FastAPI) -> None:
