@@ -45,6 +45,7 @@ from services.notify.providers.zalo_zns import ZaloConfig, ZaloZnsProvider
 from services.notify.sender import Sender
 from services.runtime.consumer import BatchHandler, ConsumerConfig, Envelope, Handler
 from services.runtime.db import DbConn
+from services.runtime.http_client import HttpClient
 from services.runtime.retention import run_retention
 from services.runtime.service import Runtime, ServiceSpec, create_app
 from services.runtime.settings import ServiceSettings, secret_problems
@@ -222,15 +223,21 @@ class NotifySettings(ServiceSettings):
 
 
 def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
-    # One small pool per destination: httpcore scans its whole pool for every queued
-    # request, so one big shared pool costs more CPU than the requests themselves.
+    # One small pool per gateway, over aiohttp: these calls are made once or twice per
+    # message, where httpx's per-request cost was most of notify's CPU (http_client).
     per_gateway = max(1, cfg.sender_provider_concurrency)
 
-    def client() -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=per_gateway, max_keepalive_connections=per_gateway)
-        made = httpx.AsyncClient(timeout=cfg.gateway_timeout_seconds, limits=limits)
+    def client() -> HttpClient:
+        made = HttpClient(timeout=cfg.gateway_timeout_seconds, max_connections=per_gateway)
         rt.state.setdefault("http", []).append(made)
         return made
+
+    # Intake's contact look-ups are one request per claimed batch.
+    contacts_http = httpx.AsyncClient(
+        timeout=cfg.gateway_timeout_seconds,
+        limits=httpx.Limits(max_connections=per_gateway, max_keepalive_connections=per_gateway),
+    )
+    rt.state.setdefault("http", []).append(contacts_http)
 
     ref = reference(cfg.reference_profile)
     names = {c: p.name for c, p in ref.procedures.items()}
@@ -276,7 +283,7 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
     return NotifyContext(
         runtime=rt,
         procedure_names=names,
-        contacts=ContactDirectory(client(), cfg.intake_url, cfg.own_service_token()),
+        contacts=ContactDirectory(contacts_http, cfg.intake_url, cfg.own_service_token()),
         smtp=SmtpSender(
             cfg.smtp_host,
             cfg.smtp_port,
@@ -322,6 +329,10 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         logging.getLogger("httpx").setLevel(logging.WARNING)
         rt.state["notify"] = build_context(rt, cfg)
         rt.state["receipts"] = cfg.receipt_config()
+
+    async def on_stop(rt: Runtime) -> None:
+        for client in rt.state.get("http", []):
+            await client.aclose()
 
     def consumers(rt: Runtime) -> list[ConsumerConfig]:
         ctx: NotifyContext = rt.state["notify"]
@@ -385,5 +396,6 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         ],
         jobs=jobs,
         on_start=on_start,
+        on_stop=on_stop,
     )
     return create_app(spec, cfg)

@@ -44,6 +44,7 @@ from services.notify.domain.plan import render_params, sms_fallback
 from services.notify.domain.templates import TemplateError, render
 from services.notify.handlers import NotifyContext
 from services.runtime import clock
+from services.runtime.http_client import TransportError
 from services.runtime.telemetry import context_from_carrier, current_trace_headers, tracer
 
 log = logging.getLogger(__name__)
@@ -356,7 +357,13 @@ class Sender:
                 recipient_rejected=result.recipient_rejected,
                 provider=result_of.attempts[-1].provider if result.ambiguous else None,
             )
-        except (TimeoutError, httpx.HTTPError, OSError, aiosmtplib.SMTPException) as exc:
+        except (
+            TimeoutError,
+            httpx.HTTPError,
+            TransportError,
+            OSError,
+            aiosmtplib.SMTPException,
+        ) as exc:
             return failed(f"transport: {type(exc).__name__}", retryable=True)
 
     async def _zalo(

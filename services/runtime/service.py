@@ -129,6 +129,8 @@ class ServiceSpec:
     # Work requests wait on (intake's submission writer): in every role.
     request_jobs: Callable[[Runtime], list[Job]] = lambda _rt: []
     on_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
+    # After the jobs have stopped, before the pool closes (clients, sessions).
+    on_stop: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
     title: str = ""
     description: str = ""
 
@@ -265,6 +267,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     from services.runtime.telemetry import flush_spans
 
                     await flush_spans(span_buffer, pool, spec.name)
+            if spec.on_stop is not None:
+                with contextlib.suppress(Exception):
+                    await spec.on_stop(rt)
             await producer.stop()
             await pool.close()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from uuid import uuid4
 
-import httpx
 import pytest
 
 from contracts.envelope import EventEnvelope
@@ -24,6 +24,8 @@ from services.notify.handlers import (
 )
 from services.notify.providers.base import ProviderResult, transport_failure
 from services.notify.providers.failover import WeightedFailover, WeightedProvider
+from services.runtime.http_client import HttpClient, TransportError
+from tests.support.processes import free_port
 
 CODE = "000.01.01.H99-261122-0001"
 UNITS = {"000.01.01.H99": "Ủy ban nhân dân xã Đông Lâm"}
@@ -136,10 +138,29 @@ def test_settings_parsers() -> None:
     assert window is not None and window[0].hour == 21 and window[0].minute == 30
 
 
-def test_a_timeout_is_ambiguous_but_a_refused_connection_is_not() -> None:
-    request = httpx.Request("POST", "http://gateway")
-    assert transport_failure(httpx.ReadTimeout("slow", request=request)).ambiguous
-    assert not transport_failure(httpx.ConnectError("down", request=request)).ambiguous
+async def test_a_timeout_is_ambiguous_but_a_refused_connection_is_not() -> None:
+    # Real errors from the gateways' client: a server that takes the request and never
+    # answers, and a port where nothing listens.
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 16)
+        await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = HttpClient(timeout=0.2)
+    try:
+        with pytest.raises(TransportError) as slow:
+            await client.post(f"http://127.0.0.1:{port}/send", json={"x": 1})
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(TransportError) as down:
+            await client.post(f"http://127.0.0.1:{free_port()}/send", json={"x": 1})
+    finally:
+        await client.aclose()
+    assert transport_failure(slow.value).ambiguous
+    assert not transport_failure(down.value).ambiguous
+    assert "Timeout" in (transport_failure(slow.value).error or "")
 
 
 class Gateway:

@@ -25,6 +25,7 @@ from services.notify.fakes.serving import serve
 from services.notify.providers import esms, viettel_soap, zalo_zns
 from services.notify.providers.base import DeliveryReceipt
 from services.notify.providers.failover import WeightedFailover, WeightedProvider
+from services.runtime.http_client import HttpClient
 
 PHONE = "0912345678"
 NON_ZALO_PHONE = "0987000111"
@@ -37,7 +38,8 @@ class Stack:
     esms: str
     viettel: str
     zalo: str
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # the fakes' control routes
+    gateway: HttpClient  # what the providers send with, as in the service
 
     @property
     def receipts_url(self) -> str:
@@ -56,7 +58,11 @@ async def stack() -> AsyncIterator[Stack]:
             ) as zalo_url,
             httpx.AsyncClient(timeout=5.0) as client,
         ):
-            yield Stack(sink, esms_url, vt_url, zalo_url, client)
+            gateway = HttpClient(timeout=5.0)
+            try:
+                yield Stack(sink, esms_url, vt_url, zalo_url, client, gateway)
+            finally:
+                await gateway.aclose()
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -106,7 +112,7 @@ def esms_provider(stack: Stack, **overrides: Any) -> esms.EsmsProvider:
         callback_url=stack.receipts_url,
         **overrides,
     )
-    return esms.EsmsProvider(stack.client, config)
+    return esms.EsmsProvider(stack.gateway, config)
 
 
 def viettel_provider(stack: Stack, **overrides: Any) -> viettel_soap.ViettelSoapProvider:
@@ -118,11 +124,11 @@ def viettel_provider(stack: Stack, **overrides: Any) -> viettel_soap.ViettelSoap
         service_id="UBND-XA",
         **overrides,
     )
-    return viettel_soap.ViettelSoapProvider(stack.client, config)
+    return viettel_soap.ViettelSoapProvider(stack.gateway, config)
 
 
 def zalo_provider(stack: Stack, token: str = "t") -> zalo_zns.ZaloZnsProvider:
-    return zalo_zns.ZaloZnsProvider(stack.client, zalo_zns.ZaloConfig(token, base_url=stack.zalo))
+    return zalo_zns.ZaloZnsProvider(stack.gateway, zalo_zns.ZaloConfig(token, base_url=stack.zalo))
 
 
 # --- eSMS ---------------------------------------------------------------------------
@@ -169,7 +175,7 @@ async def test_esms_failures(stack: Stack) -> None:
     assert (broke.accepted, broke.retryable) == (False, False)
     assert broke.error_code == esms.CODE_LOW_BALANCE and not broke.recipient_rejected
     await control(stack, stack.esms, mode="ok")
-    bad_key = esms.EsmsProvider(stack.client, esms.EsmsConfig(stack.esms, "wrong", "s", "UBND-XA"))
+    bad_key = esms.EsmsProvider(stack.gateway, esms.EsmsConfig(stack.esms, "wrong", "s", "UBND-XA"))
     assert (await bad_key.send("req-f3", PHONE, TEXT, None)).error_code == esms.CODE_BAD_CREDENTIALS
     bad_phone = await provider.send("req-f4", "12345", TEXT, None)
     assert bad_phone.recipient_rejected and not bad_phone.accepted
@@ -212,15 +218,18 @@ async def test_esms_receipt_url_is_bound_to_the_message_and_the_status_query_con
     assert pending is not None and pending.status is DeliveryStatus.SENT
     # An id eSMS does not know, or wrong credentials, confirm nothing.
     assert await provider.query_status("no-such-sms") is None
-    wrong = esms.EsmsProvider(stack.client, esms.EsmsConfig(stack.esms, "wrong", "s", "X"))
+    wrong = esms.EsmsProvider(stack.gateway, esms.EsmsConfig(stack.esms, "wrong", "s", "X"))
     assert await wrong.query_status(result.provider_message_id) is None
 
 
 async def test_slow_gateway_times_out_as_retryable(stack: Stack) -> None:
     await control(stack, stack.esms, mode="slow", delay_ms=500)
-    async with httpx.AsyncClient(timeout=0.1) as impatient:
-        config = esms.EsmsConfig(stack.esms, "k", "s", "UBND-XA")
+    impatient = HttpClient(timeout=0.1)
+    config = esms.EsmsConfig(stack.esms, "k", "s", "UBND-XA")
+    try:
         result = await esms.EsmsProvider(impatient, config).send("req-s", PHONE, TEXT, None)
+    finally:
+        await impatient.aclose()
     assert (result.accepted, result.retryable) == (False, True)
     assert result.error is not None and "Timeout" in result.error
     # The gateway got it anyway; retrying with the same request id sends nothing twice.
@@ -273,7 +282,7 @@ async def test_viettel_dedupes_and_fails_on_command(stack: Stack) -> None:
     assert (fault.accepted, fault.error_code) == (False, "500")
     await control(stack, stack.viettel, mode="ok")
     wrong = viettel_soap.ViettelSoapProvider(
-        stack.client,
+        stack.gateway,
         viettel_soap.ViettelConfig(f"{stack.viettel}/bulkapi", "u", "bad", "UBND", "UBND-XA"),
     )
     denied = await wrong.send("vt-6", PHONE, TEXT, None)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
 from services.notify.domain.lifecycle import DeliveryStatus
+from services.runtime.http_client import HttpResponse, TransportError
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +48,18 @@ class SmsProvider(Protocol):
         ...
 
 
-def transport_failure(exc: httpx.HTTPError) -> ProviderResult:
+def transport_failure(exc: TransportError) -> ProviderResult:
     """Timeouts and connection errors: the gateway may or may not have the message,
     so the same request id is retried and the gateway's dedup resolves it."""
-    never_arrived = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     return ProviderResult(
         accepted=False,
         retryable=True,
-        error=f"transport: {type(exc).__name__}",
-        ambiguous=not never_arrived,
+        error=f"transport: {exc.kind}",
+        ambiguous=not exc.never_arrived,
     )
 
 
-def http_failure(response: httpx.Response) -> ProviderResult:
+def http_failure(response: HttpResponse) -> ProviderResult:
     retryable = response.status_code >= 500 or response.status_code in (408, 429)
     return ProviderResult(
         accepted=False,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import httpx
+from http import HTTPStatus
 
 from services.notify.domain.lifecycle import DeliveryStatus
 from services.notify.domain.phone import InvalidPhoneError, to_local
@@ -24,6 +23,7 @@ from services.notify.providers.base import (
     http_failure,
     transport_failure,
 )
+from services.runtime.http_client import HttpClient, TransportError
 
 SEND_PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
 # Status of one sent message by its SMSID (`RefId`); answers CodeResult, SendStatus,
@@ -84,7 +84,7 @@ class EsmsConfig:
 
 
 class EsmsProvider:
-    def __init__(self, client: httpx.AsyncClient, config: EsmsConfig, name: str = "esms") -> None:
+    def __init__(self, client: HttpClient, config: EsmsConfig, name: str = "esms") -> None:
         self._client = client
         self._config = config
         self.name = name
@@ -114,9 +114,9 @@ class EsmsProvider:
         params = {"ApiKey": cfg.api_key, "SecretKey": cfg.secret_key, "RefId": sms_id}
         try:
             response = await self._client.get(url, params=params)
-        except httpx.HTTPError:
+        except TransportError:
             return None
-        if response.status_code != httpx.codes.OK:
+        if response.status_code != HTTPStatus.OK:
             return None
         try:
             body = response.json()
@@ -142,9 +142,9 @@ class EsmsProvider:
             response = await self._client.post(
                 url, json=self._payload(request_id, local_phone, text)
             )
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             return transport_failure(exc)
-        if response.status_code != httpx.codes.OK:
+        if response.status_code != HTTPStatus.OK:
             return http_failure(response)
         try:
             body = response.json()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from xml.sax.saxutils import escape
-
-import httpx
 
 from services.notify.domain.lifecycle import DeliveryStatus
 from services.notify.domain.phone import InvalidPhoneError, to_msisdn84
@@ -22,6 +21,7 @@ from services.notify.providers.base import (
     http_failure,
     transport_failure,
 )
+from services.runtime.http_client import HttpClient, TransportError
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SERVICE_NS = "http://impl.bulkSms.ws/"
@@ -98,9 +98,7 @@ def parse_response(xml_text: str) -> tuple[str, str]:
 
 
 class ViettelSoapProvider:
-    def __init__(
-        self, client: httpx.AsyncClient, config: ViettelConfig, name: str = "viettel"
-    ) -> None:
+    def __init__(self, client: HttpClient, config: ViettelConfig, name: str = "viettel") -> None:
         self._client = client
         self._config = config
         self.name = name
@@ -121,9 +119,9 @@ class ViettelSoapProvider:
                 content=envelope.encode("utf-8"),
                 headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
             )
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             return transport_failure(exc)
-        if response.status_code != httpx.codes.OK:
+        if response.status_code != HTTPStatus.OK:
             return http_failure(response)
         try:
             result, message = parse_response(response.text)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import httpx
+from http import HTTPStatus
 
 from services.notify.domain.lifecycle import DeliveryStatus
 from services.notify.domain.phone import InvalidPhoneError, to_msisdn84
@@ -19,6 +18,7 @@ from services.notify.providers.base import (
     http_failure,
     transport_failure,
 )
+from services.runtime.http_client import HttpClient, TransportError
 
 DEFAULT_BASE_URL = "https://business.openapi.zalo.me"
 SEND_PATH = "/message/template"
@@ -72,7 +72,7 @@ class ZaloConfig:
 class ZaloZnsProvider:
     """Not an SmsProvider: ZNS sends template data, not text."""
 
-    def __init__(self, client: httpx.AsyncClient, config: ZaloConfig, name: str = "zalo") -> None:
+    def __init__(self, client: HttpClient, config: ZaloConfig, name: str = "zalo") -> None:
         self._client = client
         self._config = config
         self.name = name
@@ -100,9 +100,9 @@ class ZaloZnsProvider:
                 json=payload,
                 headers={"access_token": self._config.access_token},
             )
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             return transport_failure(exc)
-        if response.status_code != httpx.codes.OK:
+        if response.status_code != HTTPStatus.OK:
             return http_failure(response)
         try:
             body = response.json()
