@@ -221,6 +221,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         )
         async with pool.acquire() as conn:
             await migrate(conn, settings.db_schema, spec.migrations_dir)
+            await conn.reset()  # the pool's own release resets nothing (db.keep_session)
         producer = await _start_producer(settings)
         relay = OutboxRelay(pool, settings.database_dsn, settings.db_schema, producer)
         rt = Runtime(
