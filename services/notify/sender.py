@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import aiosmtplib
-import httpx
 from opentelemetry import trace
 
 from contracts.vietnam import VN_TZ
@@ -357,13 +356,7 @@ class Sender:
                 recipient_rejected=result.recipient_rejected,
                 provider=result_of.attempts[-1].provider if result.ambiguous else None,
             )
-        except (
-            TimeoutError,
-            httpx.HTTPError,
-            TransportError,
-            OSError,
-            aiosmtplib.SMTPException,
-        ) as exc:
+        except (TimeoutError, TransportError, OSError, aiosmtplib.SMTPException) as exc:
             return failed(f"transport: {type(exc).__name__}", retryable=True)
 
     async def _zalo(
