@@ -322,7 +322,14 @@ def run() -> dict[str, Any]:
     infra = provision()
     prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
     asyncio.run(ensure_topics(infra.kafka_bootstrap, prefix))
-    env = isolated_env(infra, prefix, QUIET_HOURS="", LOG_LEVEL="WARNING", WORKERS="2")
+    env = isolated_env(
+        infra,
+        prefix,
+        QUIET_HOURS="",
+        LOG_LEVEL="WARNING",
+        WORKERS="2",
+        OTEL_SAMPLE_RATIO=loadtools.SAMPLE_RATIO,
+    )
     ports = {name: free_port() for name in ("intake", "routing", "sla")}
     env.update({f"{n.upper()}_URL": f"http://127.0.0.1:{p}" for n, p in ports.items()})
     procs = {n: ServiceProcess(n, f"services.{n}", env, p) for n, p in ports.items()}

@@ -131,6 +131,7 @@ def run() -> dict[str, Any]:
     env = {
         **isolated_env(infra, prefix),
         "WORKERS": WORKERS,
+        "OTEL_SAMPLE_RATIO": loadtools.SAMPLE_RATIO,
         "DB_POOL_MAX": os.environ.get("BENCH_INTAKE_POOL", "20"),
     }
     for name in ("SUBMIT_BATCH_WINDOW_MS", "SUBMIT_BATCH_MAX", "SUBMIT_QUEUE_MAX"):

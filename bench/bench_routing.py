@@ -40,6 +40,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench import loadtools
 from contracts.envelope import EventEnvelope
 from contracts.events import Channel, DossierReceived
 from services.runtime.setup import ensure_topics
@@ -383,7 +384,13 @@ async def submission_to_inbox(infra: Infra, intake: str, schema: str) -> dict[st
 
 
 def _env(infra: Infra, prefix: str) -> dict[str, str]:
-    return isolated_env(infra, prefix, QUIET_HOURS="", LOG_LEVEL="WARNING")
+    return isolated_env(
+        infra,
+        prefix,
+        QUIET_HOURS="",
+        LOG_LEVEL="WARNING",
+        OTEL_SAMPLE_RATIO=loadtools.SAMPLE_RATIO,
+    )
 
 
 def _start(processes: list[ServiceProcess]) -> None:

@@ -54,9 +54,6 @@ DRAIN_SECONDS = float(os.environ.get("BENCH_SYSTEM_DRAIN_SECONDS", "180"))
 ON_CLUSTER = os.environ.get("BENCH_SYSTEM_CLUSTER", "1") == "1"
 # Intake as a web process (requests) and a worker (relay, consumers, jobs), as deployed.
 SPLIT_INTAKE = os.environ.get("BENCH_INTAKE_SPLIT", "1") == "1"
-# Traces kept at load, as the Helm chart deploys (tracing.sampleRatio); errors and slow
-# traces are kept whatever the ratio.
-SAMPLE_RATIO = os.environ.get("BENCH_SAMPLE_RATIO", "0.1")
 SERVICES = ("intake", "routing", "sla", "notify")
 
 
@@ -67,7 +64,11 @@ class System:
         self.prefix = register_prefix(f"b{uuid.uuid4().hex[:8]}_")
         asyncio.run(ensure_topics(infra.kafka_bootstrap, self.prefix))
         env = isolated_env(
-            infra, self.prefix, QUIET_HOURS="", LOG_LEVEL="WARNING", OTEL_SAMPLE_RATIO=SAMPLE_RATIO
+            infra,
+            self.prefix,
+            QUIET_HOURS="",
+            LOG_LEVEL="WARNING",
+            OTEL_SAMPLE_RATIO=loadtools.SAMPLE_RATIO,
         )
         env.update(
             {k: str(free_port()) for k in ("SMTP_PORT", "ESMS_PORT", "VIETTEL_PORT", "ZALO_PORT")}

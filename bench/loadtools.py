@@ -28,6 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 LOADGEN_DIR = REPO / "bench" / "loadgen"
 LOADGEN = REPO / ".cache" / "loadgen" / "loadgen"
 LUA = LOADGEN_DIR / "intake.lua"
+# Traces kept at load as the Helm chart deploys them (tracing.sampleRatio); failed and slow
+# spans are kept whatever the ratio. Every bench that starts services passes this on.
+SAMPLE_RATIO = os.environ.get("BENCH_SAMPLE_RATIO", "0.1")
 
 
 def ensure_tools() -> None:
@@ -38,6 +41,33 @@ def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of one process, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_program() -> dict[str, float]:
+    """CPU seconds so far of every process on the machine, by program: PostgreSQL's
+    backends, the JVMs (Kafka), each ``python -m`` module, everything else. Two readings'
+    difference says where a phase's CPU went, the services' own cores and the rest."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        if comm == "postgres":
+            program = "postgresql"
+        elif comm == "java":
+            program = "java (kafka)"
+        elif b"-m" in argv and argv.index(b"-m") + 1 < len(argv):
+            program = argv[argv.index(b"-m") + 1].decode(errors="replace")
+        else:
+            program = "other"
+        out[program] = out.get(program, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
 
 
 def run_measured(

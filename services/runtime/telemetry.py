@@ -19,7 +19,7 @@ import asyncpg
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import (
 
 from services.runtime.logs import mask_personal_data
 from services.runtime.settings import ServiceSettings
+from services.runtime.tail_sampling import TailSamplingTracerProvider, trace_in_ratio
 
 log = logging.getLogger(__name__)
 KafkaHeaders = list[tuple[str, bytes]]
@@ -44,7 +45,7 @@ def keep_span(span: ReadableSpan, sample_ratio: float, slow_ns: int) -> bool:
     if (span.end_time or 0) - (span.start_time or 0) >= slow_ns:
         return True
     ctx = span.get_span_context()
-    return ctx is not None and (ctx.trace_id & 0xFFFFFFFFFFFFFFFF) < sample_ratio * 2**64
+    return ctx is not None and trace_in_ratio(ctx.trace_id, sample_ratio)
 
 
 class BufferingSpanExporter(SpanExporter):
@@ -200,8 +201,17 @@ async def run_span_flusher(
 
 
 def setup_tracing(settings: ServiceSettings) -> BufferingSpanExporter | None:
-    """Install the process-wide tracer provider; returns the buffer when spans go to PG."""
-    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    """Install the process-wide tracer provider; returns the buffer when spans go to PG.
+
+    Spans outside the sampling ratio are recorded cheaply and reach the exporters only if
+    they failed or were slow (:mod:`services.runtime.tail_sampling`); with no exporter at
+    all, none are recorded in full."""
+    ratio = settings.otel_sample_ratio if settings.otel_exporter != "none" else 0.0
+    provider = TailSamplingTracerProvider(
+        resource=Resource.create({"service.name": settings.service_name}),
+        sample_ratio=ratio,
+        slow_ms=settings.otel_slow_span_ms,
+    )
     buffer: BufferingSpanExporter | None = None
     if settings.otel_exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
@@ -213,9 +223,7 @@ def setup_tracing(settings: ServiceSettings) -> BufferingSpanExporter | None:
     if settings.otel_exporter in ("postgres", "otlp"):
         # Kept in the service's own table as well, so the operator console's waterfall
         # works with or without a collector.
-        buffer = BufferingSpanExporter(
-            sample_ratio=settings.otel_sample_ratio, slow_ms=settings.otel_slow_span_ms
-        )
+        buffer = BufferingSpanExporter(sample_ratio=ratio, slow_ms=settings.otel_slow_span_ms)
         provider.add_span_processor(SimpleSpanProcessor(buffer))
     trace.set_tracer_provider(provider)
     return buffer

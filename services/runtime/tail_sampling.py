@@ -1,0 +1,280 @@
+"""Tail sampling without paying for the spans it drops.
+
+A trace is kept whole when its id falls in the sampling ratio (the same decision in
+every service, so kept traces stay complete); outside the ratio a span is kept only if it
+failed or was slow. The SDK's spans cost tens of microseconds each (attribute cleaning,
+processors, locks), and at load most are dropped at their end. So outside the ratio the
+tracer hands out a :class:`TailSpan`: a plain record of the span with a real span context
+(children and Kafka headers carry it as usual) that becomes a ``ReadableSpan`` for the
+span processors only when it ends failed or slow.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.util import types
+
+_SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+_SCOPE = InstrumentationScope("onestop")
+
+
+def trace_in_ratio(trace_id: int, ratio: float) -> bool:
+    """Whether a trace is kept whole: decided on the id's low 64 bits, in every service."""
+    return ratio >= 1.0 or (trace_id & 0xFFFFFFFFFFFFFFFF) < ratio * 2**64
+
+
+class _ChosenTraceIds(RandomIdGenerator):
+    """Random ids, except that a root span's trace id can be chosen beforehand (the one
+    the ratio was decided on). Start-up of a span is synchronous, so nothing interleaves."""
+
+    def __init__(self) -> None:
+        self.chosen: int | None = None
+
+    def generate_trace_id(self) -> int:
+        chosen, self.chosen = self.chosen, None
+        return chosen if chosen is not None else super().generate_trace_id()
+
+
+class TailSamplingTracerProvider(TracerProvider):
+    """A tracer provider whose tracers record in full only the traces in the ratio."""
+
+    def __init__(self, resource: Resource, sample_ratio: float, slow_ms: float) -> None:
+        self.ids = _ChosenTraceIds()
+        super().__init__(resource=resource, id_generator=self.ids)
+        self.sample_ratio = sample_ratio
+        self.slow_ns = int(slow_ms * 1_000_000)
+        self.processors: list[SpanProcessor] = []
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self.processors.append(span_processor)
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return TailTracer(super().get_tracer(*args, **kwargs), self)
+
+    def keep(self, span: ReadableSpan) -> None:
+        for processor in self.processors:
+            processor.on_end(span)
+
+
+class TailTracer(trace.Tracer):
+    """The SDK's tracer for traces in the ratio; a :class:`TailSpan` for every other."""
+
+    def __init__(self, inner: trace.Tracer, provider: TailSamplingTracerProvider) -> None:
+        self._inner = inner
+        self._provider = provider
+
+    def start_span(
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[trace.Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        provider = self._provider
+        parent = trace.get_current_span(context).get_span_context()
+        trace_id = parent.trace_id if parent.is_valid else provider.ids.generate_trace_id()
+        if trace_in_ratio(trace_id, provider.sample_ratio):
+            if not parent.is_valid:
+                provider.ids.chosen = trace_id
+            return self._inner.start_span(
+                name,
+                context,
+                kind,
+                attributes,
+                links,
+                start_time,
+                record_exception,
+                set_status_on_exception,
+            )
+        own = trace.SpanContext(
+            trace_id, provider.ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
+        )
+        return TailSpan(
+            provider,
+            name,
+            own,
+            parent if parent.is_valid else None,
+            kind,
+            dict(attributes or {}),
+            list(links or ()),
+            start_time or time.time_ns(),
+        )
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]  # the API's decorator is private
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[trace.Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[trace.Span]:
+        span = self.start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
+        with trace.use_span(
+            span,
+            end_on_exit=end_on_exit,
+            record_exception=record_exception,
+            set_status_on_exception=set_status_on_exception,
+        ) as current:
+            yield current
+
+
+class TailSpan(trace.Span):
+    """A span outside the ratio: kept (handed to the processors) only if it ends failed
+    or slower than the provider's threshold."""
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_ended",
+        "_events",
+        "_kind",
+        "_links",
+        "_name",
+        "_parent",
+        "_provider",
+        "_start",
+        "_status",
+    )
+
+    def __init__(
+        self,
+        provider: TailSamplingTracerProvider,
+        name: str,
+        context: trace.SpanContext,
+        parent: trace.SpanContext | None,
+        kind: trace.SpanKind,
+        attributes: dict[str, types.AnyValue],
+        links: list[trace.Link],
+        start: int,
+    ) -> None:
+        self._provider = provider
+        self._name = name
+        self._context = context
+        self._parent = parent
+        self._kind = kind
+        self._attributes = attributes
+        self._links = links
+        self._events: list[Event] = []
+        self._start = start
+        self._status = trace.Status(trace.StatusCode.UNSET)
+        self._ended = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def attributes(self) -> Mapping[str, types.AnyValue]:
+        return self._attributes
+
+    def get_span_context(self) -> trace.SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return not self._ended
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        if not self._ended:
+            self._attributes.update(attributes)
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        if not self._ended:
+            self._attributes[key] = value
+
+    def add_event(
+        self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
+    ) -> None:
+        if not self._ended:
+            self._events.append(Event(name, attributes, timestamp))
+
+    def add_link(self, context: trace.SpanContext, attributes: types.Attributes = None) -> None:
+        if not self._ended:
+            self._links.append(trace.Link(context, attributes))
+
+    def update_name(self, name: str) -> None:
+        if not self._ended:
+            self._name = name
+
+    def set_status(
+        self, status: trace.Status | trace.StatusCode, description: str | None = None
+    ) -> None:
+        # As the SDK's spans: an OK status is final.
+        if self._ended or self._status.status_code is trace.StatusCode.OK:
+            return
+        if isinstance(status, trace.Status):
+            self._status = status
+        else:
+            self._status = trace.Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        event: dict[str, types.AnyValue] = {
+            "exception.type": f"{module}.{qualname}" if module != "builtins" else qualname,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        event.update(attributes or {})
+        self.add_event("exception", event, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        end = end_time or time.time_ns()
+        provider = self._provider
+        failed = self._status.status_code is trace.StatusCode.ERROR
+        if failed or end - self._start >= provider.slow_ns:
+            provider.keep(
+                ReadableSpan(
+                    name=self._name,
+                    context=self._context,
+                    parent=self._parent,
+                    resource=provider.resource,
+                    attributes=self._attributes,
+                    events=self._events,
+                    links=self._links,
+                    kind=self._kind,
+                    status=self._status,
+                    start_time=self._start,
+                    end_time=end,
+                    instrumentation_scope=_SCOPE,
+                )
+            )

@@ -1,0 +1,123 @@
+"""Tail sampling that does not pay for what it drops: traces in the ratio are recorded in
+full by the SDK; every other span is kept only if it failed or was slow."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.runtime.tail_sampling import (
+    TailSamplingTracerProvider,
+    TailSpan,
+    trace_in_ratio,
+)
+from services.runtime.telemetry import _span_row
+
+
+def provider(ratio: float, slow_ms: float = 10_000) -> tuple[trace.Tracer, InMemorySpanExporter]:
+    p = TailSamplingTracerProvider(Resource.create({"service.name": "t"}), ratio, slow_ms)
+    exported = InMemorySpanExporter()
+    p.add_span_processor(SimpleSpanProcessor(exported))
+    return p.get_tracer("test"), exported
+
+
+def root_and_child(tracer: trace.Tracer, count: int) -> None:
+    for _ in range(count):
+        with tracer.start_as_current_span("root"), tracer.start_as_current_span("child"):
+            pass
+
+
+def by_trace(spans: tuple[ReadableSpan, ...]) -> dict[int, list[str]]:
+    traces: dict[int, list[str]] = {}
+    for span in spans:
+        ctx = span.get_span_context()
+        assert ctx is not None
+        traces.setdefault(ctx.trace_id, []).append(span.name)
+    return traces
+
+
+def test_traces_in_the_ratio_are_recorded_whole_by_the_sdk_and_the_rest_cost_nothing() -> None:
+    tracer, exported = provider(0.2)
+    root_and_child(tracer, 2000)
+    traces = by_trace(exported.get_finished_spans())
+    assert 250 < len(traces) < 550  # ~400 expected; decided on the trace id
+    assert all(sorted(names) == ["child", "root"] for names in traces.values())
+    assert all(trace_in_ratio(t, 0.2) for t in traces)
+
+
+def test_spans_outside_the_ratio_are_light_but_carry_a_real_context() -> None:
+    tracer, _ = provider(0.0)
+    with tracer.start_as_current_span("root", kind=trace.SpanKind.SERVER) as root:
+        assert isinstance(root, TailSpan) and root.is_recording()
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        with tracer.start_as_current_span("child") as child:
+            assert isinstance(child, TailSpan)
+    root_ctx, child_ctx = root.get_span_context(), child.get_span_context()
+    assert root_ctx.is_valid and child_ctx.trace_id == root_ctx.trace_id
+    assert child_ctx.span_id != root_ctx.span_id
+    _version, trace_id, span_id, flags = carrier["traceparent"].split("-")
+    assert (trace_id, span_id) == (f"{root_ctx.trace_id:032x}", f"{root_ctx.span_id:016x}")
+    assert flags == "01"  # downstream SDKs go on recording; the ratio decides there too
+    assert not root.is_recording()
+
+
+def test_a_failed_span_outside_the_ratio_is_kept_with_its_exception_and_attributes() -> None:
+    tracer, exported = provider(0.0)
+    with (  # noqa: PT012 - the span must see the error
+        pytest.raises(ValueError, match="hỏng"),
+        tracer.start_as_current_span("root", attributes={"onestop.unit": "X"}) as root,
+    ):
+        root.set_attribute("http.route", "/v1/dossiers")
+        with tracer.start_as_current_span("fine child"):
+            pass
+        raise ValueError("hỏng")
+    [kept] = exported.get_finished_spans()
+    assert kept.name == "root" and kept.status.status_code is trace.StatusCode.ERROR
+    assert kept.attributes == {"onestop.unit": "X", "http.route": "/v1/dossiers"}
+    assert [e.name for e in kept.events] == ["exception"]
+    assert kept.events[0].attributes is not None
+    assert kept.events[0].attributes["exception.message"] == "hỏng"
+    assert kept.resource.attributes["service.name"] == "t"
+    row = _span_row(kept, "routing")  # what the console's table receives
+    assert row[3:6] == ("routing", "root", "internal") and row[8] == "error"
+
+
+def test_a_slow_span_outside_the_ratio_is_kept_a_quick_one_is_not() -> None:
+    tracer, exported = provider(0.0, slow_ms=20)
+    with tracer.start_as_current_span("quick"):
+        pass
+    with tracer.start_as_current_span("slow") as slow:
+        time.sleep(0.03)
+    [kept] = exported.get_finished_spans()
+    assert kept.name == "slow" and kept.parent is None
+    assert kept.get_span_context() == slow.get_span_context()
+    assert (kept.end_time or 0) - (kept.start_time or 0) >= 20_000_000
+
+
+def test_every_service_decides_the_same_for_one_trace() -> None:
+    """The child in another service (another provider, context from the header) is
+    recorded in full exactly when the parent was."""
+    for _ in range(200):
+        upstream, _ = provider(0.5)
+        downstream, _ = provider(0.5)
+        with upstream.start_as_current_span("send") as parent:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+        child = downstream.start_span("process", context=propagate.extract(carrier))
+        assert isinstance(child, SdkSpan) == isinstance(parent, SdkSpan)
+        assert child.get_span_context().trace_id == parent.get_span_context().trace_id
+        child.end()
+
+
+def test_with_the_full_ratio_every_span_is_the_sdks() -> None:
+    tracer, exported = provider(1.0)
+    root_and_child(tracer, 10)
+    assert len(exported.get_finished_spans()) == 20
