@@ -16,6 +16,7 @@ from services.intake.catalog_source import intake_catalog
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints import citizen, documents, dvcqg, payments, personal_data, portals
 from services.intake.entrypoints.consumers import consumers
+from services.intake.entrypoints.fast_submit import install_fast_submission
 from services.intake.entrypoints.http import internal, router
 from services.intake.entrypoints.security import trace_trust
 from services.intake.entrypoints.unavailable import install_unavailable_handlers
@@ -126,6 +127,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     app = create_app(spec, settings)
     install_unavailable_handlers(app)
+    install_fast_submission(app)
     # Outermost: a saturated process refuses new submissions before it parses them.
     app.add_middleware(
         AgeShedder,

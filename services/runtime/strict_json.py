@@ -116,7 +116,7 @@ class StrictJson:
             except AmbiguousJson as error:
                 await _refuse(send, refusal(error))
                 return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 def _has_body(scope: Scope) -> bool:
@@ -125,7 +125,7 @@ def _has_body(scope: Scope) -> bool:
     return b"transfer-encoding" in headers or (length is not None and length not in (b"0", b""))
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """What the app reads: the body read here, then (a disconnect) the client's own."""
     first: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
