@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -203,6 +204,14 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def settle_heap() -> None:
+    """What start-up built (modules, reference data, validators, schemas) lives as long as
+    the process: moved out of the cyclic collector's sight. Otherwise every full
+    collection walks it again, over 100 ms on a 2-core box: a pause in every hop's tail."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     holder: dict[str, Runtime] = {}
 
@@ -238,6 +247,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         app.state.runtime = rt
         if spec.on_start is not None:
             await spec.on_start(rt)
+        settle_heap()
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("outbox-watch", lambda: _watch_outbox(rt))
         ]
