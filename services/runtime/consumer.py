@@ -23,6 +23,7 @@ handler's model (:class:`Envelope`), for set-based writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -179,6 +180,7 @@ class IdempotentConsumer:
         self.config = config
         self._pool = pool
         self._consumer: AIOKafkaConsumer | None = None
+        self._committing: asyncio.Task[None] | None = None
         self.processed = 0
         self.isolated_batches = 0
         # The last parked records, also when the parked_records table could not be written.
@@ -213,6 +215,10 @@ class IdempotentConsumer:
                     await self.record_lag()
                     lag_due = time.monotonic() + cfg.lag_interval
         finally:
+            if self._committing is not None:
+                with contextlib.suppress(Exception):
+                    await self._committing
+                self._committing = None
             await self._consumer.stop()
 
     async def record_lag(self) -> dict[TopicPartition, int]:
@@ -253,17 +259,32 @@ class IdempotentConsumer:
         if not owned:
             return
         await self._handle_records([r for _, records in owned for r in records])
-        offsets = {tp: records[-1].offset + 1 for tp, records in owned}
+        await self._commit_later({tp: records[-1].offset + 1 for tp, records in owned})
+        for tp, records in owned:
+            self.processed += len(records)
+            CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
+
+    async def _commit_later(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit the offsets of a handled poll while the next poll is fetched and handled.
+
+        Their transaction has committed, so a crash before the broker records them only
+        delivers those records again, and the dedupe skips them. One commit at a time, in
+        order: the previous one is awaited first (and its failure, other than losing the
+        partitions to a rebalance, stops the consumer as it always did)."""
+        previous, self._committing = self._committing, None
+        if previous is not None:
+            await previous
+        self._committing = asyncio.create_task(self._commit(offsets))
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
         try:
-            await consumer.commit(offsets)
+            await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced while the batch was handled and a partition went to
             # another member. The transaction committed; the new owner reads the records
             # again from the last committed offset and its dedupe skips them.
             log.info("offsets of %s not committed (%s); new owners dedupe them", offsets, exc)
-        for tp, records in owned:
-            self.processed += len(records)
-            CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
 
     async def _handle_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Records in one transaction (record by record once a record failed it); the
