@@ -37,7 +37,7 @@ def consumer(broker: Broker) -> IdempotentConsumer:
         name="routing", topics=[TP.topic], handlers={}, schema="s", bootstrap_servers="x"
     )
     made = IdempotentConsumer(config, pool=None)  # type: ignore[arg-type]
-    made._consumer = broker  # type: ignore[assignment]
+    made._consumer = broker
     return made
 
 
