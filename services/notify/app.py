@@ -28,6 +28,7 @@ from services.notify.domain.opt_out_link import OptOutLinks
 from services.notify.domain.rating import RatingLinks
 from services.notify.domain.receipt_auth import parse_networks
 from services.notify.entrypoints import data_subject, ops, optouts, ratings, receipts
+from services.notify.entrypoints.fast_receipts import install_fast_receipts
 from services.notify.entrypoints.http import router
 from services.notify.handlers import (
     CITIZEN_EVENTS,
@@ -398,4 +399,6 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         on_start=on_start,
         on_stop=on_stop,
     )
-    return create_app(spec, cfg)
+    app = create_app(spec, cfg)
+    install_fast_receipts(app)
+    return app

@@ -13,16 +13,10 @@ OpenAPI document still describes that route.
 
 from __future__ import annotations
 
-import inspect
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,19 +24,19 @@ from contracts.intake_api import SubmitDossier
 from services.intake.entrypoints.http import router, submit_for_portal
 from services.intake.entrypoints.security import portal_of_key
 from services.intake.handlers import IntakeContext
+from services.runtime.fast_path import answer, install_innermost, route_of
 from services.runtime.strict_json import replay_body
 
 PATH = "/v1/dossiers"
 # The headers that decide the fast path: the first of each, as Starlette reads them.
 _WANTED = frozenset({b"content-type", b"x-api-key", b"idempotency-key", b"x-service-token"})
-Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 class FastSubmission:
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
         self.owner = owner
-        self._route: APIRoute | None = None
+        self.route = route_of(router, PATH, "POST")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -56,44 +50,24 @@ class FastSubmission:
         body = await _read_body(receive)
         if body is None:  # the client went away mid-body
             return
+        replayed = replay_body(body, receive)
         submission = _parse(body)
         if submission is None:
-            await self.app(scope, replay_body(body, receive), send)
+            await self.app(scope, replayed, send)
             return
-        scope["route"], scope["path_params"] = self.route(), {}  # for the span and metrics
-        try:
+        scope["route"], scope["path_params"] = self.route, {}  # for the span and metrics
+
+        async def submit() -> Response | None:
+            assert ctx is not None and submission is not None
             portal = await portal_of_key(ctx, headers[b"x-api-key"])
             if portal is None:  # the route answers the unknown key
-                await self.app(scope, replay_body(body, receive), send)
-                return
+                return None
             status, payload = await submit_for_portal(
                 ctx, portal, submission, headers.get(b"idempotency-key")
             )
-            response: Response = JSONResponse(payload, status_code=status)
-        except Exception as exc:
-            handler = self._handler(exc)
-            if handler is None:
-                raise
-            answer = handler(Request(scope, receive), exc)
-            response = await answer if inspect.isawaitable(answer) else answer
-        await response(scope, receive, send)
+            return JSONResponse(payload, status_code=status)
 
-    def route(self) -> APIRoute:
-        if self._route is None:
-            self._route = next(
-                r
-                for r in router.routes  # the app's own list nests included routers
-                if isinstance(r, APIRoute) and r.path == PATH and "POST" in (r.methods or ())
-            )
-        return self._route
-
-    def _handler(self, exc: Exception) -> Handler | None:
-        """The app's handler for ``exc``, looked up as Starlette does (by class, MRO)."""
-        handlers: dict[Any, Handler] = self.owner.exception_handlers
-        for cls in type(exc).__mro__:
-            if cls in handlers:
-                return handlers[cls]
-        return None
+        await answer(self.owner, scope, replayed, send, submit, self.app)
 
 
 def _first_headers(scope: Scope) -> dict[bytes, str]:
@@ -137,7 +111,5 @@ def _parse(body: bytes) -> SubmitDossier | None:
 
 
 def install_fast_submission(app: FastAPI) -> None:
-    """Innermost of the app's middleware, so every other one still sees the request.
-
-    ``add_middleware`` puts a layer outermost; this one goes to the end of the list."""
-    app.user_middleware.append(Middleware(FastSubmission, owner=app))
+    """Innermost of the app's middleware, so every other one still sees the request."""
+    install_innermost(app, FastSubmission, owner=app)

@@ -1,0 +1,79 @@
+"""eSMS receipts are answered by a thin layer calling the route's own function (which
+checks source and token); refusals are the app's problem answers; other requests go on."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from services.notify.entrypoints import fast_receipts
+from services.runtime.problems import ProblemError, install_problem_handlers
+
+
+async def app_behind(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 299, "headers": []})
+    await send({"type": "http.response.body", "body": b"app"})
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, str]]]:
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    async def esms_callback(message_id: str, token: str, request: Request) -> dict[str, Any]:
+        seen.append((message_id, token, dict(request.query_params)))
+        if token == "forged":
+            raise ProblemError(401, "Biên nhận giao tin không được xác thực", "Bad token.")
+        return {"ok": True, "status": "delivered"}
+
+    monkeypatch.setattr(fast_receipts, "esms_callback", esms_callback)
+    return seen
+
+
+async def get(path: str) -> tuple[httpx.Response, list[str | None]]:
+    owner = FastAPI()
+    install_problem_handlers(owner)
+    owner.state.runtime = SimpleNamespace(state={})
+    layer = fast_receipts.FastEsmsReceipts(app_behind, owner=owner)
+    routes: list[str | None] = []
+
+    async def tracing(scope: Scope, receive: Receive, send: Send) -> None:
+        await layer(scope, receive, send)
+        routes.append(getattr(scope.get("route"), "path", None))
+
+    transport = httpx.ASGITransport(app=tracing)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
+        return await client.get(path), routes
+
+
+async def test_a_receipt_is_answered_by_the_routes_own_function(
+    calls: list[tuple[str, str, dict[str, str]]],
+) -> None:
+    answer, routes = await get("/v1/callbacks/esms/m-1/tok?SMSID=9&SendStatus=5")
+    assert answer.status_code == 200 and answer.json() == {"ok": True, "status": "delivered"}
+    assert calls == [("m-1", "tok", {"SMSID": "9", "SendStatus": "5"})]
+    assert routes == [fast_receipts.TEMPLATE]
+
+
+async def test_a_refusal_is_the_apps_problem_answer(
+    calls: list[tuple[str, str, dict[str, str]]],
+) -> None:
+    answer, _ = await get("/v1/callbacks/esms/m-1/forged")
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == "Biên nhận giao tin không được xác thực"
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/callbacks/esms", "/v1/callbacks/esms/m-1", "/v1/callbacks/esms/a/b/c"]
+)
+async def test_other_paths_go_on_to_the_app(
+    calls: list[tuple[str, str, dict[str, str]]], path: str
+) -> None:
+    answer, _ = await get(path)
+    assert (answer.status_code, answer.text) == (299, "app") and calls == []
