@@ -101,15 +101,9 @@ class StrictJson:
         if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away mid-body
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:  # the client went away mid-body
+            return
         if _looks_like_json(scope, body[:64]):
             try:
                 check_json(body)
@@ -123,6 +117,18 @@ def _has_body(scope: Scope) -> bool:
     headers = dict(scope.get("headers") or [])
     length = headers.get(b"content-length")
     return b"transfer-encoding" in headers or (length is not None and length not in (b"0", b""))
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body; None when the client went away before its end."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def replay_body(body: bytes, receive: Receive) -> Receive:

@@ -25,7 +25,7 @@ from services.intake.entrypoints.http import router, submit_for_portal
 from services.intake.entrypoints.security import portal_of_key
 from services.intake.handlers import IntakeContext
 from services.runtime.fast_path import answer, install_innermost, route_of
-from services.runtime.strict_json import replay_body
+from services.runtime.strict_json import read_body, replay_body
 
 PATH = "/v1/dossiers"
 # The headers that decide the fast path: the first of each, as Starlette reads them.
@@ -47,7 +47,7 @@ class FastSubmission:
         if ctx is None or not _usual(headers):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:  # the client went away mid-body
             return
         replayed = replay_body(body, receive)
@@ -89,17 +89,6 @@ def _usual(headers: dict[bytes, str]) -> bool:
         and b"x-service-token" not in headers
         and (key is None or 1 <= len(key) <= 128)
     )
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _parse(body: bytes) -> SubmitDossier | None:
