@@ -135,6 +135,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         # The batching window is waiting by design; only what comes on top of it is a backlog.
         max_wait_seconds=settings.submit_batch_window_ms / 1000 + settings.submit_max_wait_seconds,
         retry_after_seconds=settings.submit_retry_after_seconds,
+        max_lag_seconds=settings.submit_max_loop_lag_seconds,
     )
     return app
 

@@ -55,6 +55,13 @@ class IntakeSettings(DocumentSettings):
         " the batching window, new ones are answered 503 with Retry-After at once (the"
         " process itself is saturated).",
     )
+    submit_max_loop_lag_seconds: float = Field(
+        default=0.3,
+        gt=0,
+        description="While the event loop runs later than this, new submissions are answered"
+        " 503 with Retry-After at once: the machine is saturated and requests wait in the"
+        " sockets before intake can read them.",
+    )
     lookup_burst: int = Field(default=5, ge=1)
     lookup_refill_per_second: float = Field(default=0.1, gt=0)
     webhook_poll_seconds: float = Field(default=0.3, gt=0)

@@ -6,24 +6,32 @@ process's CPU is (parsing, validating, the event loop itself), requests pile up 
 they reach any queue and every one of them waits seconds. Their age is the signal that
 works for both (CoDel's idea): while the oldest guarded request in flight is younger than
 ``max_wait_seconds`` everything is taken; once it is older, new ones are refused until the
-backlog drains. Plain ASGI, outermost, so a refusal costs no parsing, no span and no
+backlog drains.
+
+When the process reads requests faster than anything behind it, the backlog forms before
+the first byte is read: in the sockets of a saturated machine, where no request's age can
+be seen. The event loop's own lateness (``LoopLag``) measures that wait: a request made
+readable now is read about that late. So a loop running later than ``max_lag_seconds``
+sheds too. Plain ASGI, outermost, so a refusal costs no parsing, no span and no
 database round trip. A refused request stored nothing: the client retries after the delay
 (a submission with the same ``Idempotency-Key``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Callable
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.runtime.problems import problem_bytes, send_problem
 
 TITLE = "Hệ thống đang quá tải, vui lòng gửi lại sau"
 SHED = Counter("http_requests_shed_total", "Requests refused at the door (503) under overload.")
+LAG = Gauge("event_loop_lag_seconds", "How late the event loop ran its last lag probe.")
 
 
 def overloaded_body(retry_after: int) -> bytes:
@@ -35,8 +43,35 @@ def overloaded_body(retry_after: int) -> bytes:
     )
 
 
+class LoopLag:
+    """How late the running event loop is: a probe sleeps ``tick_seconds`` and notes how
+    much later it woke. A probe still waiting counts while it waits, so a loop stuck in
+    one long iteration reads as late at once, not only after it comes back."""
+
+    def __init__(self, tick_seconds: float = 0.05, clock: Callable[[], float] = time.monotonic):
+        self._tick = tick_seconds
+        self._clock = clock
+        self._last = 0.0
+        self._due: float | None = None
+        self._probe: asyncio.Task[None] | None = None
+
+    def __call__(self) -> float:
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._run())
+        pending = 0.0 if self._due is None else self._clock() - self._due
+        return max(self._last, pending)
+
+    async def _run(self) -> None:
+        while True:
+            self._due = self._clock() + self._tick
+            await asyncio.sleep(self._tick)
+            self._last = max(0.0, self._clock() - self._due)
+            LAG.set(self._last)
+
+
 class AgeShedder:
-    """Refuse guarded requests while the oldest guarded one in flight is too old."""
+    """Refuse guarded requests while the oldest guarded one in flight is too old, or the
+    event loop runs too late (``max_lag_seconds``; ``None``: age alone)."""
 
     def __init__(
         self,
@@ -45,6 +80,8 @@ class AgeShedder:
         max_wait_seconds: float,
         retry_after_seconds: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        max_lag_seconds: float | None = None,
+        loop_lag: Callable[[], float] | None = None,
     ) -> None:
         self.app = app
         self._guarded = guarded
@@ -55,6 +92,8 @@ class AgeShedder:
         self._in_flight: dict[int, float] = {}
         self._ids = itertools.count()
         self._body = overloaded_body(retry_after_seconds)
+        self._max_lag = max_lag_seconds
+        self._lag = loop_lag or LoopLag(clock=clock)
 
     @property
     def oldest_wait(self) -> float:
@@ -65,7 +104,9 @@ class AgeShedder:
         if scope["type"] != "http" or not self._guarded(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        if self.oldest_wait > self._max_wait:
+        if self.oldest_wait > self._max_wait or (
+            self._max_lag is not None and self._lag() > self._max_lag
+        ):
             SHED.inc()
             await self._refuse(send)
             return

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from services.intake.app import SUBMISSION_PATHS, build_app, is_submission
-from services.runtime.shedding import TITLE, AgeShedder
+from services.runtime.shedding import TITLE, AgeShedder, LoopLag
 
 
 class Clock:
@@ -104,6 +104,52 @@ async def test_other_requests_are_never_shed() -> None:
     for method, path in (("GET", "/v1/dossiers"), ("POST", "/v1/lookup"), ("GET", "/readyz")):
         assert status_of(await call(app, method, path)) == 200
     await first
+
+
+class Lag:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+async def test_a_late_event_loop_sheds_even_with_nothing_old_in_flight() -> None:
+    # The backlog sits in the sockets: every request read is young, but read late.
+    inner, clock, lag = HeldApp(), Clock(), Lag()
+    inner.release.set()
+    app = AgeShedder(
+        inner,
+        is_submission,
+        0.5,
+        retry_after_seconds=2,
+        clock=clock,
+        max_lag_seconds=0.3,
+        loop_lag=lag,
+    )
+    assert status_of(await call(app)) == 200
+    lag.seconds = 0.4
+    refused = await call(app)
+    assert status_of(refused) == 503
+    assert dict(refused[0]["headers"])[b"retry-after"] == b"2"
+    assert status_of(await call(app, "GET", "/v1/dossiers")) == 200  # only submissions
+    assert inner.seen == 2
+    lag.seconds = 0.05  # caught up: taken again
+    assert status_of(await call(app)) == 200
+
+
+async def test_loop_lag_reads_a_stuck_loop_at_once_and_recovers() -> None:
+    clock = Clock()
+    lag = LoopLag(tick_seconds=0.001, clock=clock)
+    assert lag() == 0.0  # starts its probe
+    await asyncio.sleep(0)  # the probe is now asleep, due 1 ms after clock.now
+    clock.now += 1.0  # the loop spends a second without coming back
+    assert lag() >= 0.99  # counted while the probe still waits
+    for _ in range(200):  # once the loop runs again, a probe on time reads no lag
+        await asyncio.sleep(0.005)
+        if lag() == 0.0:
+            break
+    assert lag() == 0.0
 
 
 def test_intake_guards_its_submission_routes_outermost() -> None:
