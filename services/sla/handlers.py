@@ -10,7 +10,6 @@ writes the outbox rows.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
+
+import orjson
 
 from contracts.envelope import EventEnvelope
 from contracts.events import DossierRated, Payload
@@ -242,7 +243,7 @@ class SlaHandlers:
             "producer": self.rt.settings.service_name,
             "payload": payload,
         }
-        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+        body = orjson.dumps(envelope)  # compact UTF-8, as json.dumps; a tenth of its cost
         return Outgoing(
             dossier_id, event_id, event_type, body, cause.trace or None if cause else None
         )
