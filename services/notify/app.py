@@ -34,8 +34,7 @@ from services.notify.handlers import (
     CITIZEN_EVENTS,
     FACT_EVENTS,
     NotifyContext,
-    on_citizen_events,
-    on_fact_event,
+    on_events,
     parse_quiet_hours,
     parse_rate_limits,
 )
@@ -44,7 +43,7 @@ from services.notify.providers.failover import BreakerSettings, WeightedFailover
 from services.notify.providers.viettel_soap import ViettelConfig, ViettelSoapProvider
 from services.notify.providers.zalo_zns import ZaloConfig, ZaloZnsProvider
 from services.notify.sender import Sender
-from services.runtime.consumer import BatchHandler, ConsumerConfig, Envelope, Handler
+from services.runtime.consumer import BatchHandler, ConsumerConfig, Envelope
 from services.runtime.db import DbConn
 from services.runtime.http_client import HttpClient
 from services.runtime.retention import run_retention
@@ -339,7 +338,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         ctx: NotifyContext = rt.state["notify"]
 
         async def handle(conn: DbConn, batch: Sequence[Envelope[Payload]]) -> None:
-            await on_citizen_events(
+            await on_events(
                 ctx,
                 conn,
                 [e.event for e in batch],
@@ -347,16 +346,14 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
                 zalo_enabled=cfg.zalo_enabled,
             )
 
-        # A run of citizen events is one call (set-based); facts events one at a time,
-        # in their place between them.
-        citizen = BatchHandler(Payload, handle)
-        handlers: dict[str, Handler] = dict.fromkeys(FACT_EVENTS, on_fact_event)
+        # Every type in one batch handler: a poll's events are one call (set-based).
+        heard = BatchHandler(Payload, handle)
         return [
             rt.consumer(
                 "notify",
                 ["dossier.intake", "dossier.routing", "dossier.sla"],
-                handlers,
-                dict.fromkeys(CITIZEN_EVENTS, citizen),
+                {},
+                dict.fromkeys((*CITIZEN_EVENTS, *FACT_EVENTS), heard),
             )
         ]
 

@@ -70,6 +70,7 @@ __all__ = [
     "event_params",
     "on_citizen_event",
     "on_citizen_events",
+    "on_events",
     "on_fact_event",
     "parse_quiet_hours",
     "parse_rate_limits",
@@ -80,6 +81,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+STEP_ASSIGNED = "step.assigned"
 
 
 @dataclass
@@ -250,11 +252,56 @@ async def on_citizen_events(
     return len(created)
 
 
+async def on_events(
+    ctx: NotifyContext,
+    conn: DbConn,
+    events: Sequence[EventEnvelope],
+    trace_headers: Sequence[Mapping[str, str]],
+    *,
+    zalo_enabled: bool | None = None,
+) -> None:
+    """A consumed batch of every type notify hears, in order, with few statements.
+
+    All its dossiers are locked at once (in one order). A unit a step was assigned to
+    only widens who may read the dossier's messages and changes no decision, so every
+    `step.assigned` of the batch is remembered in one statement. The other facts (a new
+    contact reference, an opt-out) change what the events after them mean: each is
+    applied in its place, and the citizen events between two of them are one run."""
+    if not events:
+        return
+    await store.lock_dossiers(conn, [e.dossier_id for e in events])
+    await store.remember_units(
+        conn,
+        list(
+            dict.fromkeys(
+                (e.dossier_id, str(e.payload["unit_code"]))
+                for e in events
+                if e.event_type == STEP_ASSIGNED and e.payload.get("unit_code")
+            )
+        ),
+    )
+    start = 0
+    for i, env in enumerate(events):
+        if env.event_type in CITIZEN_EVENTS:
+            continue
+        if start < i:
+            await on_citizen_events(
+                ctx, conn, events[start:i], trace_headers[start:i], zalo_enabled=zalo_enabled
+            )
+        start = i + 1
+        if env.event_type != STEP_ASSIGNED:
+            await on_fact_event(conn, env)
+    if start < len(events):
+        await on_citizen_events(
+            ctx, conn, events[start:], trace_headers[start:], zalo_enabled=zalo_enabled
+        )
+
+
 async def on_fact_event(conn: DbConn, env: EventEnvelope) -> None:
     """Events that change what notify knows, not what it sends."""
     await store.lock_dossiers(conn, [env.dossier_id])
     p = env.payload
-    if env.event_type == "step.assigned":
+    if env.event_type == STEP_ASSIGNED:
         await store.remember_unit(conn, env.dossier_id, p.get("unit_code"))
     elif env.event_type == "dossier.contact_ref_assigned":
         await store.replace_contact_ref(conn, env.dossier_id, str(p["contact_ref"]))
