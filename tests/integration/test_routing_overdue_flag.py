@@ -11,7 +11,9 @@ from uuid import uuid4
 import pytest
 
 from contracts.envelope import EventEnvelope
+from contracts.events import Payload
 from services.routing.entrypoints.consumers import RoutingConsumers
+from services.runtime.consumer import Envelope
 from services.runtime.db import create_pool, migrate
 from tests.conftest import unique_prefix
 from tests.support.infra import Infra
@@ -34,6 +36,10 @@ def sla_event(event_type: str, dossier_id: Any, task_id: str) -> EventEnvelope:
     )
 
 
+def heard(env: EventEnvelope) -> Envelope[Payload]:
+    return Envelope(env, Payload())
+
+
 async def test_a_withdrawn_alarm_clears_the_inbox_flag_it_set(infra: Infra) -> None:
     schema = f"{unique_prefix()}routing"
     pool = await create_pool(infra.database_url, schema, 1, 2)
@@ -53,11 +59,17 @@ async def test_a_withdrawn_alarm_clears_the_inbox_flag_it_set(infra: Infra) -> N
             )
             consumers = RoutingConsumers(cast("Any", None))  # the alarms need no workflow
             flag = "SELECT overdue FROM inbox WHERE task_id = $1"
-            await consumers.on_deadline_alert(conn, sla_event("step.overdue", dossier_id, task_id))
+            overdue = sla_event("step.overdue", dossier_id, task_id)
+            await consumers.on_deadline_alerts(conn, [heard(overdue)])
             assert await conn.fetchval(flag, task_id) is True
             withdrawn = sla_event("deadline.overdue_withdrawn", dossier_id, task_id)
-            await consumers.on_deadline_alert(conn, withdrawn)
+            await consumers.on_deadline_alerts(conn, [heard(withdrawn)])
             assert await conn.fetchval(flag, task_id) is False
+            # Both in one batch: the later one counts.
+            await consumers.on_deadline_alerts(conn, [heard(overdue), heard(withdrawn)])
+            assert await conn.fetchval(flag, task_id) is False
+            await consumers.on_deadline_alerts(conn, [heard(withdrawn), heard(overdue)])
+            assert await conn.fetchval(flag, task_id) is True
     finally:
         async with pool.acquire() as conn:
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -6,7 +6,7 @@ action) is saved with a fixed handful of statements whatever its size."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -267,8 +267,15 @@ async def set_due(conn: DbConn, dues: Sequence[tuple[str, datetime]]) -> None:
         )
 
 
-async def flag_overdue(conn: DbConn, task_id: str, overdue: bool) -> None:
-    await conn.execute("UPDATE inbox SET overdue = $2 WHERE task_id = $1", task_id, overdue)
+async def flag_overdue(conn: DbConn, flags: Mapping[str, bool]) -> None:
+    """Set or clear tasks' overdue flags: task id -> overdue."""
+    if flags:
+        await conn.execute(
+            "UPDATE inbox SET overdue = f.overdue FROM unnest($1::text[], $2::bool[])"
+            " AS f(task_id, overdue) WHERE inbox.task_id = f.task_id",
+            list(flags),
+            list(flags.values()),
+        )
 
 
 async def task_row(conn: DbConn, task_id: str) -> dict[str, Any] | None:

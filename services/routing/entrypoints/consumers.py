@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from contracts.envelope import EventEnvelope
-from contracts.events import DeadlineOpened, DossierReceived
+from contracts.events import DeadlineOpened, DossierReceived, Payload
 from services.routing.adapters import postal, store
 from services.routing.domain import Rejected
 from services.routing.domain import commands as cmd
@@ -76,37 +76,54 @@ class RoutingConsumers:
             conn, [(e.payload.task_id, e.payload.due_at) for e in batch if e.payload.task_id]
         )
 
-    async def on_deadline_alert(self, conn: DbConn, env: EventEnvelope) -> None:
-        """SLA's warnings and overdue notices go into the dossier's audit trail (and a
-        step that overran its allotment is flagged in its unit's inbox)."""
-        p = env.payload
-        if env.event_type in ("step.overdue", "deadline.overdue_withdrawn") and p.get("task_id"):
-            # A withdrawn alarm (the step ended in time, heard late) clears the flag.
-            await store.flag_overdue(conn, str(p["task_id"]), env.event_type == "step.overdue")
-        if not await store.started(conn, [env.dossier_id]):
-            return  # not a dossier routing knows (another profile's, or not yet started)
-        entry = store.AuditEntry(
-            dossier_id=env.dossier_id,
-            task_id=p.get("task_id"),
-            actor="sla",
-            role="system",
-            unit_code=p.get("unit_code"),
-            action=env.event_type,
-            at=env.occurred_at,
-            details={
-                k: p[k]
-                for k in (
-                    "due_at",
-                    "deadline_id",
-                    "supervisor_unit",
-                    "overdue_working_hours",
-                    "completed_at",
-                    "withdrawn",
-                )
-                if k in p
-            },
+    async def on_deadline_alerts(self, conn: DbConn, batch: Sequence[Envelope[Payload]]) -> None:
+        """SLA's warnings and overdue notices go into the dossiers' audit trails (and a
+        step that overran its allotment is flagged in its unit's inbox): one statement
+        for the flags, one for the audit lines, whatever the batch's size."""
+        flags: dict[str, bool] = {}
+        for e in batch:
+            p = e.event.payload
+            if e.event.event_type in ALARM_FLAGS and p.get("task_id"):
+                # In order: a withdrawn alarm (the step ended in time, heard late) clears it.
+                flags[str(p["task_id"])] = e.event.event_type == "step.overdue"
+        await store.flag_overdue(conn, flags)
+        # A dossier routing does not run (another profile's, or not yet started): no line.
+        known = await store.started(conn, list(dict.fromkeys(e.event.dossier_id for e in batch)))
+        await store.audit(
+            conn, [_alert_entry(e.event) for e in batch if e.event.dossier_id in known]
         )
-        await store.audit(conn, [entry])
+
+
+ALERTS = (
+    "deadline.due_soon",
+    "step.overdue",
+    "dossier.overdue",
+    "step.escalated",
+    "deadline.overdue_withdrawn",
+)
+ALARM_FLAGS = ("step.overdue", "deadline.overdue_withdrawn")
+_ALERT_DETAILS = (
+    "due_at",
+    "deadline_id",
+    "supervisor_unit",
+    "overdue_working_hours",
+    "completed_at",
+    "withdrawn",
+)
+
+
+def _alert_entry(env: EventEnvelope) -> store.AuditEntry:
+    p = env.payload
+    return store.AuditEntry(
+        dossier_id=env.dossier_id,
+        task_id=p.get("task_id"),
+        actor="sla",
+        role="system",
+        unit_code=p.get("unit_code"),
+        action=env.event_type,
+        at=env.occurred_at,
+        details={k: p[k] for k in _ALERT_DETAILS if k in p},
+    )
 
 
 def _document_codes(raw: Any) -> tuple[str, ...]:
@@ -136,15 +153,12 @@ def consumers(rt: Runtime) -> list[ConsumerConfig]:
         "dossier.supplement_submitted": c.on_supplement,
         "dossier.withdrawal_requested": c.on_withdrawal,
         "dossier.obligation_paid": c.on_paid,
-        "deadline.due_soon": c.on_deadline_alert,
-        "step.overdue": c.on_deadline_alert,
-        "dossier.overdue": c.on_deadline_alert,
-        "step.escalated": c.on_deadline_alert,
-        "deadline.overdue_withdrawn": c.on_deadline_alert,
     }
+    alerts = BatchHandler(Payload, c.on_deadline_alerts)
     batched: dict[str, BatchHandler[Any]] = {
         "dossier.received": BatchHandler(DossierReceived, c.on_received),
         "deadline.opened": BatchHandler(DeadlineOpened, c.on_deadline_opened),
+        **dict.fromkeys(ALERTS, alerts),
     }
     # The level queues are for agency systems: routing writes its inboxes in the
     # transaction that decides the hand-off, so it does not read them back.
