@@ -54,10 +54,15 @@ class LoopLag:
         self._last = 0.0
         self._due: float | None = None
         self._probe: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __call__(self) -> float:
-        if self._probe is None or self._probe.done():
-            self._probe = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        if self._probe is None or self._probe.done() or self._loop is not loop:
+            # First call, or another loop than the probe's (an app served again by a new
+            # loop, as test clients do): a probe of a stopped loop would read ever later.
+            self._loop, self._due, self._last = loop, None, 0.0
+            self._probe = loop.create_task(self._run())
         pending = 0.0 if self._due is None else self._clock() - self._due
         return max(self._last, pending)
 

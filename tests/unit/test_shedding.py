@@ -152,6 +152,24 @@ async def test_loop_lag_reads_a_stuck_loop_at_once_and_recovers() -> None:
     assert lag() == 0.0
 
 
+def test_loop_lag_starts_afresh_on_another_event_loop() -> None:
+    clock = Clock()
+    lag = LoopLag(tick_seconds=0.001, clock=clock)
+
+    async def stuck() -> float:
+        lag()
+        await asyncio.sleep(0)
+        clock.now += 5.0  # its loop then stops with the probe still waiting
+        return lag()
+
+    assert asyncio.run(stuck()) >= 4.99
+
+    async def later() -> float:
+        return lag()
+
+    assert asyncio.run(later()) == 0.0  # a new loop: no reading left from the old one
+
+
 def test_intake_guards_its_submission_routes_outermost() -> None:
     app = build_app()
     posts = {path for path, item in app.openapi()["paths"].items() if "post" in item}
