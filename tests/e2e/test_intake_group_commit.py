@@ -8,7 +8,9 @@ PostgreSQL and Kafka."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -99,6 +101,33 @@ async def post_all(
     limits = httpx.Limits(max_connections=100)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         return await asyncio.gather(*(one(client, body, headers) for body, headers in requests))
+
+
+STALL = "stall_seconds"  # a test knob, not a setting of intake
+
+
+async def post_all_while_stalled(
+    intake: ServiceProcess,
+    requests: list[tuple[dict[str, Any], dict[str, str]]],
+    seconds: float,
+) -> list[httpx.Response]:
+    """The flood arrives while intake's process is stopped (SIGSTOP): the requests wait
+    in its sockets, unread, as on a machine too busy to run it. Its loop-lag probe must
+    be running first, so one guarded request (refused as invalid, storing nothing) goes
+    before."""
+    assert intake.proc is not None
+    async with httpx.AsyncClient(timeout=30) as client:
+        api_key = {"X-API-Key": requests[0][1]["X-API-Key"]}
+        warm = await client.post(f"{intake.url}/v1/dossiers", json={}, headers=api_key)
+        assert warm.status_code == 422, warm.text
+    await asyncio.sleep(0.2)  # a probe or two have run on time
+    os.kill(intake.proc.pid, signal.SIGSTOP)
+    try:
+        flood = asyncio.ensure_future(post_all(intake, requests))
+        await asyncio.sleep(seconds)
+    finally:
+        os.kill(intake.proc.pid, signal.SIGCONT)
+    return await flood
 
 
 def batches(intake: ServiceProcess) -> tuple[int, int]:
@@ -257,22 +286,31 @@ def test_one_submission_the_database_refuses_fails_alone_and_the_batch_is_stored
         },
         # The oldest submission in flight waits too long (the process is the bottleneck).
         {"SUBMIT_MAX_WAIT_SECONDS": "0.001", "SUBMIT_MAX_LOOP_LAG_SECONDS": "60"},
-        # The event loop runs late (the requests wait before intake can read them).
-        {"SUBMIT_MAX_WAIT_SECONDS": "60", "SUBMIT_MAX_LOOP_LAG_SECONDS": "0.02"},
+        # The event loop runs late (the requests wait before intake can read them): the
+        # process is stopped while the flood arrives, as a saturated machine stalls it.
+        {
+            "SUBMIT_MAX_WAIT_SECONDS": "60",
+            "SUBMIT_MAX_LOOP_LAG_SECONDS": "0.2",
+            STALL: "1.0",
+        },
     ],
     ids=["queue-full", "backlog-too-old", "loop-late"],
 )
 def test_beyond_capacity_intake_answers_503_and_every_201_is_stored_once(
     intake_with: Any, infra: Infra, limits: dict[str, str]
 ) -> None:
-    intake = intake_with(SUBMIT_BATCH_WINDOW_MS="0", **limits)
+    settings = {name: value for name, value in limits.items() if name != STALL}
+    intake = intake_with(SUBMIT_BATCH_WINDOW_MS="0", **settings)
     portal = new_portal(intake)
     key = {"X-API-Key": portal["api_key"]}
     requests = [
         (birth_registration(summary=f"Hồ sơ {n}"), {**key, "Idempotency-Key": f"o-{n}"})
         for n in range(300)
     ]
-    responses = asyncio.run(post_all(intake, requests))
+    if STALL in limits:
+        responses = asyncio.run(post_all_while_stalled(intake, requests, float(limits[STALL])))
+    else:
+        responses = asyncio.run(post_all(intake, requests))
     statuses = {r.status_code for r in responses}
     assert statuses == {201, 503}, statuses
     shed = [(req, r) for req, r in zip(requests, responses, strict=True) if r.status_code == 503]
