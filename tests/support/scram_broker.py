@@ -72,6 +72,18 @@ def _java() -> str:
     return found
 
 
+def kraft_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid`` it never starts with ``-``: the storage
+    tool would read such an id as an option and refuse to format (1 run in 64).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @dataclass
 class ScramBroker:
     """One broker process: ``bootstrap`` is its SASL_PLAINTEXT listener."""
@@ -166,8 +178,7 @@ class ScramBroker:
         java = _java()
         broker_password = uuid.uuid4().hex
         props = self._write_config(broker_password)
-        # A KRaft cluster id is 16 random bytes in URL-safe base64 without padding.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = kraft_cluster_id()
         format_log = self.logs / "format.log"
         with format_log.open("wb") as out:
             subprocess.run(
