@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -68,8 +69,15 @@ class ServiceProcess:
         env = {**os.environ, **self.env, **(extra_env or {}), "PORT": str(self.port)}
         env["PYTHONPATH"] = str(REPO)
         log = self.log_path.open("ab")
+        # Its own process group: with WORKERS > 1 uvicorn's worker processes must go down
+        # with the service (a SIGKILL of the supervisor alone leaves them running).
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], cwd=REPO, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", self.module],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 60.0, path: str = "/readyz") -> None:
@@ -86,9 +94,10 @@ class ServiceProcess:
         raise TimeoutError(f"{self.name} not ready: {self.tail()}")
 
     def kill(self) -> None:
-        """SIGKILL: no chance to flush or clean up, like a crashed machine."""
+        """SIGKILL to the service and its workers: no chance to flush or clean up, like a
+        crashed machine."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            self._kill_group()
             self.proc.wait(10)
 
     def stop(self) -> None:
@@ -98,6 +107,13 @@ class ServiceProcess:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.proc is not None:
+            self._kill_group()  # a worker still running after its supervisor left
+
+    def _kill_group(self) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def tail(self, lines: int = 30) -> str:
         try:
