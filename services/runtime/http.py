@@ -62,21 +62,28 @@ def method_label(method: str) -> str:
 
 
 # A dossier's submission span never changes once recorded: found once, kept (bounded).
-_SUBMISSION_SPANS: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+# Most dossiers have none (their traces were sampled out): that answer is kept for a
+# while too, so that an official's claim, complete and forward a few seconds apart ask
+# once. Short, because a span recorded late (flushed after the action) would be missed.
+_SUBMISSION_SPANS: OrderedDict[tuple[str, str], tuple[str, str] | float] = OrderedDict()
 _SUBMISSION_SPANS_MAX = 10_000
+_NO_SUBMISSION_SPAN_SECONDS = 30.0
 
 
 async def _submission_span(runtime: Any, dossier_id: str) -> tuple[str, str] | None:
     key = (str(runtime.schema), dossier_id)
-    first = _SUBMISSION_SPANS.get(key)
-    if first is not None:
+    now = time.monotonic()
+    cached = _SUBMISSION_SPANS.get(key)
+    if isinstance(cached, tuple):
         _SUBMISSION_SPANS.move_to_end(key)
-        return first
+        return cached
+    if cached is not None and now < cached:
+        return None
     first = await submission_span(runtime.pool, dossier_id)
-    if first is not None:
-        _SUBMISSION_SPANS[key] = first
-        if len(_SUBMISSION_SPANS) > _SUBMISSION_SPANS_MAX:
-            _SUBMISSION_SPANS.popitem(last=False)
+    _SUBMISSION_SPANS[key] = first if first is not None else now + _NO_SUBMISSION_SPAN_SECONDS
+    _SUBMISSION_SPANS.move_to_end(key)
+    if len(_SUBMISSION_SPANS) > _SUBMISSION_SPANS_MAX:
+        _SUBMISSION_SPANS.popitem(last=False)
     return first
 
 
