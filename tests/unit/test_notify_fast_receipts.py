@@ -1,5 +1,6 @@
-"""eSMS receipts are answered by a thin layer calling the route's own function (which
-checks source and token); refusals are the app's problem answers; other requests go on."""
+"""eSMS and Zalo receipts are answered by a thin layer calling the route's own function
+(which checks source and token or signature); refusals are the app's problem answers;
+other requests go on."""
 
 from __future__ import annotations
 
@@ -31,15 +32,31 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, str
             raise ProblemError(401, "Biên nhận giao tin không được xác thực", "Bad token.")
         return {"ok": True, "status": "delivered"}
 
+    async def zalo_callback(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        seen.append(
+            ("zalo", request.headers.get("x-zevent-signature", ""), {"body": body.decode()})
+        )
+        if b"forged" in body:
+            raise ProblemError(401, "Biên nhận giao tin không được xác thực", "Bad signature.")
+        return {"ok": True, "status": "delivered"}
+
     monkeypatch.setattr(fast_receipts, "esms_callback", esms_callback)
+    monkeypatch.setattr(fast_receipts, "zalo_callback", zalo_callback)
     return seen
 
 
 async def get(path: str) -> tuple[httpx.Response, list[str | None]]:
+    return await call("GET", path)
+
+
+async def call(
+    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[httpx.Response, list[str | None]]:
     owner = FastAPI()
     install_problem_handlers(owner)
     owner.state.runtime = SimpleNamespace(state={})
-    layer = fast_receipts.FastEsmsReceipts(app_behind, owner=owner)
+    layer = fast_receipts.FastReceipts(app_behind, owner=owner)
     routes: list[str | None] = []
 
     async def tracing(scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,7 +65,7 @@ async def get(path: str) -> tuple[httpx.Response, list[str | None]]:
 
     transport = httpx.ASGITransport(app=tracing)
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
-        return await client.get(path), routes
+        return await client.request(method, path, content=body, headers=headers), routes
 
 
 async def test_a_receipt_is_answered_by_the_routes_own_function(
@@ -57,7 +74,7 @@ async def test_a_receipt_is_answered_by_the_routes_own_function(
     answer, routes = await get("/v1/callbacks/esms/m-1/tok?SMSID=9&SendStatus=5")
     assert answer.status_code == 200 and answer.json() == {"ok": True, "status": "delivered"}
     assert calls == [("m-1", "tok", {"SMSID": "9", "SendStatus": "5"})]
-    assert routes == [fast_receipts.TEMPLATE]
+    assert routes == [fast_receipts.ESMS]
 
 
 async def test_a_refusal_is_the_apps_problem_answer(
@@ -76,4 +93,34 @@ async def test_other_paths_go_on_to_the_app(
     calls: list[tuple[str, str, dict[str, str]]], path: str
 ) -> None:
     answer, _ = await get(path)
+    assert (answer.status_code, answer.text) == (299, "app") and calls == []
+
+
+async def test_a_zalo_webhook_is_answered_by_the_routes_own_function_with_its_body(
+    calls: list[tuple[str, str, dict[str, str]]],
+) -> None:
+    body = b'{"event_name": "user_received_message", "timestamp": "1"}'
+    signature = {"X-ZEvent-Signature": "mac=abc"}
+    answer, routes = await call("POST", "/v1/callbacks/zalo", body, signature)
+    assert answer.status_code == 200 and answer.json() == {"ok": True, "status": "delivered"}
+    assert calls == [("zalo", "mac=abc", {"body": body.decode()})]
+    assert routes == [fast_receipts.ZALO]
+
+
+async def test_a_forged_zalo_webhook_is_the_apps_problem_answer(
+    calls: list[tuple[str, str, dict[str, str]]],
+) -> None:
+    answer, _ = await call("POST", "/v1/callbacks/zalo", b'{"forged": true}')
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/callbacks/zalo"), ("POST", "/v1/callbacks/zalo/x"), ("POST", "/v1/callbacks")],
+)
+async def test_other_zalo_requests_go_on_to_the_app(
+    calls: list[tuple[str, str, dict[str, str]]], method: str, path: str
+) -> None:
+    answer, _ = await call(method, path, b"{}")
     assert (answer.status_code, answer.text) == (299, "app") and calls == []

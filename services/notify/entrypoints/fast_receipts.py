@@ -1,10 +1,11 @@
-"""eSMS's delivery receipts without the framework's per-request machinery.
+"""Delivery receipts without the framework's per-request machinery.
 
-eSMS calls back twice per SMS (at the carrier, then delivered), so at load its receipts
-are as many requests as notify sends messages. This layer (``runtime/fast_path.py``)
-answers ``GET /v1/callbacks/esms/{message_id}/{token}`` by calling the route's own
-function, which checks the source address and the token exactly as before; refusals are
-the app's own problem answers. Any other request goes on to the FastAPI app.
+eSMS calls back twice per SMS (at the carrier, then delivered) and Zalo's OA webhook once
+per ZNS message, so at load receipts are as many requests as notify sends messages. This
+layer (``runtime/fast_path.py``) answers ``GET /v1/callbacks/esms/{message_id}/{token}``
+and ``POST /v1/callbacks/zalo`` by calling the route's own function, which checks the
+source address, the token or the signature exactly as before; refusals are the app's own
+problem answers. Any other request goes on to the FastAPI app.
 """
 
 from __future__ import annotations
@@ -16,34 +17,48 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.notify.entrypoints.receipts import esms_callback, router
+from services.notify.entrypoints.receipts import esms_callback, router, zalo_callback
 from services.runtime.fast_path import answer, install_innermost, route_of
 
-TEMPLATE = "/v1/callbacks/esms/{message_id}/{token}"
+ESMS = "/v1/callbacks/esms/{message_id}/{token}"
+ZALO = "/v1/callbacks/zalo"
 # Starlette's ``str`` path parameters: one segment each, as the route matches them.
-_PATH = re.compile(r"^/v1/callbacks/esms/(?P<message_id>[^/]+)/(?P<token>[^/]+)$")
+_ESMS_PATH = re.compile(r"^/v1/callbacks/esms/(?P<message_id>[^/]+)/(?P<token>[^/]+)$")
 
 
-class FastEsmsReceipts:
+class FastReceipts:
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
         self.owner = owner
-        self.route = route_of(router, TEMPLATE, "GET")
+        self.esms = route_of(router, ESMS, "GET")
+        self.zalo = route_of(router, ZALO, "POST")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        matched = _PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
-        if matched is None or scope["method"] != "GET":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope.get("path", ""), scope["method"]
+        if method == "POST" and path == ZALO:
+            scope["route"], scope["path_params"] = self.zalo, {}  # for the span, metrics
+
+            async def zalo() -> Response | None:
+                return JSONResponse(await zalo_callback(Request(scope, receive)))
+
+            await answer(self.owner, scope, receive, send, zalo, self.app)
+            return
+        matched = _ESMS_PATH.match(path) if method == "GET" else None
+        if matched is None:
             await self.app(scope, receive, send)
             return
         params = matched.groupdict()
-        scope["route"], scope["path_params"] = self.route, params  # for the span, metrics
+        scope["route"], scope["path_params"] = self.esms, params
 
-        async def receipt() -> Response | None:
+        async def esms() -> Response | None:
             request = Request(scope, receive)
             return JSONResponse(await esms_callback(params["message_id"], params["token"], request))
 
-        await answer(self.owner, scope, receive, send, receipt, self.app)
+        await answer(self.owner, scope, receive, send, esms, self.app)
 
 
 def install_fast_receipts(app: FastAPI) -> None:
-    install_innermost(app, FastEsmsReceipts, owner=app)
+    install_innermost(app, FastReceipts, owner=app)
