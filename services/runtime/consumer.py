@@ -134,6 +134,10 @@ class ConsumerConfig:
     # fetch per broker at a time), so this bounds what a quiet partition's next record
     # waits; the cost is an empty fetch per interval when idle.
     fetch_max_wait_ms: int = 50
+    # Offsets of handled polls are committed at most this often (0: after every poll).
+    # A crash redelivers what was handled since, and the dedupe skips it; each commit is
+    # a request and a __consumer_offsets append on the broker.
+    commit_interval_ms: int = 0
     retry_base_delay: float = 0.05
     lag_interval: float = 5.0
     # TLS / SASL (services.runtime.transport.kafka_client_options).
@@ -181,6 +185,8 @@ class IdempotentConsumer:
         self._pool = pool
         self._consumer: AIOKafkaConsumer | None = None
         self._committing: asyncio.Task[None] | None = None
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         self.processed = 0
         self.isolated_batches = 0
         # The last parked records, also when the parked_records table could not be written.
@@ -211,15 +217,26 @@ class IdempotentConsumer:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=cfg.batch_max)
                 if batches:
                     await self._handle_poll(batches)
+                await self._commit_if_due()
                 if time.monotonic() >= lag_due:
                     await self.record_lag()
                     lag_due = time.monotonic() + cfg.lag_interval
         finally:
-            if self._committing is not None:
-                with contextlib.suppress(Exception):
-                    await self._committing
-                self._committing = None
+            await self._commit_before_stop()
             await self._consumer.stop()
+
+    async def _commit_before_stop(self) -> None:
+        """The commit in flight, then what is handled but not yet committed: a graceful
+        stop leaves nothing to redeliver (a failure here only means some is redelivered,
+        and deduped, by the next owner)."""
+        if self._committing is not None:
+            with contextlib.suppress(Exception):
+                await self._committing
+            self._committing = None
+        if self._uncommitted:
+            offsets, self._uncommitted = self._uncommitted, {}
+            with contextlib.suppress(Exception):
+                await self._commit(offsets)
 
     async def record_lag(self) -> dict[TopicPartition, int]:
         """Set ``consumer_lag`` for every assigned partition: high watermark - position."""
@@ -259,10 +276,24 @@ class IdempotentConsumer:
         if not owned:
             return
         await self._handle_records([r for _, records in owned for r in records])
-        await self._commit_later({tp: records[-1].offset + 1 for tp, records in owned})
+        self._uncommitted.update({tp: records[-1].offset + 1 for tp, records in owned})
+        await self._commit_if_due()
         for tp, records in owned:
             self.processed += len(records)
             CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
+
+    async def _commit_if_due(self) -> None:
+        """Commit what was handled since the last commit, once ``commit_interval_ms`` has
+        passed since it (at once when the interval is 0). A partition's later offset
+        replaces its earlier one, so one request covers many polls."""
+        if not self._uncommitted:
+            return
+        now = time.monotonic()
+        if now - self._committed_at < self.config.commit_interval_ms / 1000:
+            return
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._committed_at = now
+        await self._commit_later(offsets)
 
     async def _commit_later(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit the offsets of a handled poll while the next poll is fetched and handled.

@@ -110,6 +110,7 @@ class Runtime:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             batch_max=self.settings.consumer_batch_max,
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
+            commit_interval_ms=self.settings.consumer_commit_interval_ms,
             max_attempts=self.settings.consumer_max_attempts,
             batch_handlers=batch_handlers or {},
             client_options=self.settings.kafka_client_options(),

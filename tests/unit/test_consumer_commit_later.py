@@ -5,6 +5,7 @@ consumer at its next poll as before."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from aiokafka import TopicPartition
@@ -68,3 +69,51 @@ async def test_a_rebalance_is_logged_any_other_failure_surfaces_at_the_next_poll
     await asyncio.sleep(0.01)
     with pytest.raises(KafkaConnectionError):
         await c._commit_later({TP: 12})
+
+
+def every(broker: Broker, interval_ms: int) -> IdempotentConsumer:
+    made = consumer(broker)
+    made.config.commit_interval_ms = interval_ms
+    return made
+
+
+async def test_polls_within_the_interval_share_one_commit_of_their_latest_offsets() -> None:
+    broker = Broker()
+    broker.release.set()
+    other = TopicPartition(TP.topic, 1)
+    c = every(broker, 200)
+    c._committed_at = time.monotonic()  # a commit has just gone out
+    c._uncommitted.update({TP: 10})
+    await c._commit_if_due()
+    c._uncommitted.update({TP: 20, other: 5})
+    await c._commit_if_due()
+    assert broker.started == []  # still within the interval
+    c._committed_at -= 0.2
+    await c._commit_if_due()
+    assert c._committing is not None
+    await c._committing
+    assert broker.started == [20] and c._uncommitted == {}
+
+
+async def test_without_an_interval_every_poll_is_committed() -> None:
+    broker = Broker()
+    broker.release.set()
+    c = every(broker, 0)
+    for offset in (10, 11):
+        c._uncommitted.update({TP: offset})
+        await c._commit_if_due()
+    assert c._committing is not None
+    await c._committing
+    assert broker.done == [10, 11]
+
+
+async def test_a_graceful_stop_commits_what_the_interval_held_back() -> None:
+    broker = Broker()
+    broker.release.set()
+    c = every(broker, 60_000)
+    c._committed_at = time.monotonic()
+    c._uncommitted.update({TP: 30})
+    await c._commit_if_due()
+    assert broker.started == []
+    await c._commit_before_stop()
+    assert broker.done == [30] and c._uncommitted == {}
