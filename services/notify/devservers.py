@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import uvicorn
-from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from fastapi import FastAPI
 from pydantic_settings import BaseSettings
 
@@ -94,8 +94,12 @@ def mail_app(box: MailBox) -> FastAPI:
 async def main() -> None:
     cfg = DevSettings()
     box = MailBox()
-    smtp = Controller(box, hostname=cfg.host, port=cfg.smtp_port)
-    smtp.start()
+    # On this event loop, not in aiosmtpd's Controller thread: a thread beside the HTTP
+    # stand-ins waited for the GIL on every SMTP command, and at load each email queued
+    # behind that for seconds (slow for a stand-in of a mail server).
+    smtp = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(box), host=cfg.host, port=cfg.smtp_port
+    )
     callbacks = cfg.notify_url.rstrip("/") + "/v1/callbacks"
     apps = [
         (mail_app(box), cfg.port),
@@ -124,7 +128,8 @@ async def main() -> None:
     try:
         await asyncio.gather(*(s.serve() for s in servers))
     finally:
-        smtp.stop()
+        smtp.close()
+        await smtp.wait_closed()
 
 
 if __name__ == "__main__":
