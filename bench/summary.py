@@ -54,6 +54,9 @@ def _system_deadlines(rate: int, floor_ms: float | None, target_ms: float) -> Ro
             f"{get(accepted, 'accepted_per_s')}/s accepted;"
             f" p50 {hop['p50_ms']:.0f} ms, p99 {p99:.0f} ms"
         )
+        warm = _num(get(r, "system", "instances_1", "warmup", "seconds"))
+        if warm:
+            text += f" (after {warm:g} s of warm-up)"
         floor = None if floor_ms is None else p99 < floor_ms
         return text, floor, p99 <= target_ms
 
