@@ -276,8 +276,8 @@ class IdempotentConsumer:
         if not owned:
             return
         await self._handle_records([r for _, records in owned for r in records])
+        # Committed by the run loop once the interval has passed (`_commit_if_due`).
         self._uncommitted.update({tp: records[-1].offset + 1 for tp, records in owned})
-        await self._commit_if_due()
         for tp, records in owned:
             self.processed += len(records)
             CONSUMED.labels(self.config.name, tp.topic).inc(len(records))
