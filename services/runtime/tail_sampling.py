@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,6 +26,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.util import types
 
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+# Attributes worth computing only for a span that is kept (they parse a payload, say).
+DeferredAttributes = Callable[[], Mapping[str, types.AnyValue]]
 _SCOPE = InstrumentationScope("onestop")
 
 
@@ -148,6 +150,17 @@ class TailTracer(trace.Tracer):
             yield current
 
 
+def set_deferred_attributes(span: trace.Span, compute: DeferredAttributes) -> None:
+    """Attributes that cost something to compute: at once on a span the SDK records; on
+    a :class:`TailSpan` only when it is kept (most are dropped at their end). Where a key
+    clashes, the attribute set explicitly wins, before or after."""
+    if isinstance(span, TailSpan):
+        span.defer_attributes(compute)
+    elif span.is_recording():
+        explicit: Mapping[str, types.AnyValue] = getattr(span, "attributes", None) or {}
+        span.set_attributes({k: v for k, v in compute().items() if k not in explicit})
+
+
 class TailSpan(trace.Span):
     """A span outside the ratio: kept (handed to the processors) only if it ends failed
     or slower than the provider's threshold."""
@@ -155,6 +168,7 @@ class TailSpan(trace.Span):
     __slots__ = (
         "_attributes",
         "_context",
+        "_deferred",
         "_ended",
         "_events",
         "_kind",
@@ -185,6 +199,7 @@ class TailSpan(trace.Span):
         self._attributes = attributes
         self._links = links
         self._events: list[Event] = []
+        self._deferred: list[DeferredAttributes] = []
         self._start = start
         self._status = trace.Status(trace.StatusCode.UNSET)
         self._ended = False
@@ -195,7 +210,19 @@ class TailSpan(trace.Span):
 
     @property
     def attributes(self) -> Mapping[str, types.AnyValue]:
+        self._resolve_deferred()
         return self._attributes
+
+    def defer_attributes(self, compute: DeferredAttributes) -> None:
+        """Attributes computed only if the span is kept (or read)."""
+        if not self._ended:
+            self._deferred.append(compute)
+
+    def _resolve_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for compute in deferred:
+            # Set before: what the span was given explicitly wins, as if set after.
+            self._attributes = {**compute(), **self._attributes}
 
     def get_span_context(self) -> trace.SpanContext:
         return self._context
@@ -262,6 +289,7 @@ class TailSpan(trace.Span):
         provider = self._provider
         failed = self._status.status_code is trace.StatusCode.ERROR
         if failed or end - self._start >= provider.slow_ns:
+            self._resolve_deferred()
             provider.keep(
                 ReadableSpan(
                     name=self._name,

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from services.runtime.tail_sampling import (
     TailSamplingTracerProvider,
     TailSpan,
+    set_deferred_attributes,
     trace_in_ratio,
 )
 from services.runtime.telemetry import _span_row
@@ -121,3 +122,30 @@ def test_with_the_full_ratio_every_span_is_the_sdks() -> None:
     tracer, exported = provider(1.0)
     root_and_child(tracer, 10)
     assert len(exported.get_finished_spans()) == 20
+
+
+def test_deferred_attributes_are_computed_only_for_spans_that_are_kept() -> None:
+    computed: list[str] = []
+
+    def expensive(name: str) -> dict[str, str]:
+        computed.append(name)
+        return {"onestop.unit": name, "messaging.system": "deferred"}
+
+    tracer, exported = provider(0.0)
+    with tracer.start_as_current_span("dropped", attributes={"messaging.system": "kafka"}) as s:
+        set_deferred_attributes(s, lambda: expensive("dropped"))
+    with tracer.start_as_current_span("failed", attributes={"messaging.system": "kafka"}) as s:
+        set_deferred_attributes(s, lambda: expensive("failed"))
+        s.set_status(trace.StatusCode.ERROR, "broker refused")
+    assert computed == ["failed"]  # the dropped span never paid for its attributes
+    (kept,) = exported.get_finished_spans()
+    # Explicit attributes win over deferred ones on a clash.
+    assert kept.attributes == {"messaging.system": "kafka", "onestop.unit": "failed"}
+
+    recorded, exported = provider(1.0)
+    with recorded.start_as_current_span("in ratio", attributes={"messaging.system": "kafka"}) as s:
+        assert isinstance(s, SdkSpan)
+        set_deferred_attributes(s, lambda: expensive("in ratio"))
+        assert computed == ["failed", "in ratio"]  # at once: the SDK records it anyway
+    (whole,) = exported.get_finished_spans()
+    assert whole.attributes == {"messaging.system": "kafka", "onestop.unit": "in ratio"}
