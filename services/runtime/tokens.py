@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from uuid import uuid4
@@ -228,12 +229,38 @@ class VerifiedToken:
     expires_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token already verified, and the key object that verified it."""
+
+    token: VerifiedToken
+    kid: str
+    key: jwt.PyJWK
+
+
 class TokenVerifier:
-    def __init__(self, keys: KeySource, config: OidcConfig) -> None:
+    """Verifies operator tokens. A token seen before (an official sends the same one with
+    every click) is answered from a bounded cache instead of checking its signature again
+    (~170 µs of CPU): only while it has not expired and while the key source still hands
+    out the very key object that verified it, so a rotated or withdrawn key (a refreshed
+    JWKS makes new objects) verifies afresh. Failures are never cached."""
+
+    def __init__(self, keys: KeySource, config: OidcConfig, cache_size: int = 4096) -> None:
         self._keys = keys
         self._config = config
+        self._cache_size = cache_size
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> VerifiedToken:
+        seen = self._verified.get(token)
+        if seen is not None:
+            if (
+                time.time() < seen.token.expires_at + CLOCK_SKEW_SECONDS  # as PyJWT
+                and await self._keys.key_for(seen.kid) is seen.key
+            ):
+                self._verified.move_to_end(token)
+                return seen.token
+            self._verified.pop(token, None)
         cfg = self._config
         try:
             header = jwt.get_unverified_header(token)
@@ -243,8 +270,17 @@ class TokenVerifier:
             raise InvalidToken("algorithm not accepted")
         kid = header.get("kid")
         key = await self._keys.key_for(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             raise InvalidToken("unknown signing key")
+        verified = self._verify_signed(token, key)
+        if self._cache_size > 0:
+            self._verified[token] = _Verified(verified, kid, key)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return verified
+
+    def _verify_signed(self, token: str, key: jwt.PyJWK) -> VerifiedToken:
+        cfg = self._config
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -45,6 +45,60 @@ async def test_a_token_names_the_official_their_unit_and_role() -> None:
     assert claims["exp"] - claims["iat"] == 600
 
 
+class RotatingKeys:
+    """A key source whose JWKS can be refreshed (new key objects) or lose a key."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self.jwk = key.public_jwk()
+        self.keys = {key.kid: jwt.PyJWK(self.jwk)}
+
+    async def key_for(self, kid: str) -> jwt.PyJWK | None:
+        return self.keys.get(kid)
+
+
+async def test_a_token_seen_before_is_not_verified_again_until_its_key_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = RotatingKeys(KEY)
+    verifier = TokenVerifier(source, OidcConfig(ISSUER, AUDIENCE), cache_size=2)
+    checked: list[str] = []
+    decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    first, second, third = (ISSUING.issue(COMMUNE_OFFICIAL).token for _ in range(3))
+    for token in (first, first, first, second):
+        assert (await verifier.verify(token)).principal == COMMUNE_OFFICIAL
+    assert checked == [first, second]  # the signature was checked once per token
+
+    await verifier.verify(third)  # the cache holds two: the least recently used goes
+    await verifier.verify(first)
+    assert checked == [first, second, third, first]
+
+    source.keys = {KEY.kid: jwt.PyJWK(source.jwk)}  # the JWKS was refreshed: verify afresh
+    await verifier.verify(third)
+    assert checked[-1] == third and len(checked) == 5
+    source.keys = {}  # the key was withdrawn: its tokens stop working at once
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await verifier.verify(third)
+
+    source.keys = {KEY.kid: jwt.PyJWK(source.jwk)}
+    short = TokenIssuer(KEY, ISSUER, AUDIENCE, ttl_seconds=60).issue(COMMUNE_OFFICIAL)
+    await verifier.verify(short.token)
+    before = len(checked)
+    await verifier.verify(short.token)
+    assert len(checked) == before  # still fresh: from the cache
+    later = time.time() + 60 + 31  # past its expiry and the clock skew allowed
+    monkeypatch.setattr(time, "time", lambda: later)
+    # The cache no longer answers for it: PyJWT checks it again (against its own clock,
+    # which this test does not move; an expired token is refused there, as tested above).
+    await verifier.verify(short.token)
+    assert checked[before:] == [short.token]
+
+
 def test_an_official_acts_only_for_their_own_unit_a_supervisor_for_all() -> None:
     assert COMMUNE_OFFICIAL.may_act_for("X01")
     assert not COMMUNE_OFFICIAL.may_act_for("X02")
