@@ -168,7 +168,14 @@ class Sender:
             linger=linger,
         )
         self._rules: Rules = ctx.rules
-        self._zalo_gate = asyncio.Semaphore(max(1, ctx.zalo_concurrency))
+        # Messages wait for a gateway's session or request slot here, before their
+        # delivery span starts: under load the wait is most of the time, and a span that
+        # held it would be kept as slow (exported exactly when the box has least to spare).
+        # The wait is the span's `onestop.slot_wait_ms`.
+        self._gates = {
+            "email": asyncio.Semaphore(max(1, ctx.smtp.connections)),
+            "zalo": asyncio.Semaphore(max(1, ctx.zalo_concurrency)),
+        }
         self._claiming = asyncio.Lock()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
@@ -251,20 +258,25 @@ class Sender:
         self.recorder.add(change)
 
     async def deliver(self, message: ClaimedMessage, contact: LookupResult | None) -> StatusChange:
-        parent = context_from_carrier(dict(message.trace_headers))
-        with tracer().start_as_current_span(
-            f"notify deliver {message.channel}",
-            context=parent,
-            kind=trace.SpanKind.CLIENT,
-            attributes={
-                "onestop.dossier_code": message.dossier_code,
-                "onestop.channel": message.channel,
-                "onestop.template": f"{message.template_id}@{message.template_version}",
-                "onestop.attempt": message.attempts,
-            },
-        ):
-            # The status change is announced in this span (the dossier's trace).
-            return await self._deliver(message, contact, current_trace_headers())
+        gate = self._gates.get(message.channel)
+        waiting_since = time.monotonic()
+        async with gate if gate is not None else contextlib.nullcontext():
+            waited_ms = (time.monotonic() - waiting_since) * 1000
+            parent = context_from_carrier(dict(message.trace_headers))
+            with tracer().start_as_current_span(
+                f"notify deliver {message.channel}",
+                context=parent,
+                kind=trace.SpanKind.CLIENT,
+                attributes={
+                    "onestop.dossier_code": message.dossier_code,
+                    "onestop.channel": message.channel,
+                    "onestop.template": f"{message.template_id}@{message.template_version}",
+                    "onestop.attempt": message.attempts,
+                    "onestop.slot_wait_ms": round(waited_ms, 1),
+                },
+            ):
+                # The status change is announced in this span (the dossier's trace).
+                return await self._deliver(message, contact, current_trace_headers())
 
     async def _deliver(
         self, m: ClaimedMessage, contact: LookupResult | None, headers: dict[str, str]
@@ -374,8 +386,8 @@ class Sender:
             return outcome.fell_back(
                 m, "zalo not configured", sms_fallback(m, self._rules, now), headers
             )
-        async with self._zalo_gate:
-            result = await ctx.zalo.send(str(m.id), contact.phone, template_ids["zalo"], data or {})
+        # In flight under the channel's gate (`deliver`).
+        result = await ctx.zalo.send(str(m.id), contact.phone, template_ids["zalo"], data or {})
         log.info("zns %s to %s: accepted=%s", m.id, mask_phone(contact.phone), result.accepted)
         if result.accepted:
             return outcome.sent(m, "zalo", result.provider_message_id, headers)

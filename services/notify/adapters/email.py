@@ -95,6 +95,7 @@ class SmtpSender:
         self._timeout = timeout
         self._transport = transport or SmtpTransport()
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self.connections = connections
         self._slots = asyncio.Semaphore(connections)
 
     @staticmethod
