@@ -1,4 +1,4 @@
-"""eSMS and Zalo receipts are answered by a thin layer calling the route's own function
+"""eSMS, Viettel and Zalo receipts are answered by a thin layer calling the route's own function
 (which checks source and token or signature); refusals are the app's problem answers;
 other requests go on."""
 
@@ -41,8 +41,16 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, str
             raise ProblemError(401, "Biên nhận giao tin không được xác thực", "Bad signature.")
         return {"ok": True, "status": "delivered"}
 
+    async def viettel_callback(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        seen.append(("viettel", request.headers.get("authorization", ""), {"body": body.decode()}))
+        if b"forged" in body:
+            raise ProblemError(401, "Biên nhận giao tin không được xác thực", "Bad token.")
+        return {"ok": True, "status": "delivered"}
+
     monkeypatch.setattr(fast_receipts, "esms_callback", esms_callback)
     monkeypatch.setattr(fast_receipts, "zalo_callback", zalo_callback)
+    monkeypatch.setattr(fast_receipts, "viettel_callback", viettel_callback)
     return seen
 
 
@@ -124,3 +132,19 @@ async def test_other_zalo_requests_go_on_to_the_app(
 ) -> None:
     answer, _ = await call(method, path, b"{}")
     assert (answer.status_code, answer.text) == (299, "app") and calls == []
+
+
+async def test_a_viettel_receipt_is_answered_by_the_routes_own_function_with_its_body(
+    calls: list[tuple[str, str, dict[str, str]]],
+) -> None:
+    body = b'{"REQUEST_ID": "m-1", "STATUS": "0"}'
+    bearer = {"Authorization": "Bearer t"}
+    answer, routes = await call("POST", "/v1/callbacks/viettel", body, bearer)
+    assert answer.status_code == 200 and answer.json() == {"ok": True, "status": "delivered"}
+    assert calls == [("viettel", "Bearer t", {"body": body.decode()})]
+    assert routes == [fast_receipts.VIETTEL]
+    forged, _ = await call("POST", "/v1/callbacks/viettel", b'{"forged": true}')
+    assert forged.status_code == 401
+    assert forged.headers["content-type"] == "application/problem+json"
+    other, _ = await call("GET", "/v1/callbacks/viettel")
+    assert (other.status_code, other.text) == (299, "app")

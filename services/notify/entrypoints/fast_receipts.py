@@ -1,10 +1,11 @@
 """Delivery receipts without the framework's per-request machinery.
 
-eSMS calls back twice per SMS (at the carrier, then delivered) and Zalo's OA webhook once
-per ZNS message, so at load receipts are as many requests as notify sends messages. This
-layer (``runtime/fast_path.py``) answers ``GET /v1/callbacks/esms/{message_id}/{token}``
-and ``POST /v1/callbacks/zalo`` by calling the route's own function, which checks the
-source address, the token or the signature exactly as before; refusals are the app's own
+eSMS calls back twice per SMS (at the carrier, then delivered), Viettel once per SMS and
+Zalo's OA webhook once per ZNS message, so at load receipts are as many requests as
+notify sends messages. This layer (``runtime/fast_path.py``) answers
+``GET /v1/callbacks/esms/{message_id}/{token}``, ``POST /v1/callbacks/viettel`` and
+``POST /v1/callbacks/zalo`` by calling the route's own function, which checks the source
+address, the token or the signature exactly as before; refusals are the app's own
 problem answers. Any other request goes on to the FastAPI app.
 """
 
@@ -17,11 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.notify.entrypoints.receipts import esms_callback, router, zalo_callback
+from services.notify.entrypoints.receipts import (
+    esms_callback,
+    router,
+    viettel_callback,
+    zalo_callback,
+)
 from services.runtime.fast_path import answer, install_innermost, route_of
 
 ESMS = "/v1/callbacks/esms/{message_id}/{token}"
 ZALO = "/v1/callbacks/zalo"
+VIETTEL = "/v1/callbacks/viettel"
 # Starlette's ``str`` path parameters: one segment each, as the route matches them.
 _ESMS_PATH = re.compile(r"^/v1/callbacks/esms/(?P<message_id>[^/]+)/(?P<token>[^/]+)$")
 
@@ -32,6 +39,7 @@ class FastReceipts:
         self.owner = owner
         self.esms = route_of(router, ESMS, "GET")
         self.zalo = route_of(router, ZALO, "POST")
+        self.viettel = route_of(router, VIETTEL, "POST")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,6 +53,14 @@ class FastReceipts:
                 return JSONResponse(await zalo_callback(Request(scope, receive)))
 
             await answer(self.owner, scope, receive, send, zalo, self.app)
+            return
+        if method == "POST" and path == VIETTEL:
+            scope["route"], scope["path_params"] = self.viettel, {}
+
+            async def viettel() -> Response | None:
+                return JSONResponse(await viettel_callback(Request(scope, receive)))
+
+            await answer(self.owner, scope, receive, send, viettel, self.app)
             return
         matched = _ESMS_PATH.match(path) if method == "GET" else None
         if matched is None:
