@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
+from uuid import UUID
 
 import asyncpg
 
@@ -24,6 +25,16 @@ def checked_identifier(name: str) -> str:
     if not _SAFE_IDENTIFIER.match(name):
         raise ValueError(f"unsafe SQL identifier: {name!r}")
     return name
+
+
+def uuid_or_none(ref: str) -> UUID | None:
+    """A dossier reference (its code or its id) as an id, when it is one. Lookups compare
+    ``dossier_id = $2`` with this rather than ``dossier_id::text = $1``, which no index
+    serves: every such lookup read the whole table."""
+    try:
+        return UUID(ref)
+    except ValueError:
+        return None
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:

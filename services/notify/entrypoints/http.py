@@ -22,7 +22,7 @@ from contracts.bounds import SafeStr
 from services.notify.adapters.store import set_opt_out
 from services.runtime.auth import OperatorAuth, Principal
 from services.runtime.credentials import ServiceCredentials
-from services.runtime.db import DbConn
+from services.runtime.db import DbConn, uuid_or_none
 from services.runtime.logs import mask_personal_data
 from services.runtime.problems import PROBLEM_JSON, ProblemError
 from services.runtime.service import Runtime
@@ -96,16 +96,18 @@ class Dossier(BaseModel):
     contact_ref: str | None  # never answered to anyone
 
 
+DOSSIER_BY_REF = (
+    "SELECT dossier_id, dossier_code, contact_ref FROM dossier_facts"
+    " WHERE dossier_code = $1 OR dossier_id = $2"
+    " UNION SELECT DISTINCT dossier_id, dossier_code, NULL FROM messages"
+    " WHERE dossier_code = $1 OR dossier_id = $2"
+)
+
+
 async def find_dossier(conn: DbConn, ref: str) -> Dossier:
     """The dossier named by code or id: from its facts and from its messages (an event of
     another topic may have come before intake's)."""
-    rows = await conn.fetch(
-        "SELECT dossier_id, dossier_code, contact_ref FROM dossier_facts"
-        " WHERE dossier_code = $1 OR dossier_id::text = $1"
-        " UNION SELECT DISTINCT dossier_id, dossier_code, NULL FROM messages"
-        " WHERE dossier_code = $1 OR dossier_id::text = $1",
-        ref,
-    )
+    rows = await conn.fetch(DOSSIER_BY_REF, ref, uuid_or_none(ref))
     ids = list(dict.fromkeys(r["dossier_id"] for r in rows))
     units = {
         r["unit_code"]

@@ -31,6 +31,7 @@ from contracts.bounds import UNIT_PATTERN, SafeStr
 from services.routing.adapters import access_log
 from services.routing.console.access import is_supervisor
 from services.runtime.auth import Principal, operator_principal
+from services.runtime.db import uuid_or_none
 from services.runtime.problems import ProblemError
 
 log = logging.getLogger(__name__)
@@ -130,12 +131,14 @@ def jsonable(row: Any) -> dict[str, Any]:
     return out
 
 
+INSTANCE_BY_REF = (
+    "SELECT dossier_id, dossier_code, procedure_code, status, version, state, updated_at"
+    " FROM instances WHERE dossier_code = $1 OR dossier_id = $2"
+)
+
+
 async def instance_of(request: Request, ref: str) -> Any:
-    return await runtime_of(request).pool.fetchrow(
-        "SELECT dossier_id, dossier_code, procedure_code, status, version, state, updated_at"
-        " FROM instances WHERE dossier_code = $1 OR dossier_id::text = $1",
-        ref,
-    )
+    return await runtime_of(request).pool.fetchrow(INSTANCE_BY_REF, ref, uuid_or_none(ref))
 
 
 async def units_of(request: Request, dossier_id: Any) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from services.runtime.db import DbConn
+from services.runtime.db import DbConn, uuid_or_none
 
 
 async def units_of(conn: DbConn, dossier_id: UUID) -> set[str]:
@@ -19,12 +19,14 @@ async def units_of(conn: DbConn, dossier_id: UUID) -> set[str]:
     return {r["unit"] for r in rows if r["unit"]}
 
 
+DOSSIERS_BY_REF = (
+    "SELECT dossier_id FROM dossiers WHERE dossier_code = $1 OR dossier_id = $2"
+    " UNION SELECT dossier_id FROM apologies WHERE letter ->> 'dossier_code' = $1"
+    " OR dossier_id = $2"
+)
+
+
 async def dossiers_named(conn: DbConn, ref: str) -> list[UUID]:
     """The dossier(s) a reference (id or code) names in SLA's tables."""
-    rows = await conn.fetch(
-        "SELECT dossier_id FROM dossiers WHERE dossier_code = $1 OR dossier_id::text = $1"
-        " UNION SELECT dossier_id FROM apologies WHERE letter ->> 'dossier_code' = $1"
-        " OR dossier_id::text = $1",
-        ref,
-    )
+    rows = await conn.fetch(DOSSIERS_BY_REF, ref, uuid_or_none(ref))
     return [r["dossier_id"] for r in rows]
