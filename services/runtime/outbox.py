@@ -34,9 +34,8 @@ from opentelemetry import trace
 from contracts.envelope import EventEnvelope
 from services.runtime.db import DbConn
 from services.runtime.metrics import OUTBOX_FAILED
-from services.runtime.tail_sampling import set_deferred_attributes
+from services.runtime.tail_sampling import producer_span, set_deferred_attributes
 from services.runtime.telemetry import (
-    context_from_carrier,
     current_trace_headers,
     dossier_attributes,
     to_kafka_headers,
@@ -427,20 +426,20 @@ class OutboxRelay:
             log.exception("no dead letter for outbox row %s; it keeps failed_at", row["id"])
 
     async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
-        carrier = _carrier(row)
-        parent = context_from_carrier(carrier)
-        with tracer().start_as_current_span(
+        with producer_span(
+            tracer(),
             f"{row['topic']} send",
-            context=parent,
-            kind=trace.SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
-        ) as span:
+            _carrier(row),
+            {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
+        ) as (span, carrier):
             # Parsing the envelope for its dossier attributes (~7 µs a record) would be
             # wasted on the send spans dropped at their end, which is nearly all of them.
             set_deferred_attributes(span, lambda: _event_attributes(row))
-            headers = to_kafka_headers({**carrier, **current_trace_headers()})
             future: asyncio.Future[Any] = await self._producer.send(
-                row["topic"], value=bytes(row["value"]), key=row["key"].encode(), headers=headers
+                row["topic"],
+                value=bytes(row["value"]),
+                key=row["key"].encode(),
+                headers=to_kafka_headers(carrier),
             )
             return future
 

@@ -11,6 +11,7 @@ span processors only when it ends failed or slow.
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
@@ -306,3 +307,73 @@ class TailSpan(trace.Span):
                     instrumentation_scope=_SCOPE,
                 )
             )
+
+
+# What the relay may rewrite by itself: W3C trace context and baggage, nothing else.
+_W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def _remote_parent(carrier: Mapping[str, str]) -> trace.SpanContext | None:
+    """The span context of a W3C ``traceparent`` of version 00, as the propagator reads it."""
+    found = _TRACEPARENT.fullmatch(carrier.get("traceparent", "").strip())
+    if found is None:
+        return None
+    trace_id, span_id = int(found[1], 16), int(found[2], 16)
+    if trace_id == 0 or span_id == 0:
+        return None
+    return trace.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(found[3], 16))
+    )
+
+
+@contextmanager
+def producer_span(
+    tracer: trace.Tracer, name: str, carrier: Mapping[str, str], attributes: types.Attributes
+) -> Iterator[tuple[trace.Span, dict[str, str]]]:
+    """A PRODUCER span under the trace context a record was written with, and the carrier
+    its consumers get (the record's, with this span as their parent).
+
+    Outside the ratio the relay sends thousands of these a second and keeps almost none:
+    the span is a :class:`TailSpan` made straight from the record's ``traceparent`` and
+    the carrier gets its new ``traceparent`` by formatting, instead of extracting a
+    context, attaching it and injecting it again. Inside the ratio, or with propagators
+    other than W3C's, the SDK's way as everywhere else."""
+    provider = trace.get_tracer_provider()
+    parent = _remote_parent(carrier)
+    if (
+        isinstance(provider, TailSamplingTracerProvider)
+        and parent is not None
+        and propagate.get_global_textmap().fields <= _W3C_FIELDS
+        and not trace_in_ratio(parent.trace_id, provider.sample_ratio)
+    ):
+        own = trace.SpanContext(
+            parent.trace_id, provider.ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
+        )
+        span = TailSpan(
+            provider,
+            name,
+            own,
+            parent,
+            trace.SpanKind.PRODUCER,
+            dict(attributes or {}),
+            [],
+            time.time_ns(),
+        )
+        headers = {**carrier, "traceparent": f"00-{own.trace_id:032x}-{own.span_id:016x}-01"}
+        try:
+            yield span, headers
+        except BaseException as exc:  # as ``trace.use_span`` records it
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            span.end()
+        return
+    context = propagate.extract(carrier)
+    with tracer.start_as_current_span(
+        name, context=context, kind=trace.SpanKind.PRODUCER, attributes=attributes
+    ) as current:
+        injected: dict[str, str] = {}
+        propagate.inject(injected)
+        yield current, {**carrier, **injected}

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from services.runtime.tail_sampling import (
     TailSamplingTracerProvider,
     TailSpan,
+    producer_span,
     set_deferred_attributes,
     trace_in_ratio,
 )
@@ -149,3 +150,76 @@ def test_deferred_attributes_are_computed_only_for_spans_that_are_kept() -> None
         assert computed == ["failed", "in ratio"]  # at once: the SDK records it anyway
     (whole,) = exported.get_finished_spans()
     assert whole.attributes == {"messaging.system": "kafka", "onestop.unit": "in ratio"}
+
+
+PARENT_SPAN = "b7ad6b7169203331"
+# Trace ids outside and inside a ratio of one half (decided on the id's low 64 bits).
+OUTSIDE, INSIDE = "f" * 32, "0" * 31 + "1"
+
+
+@pytest.fixture
+def relay_tracing(monkeypatch: pytest.MonkeyPatch) -> tuple[trace.Tracer, InMemorySpanExporter]:
+    p = TailSamplingTracerProvider(Resource.create({"service.name": "relay"}), 0.5, 10_000)
+    exported = InMemorySpanExporter()
+    p.add_span_processor(SimpleSpanProcessor(exported))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: p)
+    return p.get_tracer("test"), exported
+
+
+def test_a_producer_span_outside_the_ratio_is_made_from_the_records_traceparent(
+    relay_tracing: tuple[trace.Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, exported = relay_tracing
+    outside = OUTSIDE
+    carrier = {
+        "traceparent": f"00-{outside}-{PARENT_SPAN}-01",
+        "tracestate": "vendor=1",
+        "baggage": "onestop.unit=X",
+    }
+    with producer_span(tracer, "t send", carrier, {"messaging.system": "kafka"}) as (span, out):
+        assert isinstance(span, TailSpan)
+    ctx = span.get_span_context()
+    assert f"{ctx.trace_id:032x}" == outside and ctx.span_id != int(PARENT_SPAN, 16)
+    assert out["traceparent"] == f"00-{outside}-{ctx.span_id:016x}-01"
+    assert {k: out[k] for k in ("tracestate", "baggage")} == {
+        "tracestate": "vendor=1",
+        "baggage": "onestop.unit=X",
+    }
+    # What a consumer extracts is this span, exactly as if the SDK had injected it.
+    heard = trace.get_current_span(propagate.extract(out)).get_span_context()
+    assert (heard.trace_id, heard.span_id) == (ctx.trace_id, ctx.span_id)
+    assert exported.get_finished_spans() == ()  # dropped at its end: fast and fine
+
+    with (
+        pytest.raises(ValueError, match="too large"),
+        producer_span(tracer, "t send", carrier, {"messaging.system": "kafka"}),
+    ):
+        raise ValueError("record too large")
+    (kept,) = exported.get_finished_spans()
+    assert kept.status.status_code is trace.StatusCode.ERROR
+    assert kept.kind is trace.SpanKind.PRODUCER
+    assert kept.parent is not None and kept.parent.span_id == int(PARENT_SPAN, 16)
+    assert kept.events[0].name == "exception"
+    assert kept.attributes == {"messaging.system": "kafka"}
+
+
+@pytest.mark.parametrize("case", ["inside the ratio", "no traceparent", "malformed"])
+def test_other_producer_spans_take_the_sdks_way(
+    relay_tracing: tuple[trace.Tracer, InMemorySpanExporter], case: str
+) -> None:
+    tracer, exported = relay_tracing
+    inside = INSIDE
+    carrier = {
+        "inside the ratio": {"traceparent": f"00-{inside}-{PARENT_SPAN}-01"},
+        "no traceparent": {},
+        "malformed": {"traceparent": f"00-{'0' * 32}-{PARENT_SPAN}-01"},
+    }[case]
+    with producer_span(tracer, "t send", carrier, {"messaging.system": "kafka"}) as (span, out):
+        ctx = span.get_span_context()
+        assert out["traceparent"].split("-")[1:3] == [f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"]
+    if case == "inside the ratio":
+        assert isinstance(span, SdkSpan) and f"{ctx.trace_id:032x}" == inside
+        (whole,) = exported.get_finished_spans()
+        assert whole.parent is not None and whole.parent.span_id == int(PARENT_SPAN, 16)
+    else:  # a new trace of its own, decided by the ratio as any root
+        assert f"{ctx.trace_id:032x}" != "0" * 32
