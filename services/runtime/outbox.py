@@ -2,6 +2,8 @@
 
 The relay wakes on LISTEN/NOTIFY (no polling delay), publishes with an idempotent
 producer (acks=all) and marks rows published only after the broker acknowledged them.
+It fills the producer's batches itself (one open batch per partition, in row order) and
+awaits one future per batch; a batch the broker refuses is sent again row by row.
 A crash between the two re-publishes the rows; consumers dedupe on event_id. A row that
 can never be published (too large, unserialisable headers) is set aside (``failed_at``,
 ``error`` and a ``dead_letters`` row) and the rows behind it go on. Only the holder of
@@ -29,6 +31,9 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from opentelemetry import trace
 
 from contracts.envelope import EventEnvelope
@@ -146,6 +151,10 @@ class UnpublishableRecord(Exception):
     """An outbox row that can never be sent as it is (e.g. its headers)."""
 
 
+# The producer's own partitioner (murmur2 of the key, as Kafka's Java clients): the relay
+# picks each row's partition itself to fill one producer batch per partition.
+_PARTITIONER = DefaultPartitioner()
+
 # Errors of one record that no retry cures (the broker's or producer's limits, a bad topic).
 UNPUBLISHABLE_ERRORS: tuple[type[Exception], ...] = (
     UnpublishableRecord,
@@ -214,6 +223,8 @@ class OutboxRelay:
         self._dsn = dsn
         self._schema = schema
         self._producer = producer
+        # aiokafka keeps it private; Kafka's default when a stand-in producer lacks it.
+        self._max_request_size: int = getattr(producer, "_max_request_size", 1_048_576)
         self._batch_size = batch_size
         self._fault_hook = fault_hook
         self._lock_poll = lock_poll_interval
@@ -364,32 +375,63 @@ class OutboxRelay:
         self, rows: Sequence[asyncpg.Record]
     ) -> tuple[list[int], list[tuple[asyncpg.Record, str]]]:
         """Send the rows, await every acknowledgement together; return the ids sent and
-        the rows that can never be sent. Any other error fails the whole batch."""
+        the rows that can never be sent. Any other error fails the whole batch.
+
+        Rows go into producer batches of their own making, one open batch per partition
+        (in row order, so a dossier's events keep theirs), each submitted when full and
+        the rest at the end: one future per producer batch rather than per record."""
         sent: list[int] = []
         failed: list[tuple[asyncpg.Record, str]] = []
-        pending: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        submitted: list[tuple[list[asyncpg.Record], asyncio.Future[Any]]] = []
+        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[asyncpg.Record]]] = {}
+        partitions: dict[str, list[int]] = {}
+        alone: list[asyncpg.Record] = []
         for row in rows:
+            topic = row["topic"]
             try:
-                pending.append((row, await self._send(row)))
+                carrier = _carrier(row)
+                if topic not in partitions:
+                    partitions[topic] = sorted(await self._producer.partitions_for(topic))
             except UNPUBLISHABLE_ERRORS as exc:
                 failed.append((row, repr(exc)))
-        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-        refused: list[asyncpg.Record] = []
-        for (row, _), result in zip(pending, results, strict=True):
+                continue
+            key = row["key"].encode()
+            if self._larger_than_a_request(key, row, carrier):
+                alone.append(row)  # the producer refuses it, with its own error
+                continue
+            partition = _PARTITIONER(key, partitions[topic], partitions[topic])
+            slot = (topic, partition)
+            opened = open_batches.get(slot)
+            if opened is not None and self._append(opened[0], row, key, carrier):
+                opened[1].append(row)
+                continue
+            if opened is not None:  # full: it goes now, before the batch this row opens
+                future = await self._producer.send_batch(opened[0], topic, partition=partition)
+                submitted.append((opened[1], future))
+            builder = self._producer.create_batch()
+            self._append(builder, row, key, carrier)  # the first record always fits
+            open_batches[slot] = (builder, [row])
+        for (topic, partition), (builder, members) in open_batches.items():
+            future = await self._producer.send_batch(builder, topic, partition=partition)
+            submitted.append((members, future))
+        results = await asyncio.gather(*(f for _, f in submitted), return_exceptions=True)
+        refused = alone
+        for (members, _), result in zip(submitted, results, strict=True):
             if isinstance(result, UNPUBLISHABLE_ERRORS):
-                refused.append(row)
+                refused.extend(members)
             elif isinstance(result, BaseException):
                 raise result
             else:
-                sent.append(row["id"])
+                sent.extend(r["id"] for r in members)
         # The broker refuses a whole producer batch for one record (e.g. larger than the
         # topic's max.message.bytes): send those rows alone to find the one at fault.
-        for row in refused:
+        for row in sorted(refused, key=lambda r: int(r["id"])):
             try:
                 await (await self._send(row))
                 sent.append(row["id"])
             except UNPUBLISHABLE_ERRORS as exc:
                 failed.append((row, repr(exc)))
+        failed.sort(key=lambda f: int(f[0]["id"]))  # set aside (and dead-lettered) in order
         return sent, failed
 
     async def _set_aside(self, conn: DbConn, row: asyncpg.Record, error: str) -> None:
@@ -425,15 +467,45 @@ class OutboxRelay:
         except asyncpg.PostgresError:
             log.exception("no dead letter for outbox row %s; it keeps failed_at", row["id"])
 
+    def _larger_than_a_request(
+        self, key: bytes, row: asyncpg.Record, carrier: dict[str, str]
+    ) -> bool:
+        """What the producer's ``send`` checks before it takes a record (its batches skip
+        the check): the record's size against the producer's ``max_request_size``."""
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            key, bytes(row["value"]), to_kafka_headers(carrier)
+        )
+        return bool(size > self._max_request_size)
+
+    def _append(
+        self, builder: BatchBuilder, row: asyncpg.Record, key: bytes, carrier: dict[str, str]
+    ) -> bool:
+        """Add the row to a producer batch under its send span; False when it is full."""
+        with producer_span(
+            tracer(),
+            f"{row['topic']} send",
+            carrier,
+            {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
+        ) as (span, outgoing):
+            # Parsing the envelope for its dossier attributes (~7 µs a record) would be
+            # wasted on the send spans dropped at their end, which is nearly all of them.
+            set_deferred_attributes(span, lambda: _event_attributes(row))
+            added = builder.append(
+                timestamp=None,
+                key=key,
+                value=bytes(row["value"]),
+                headers=to_kafka_headers(outgoing),
+            )
+            return added is not None
+
     async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        """One row on its own (the producer's own checks of its size apply)."""
         with producer_span(
             tracer(),
             f"{row['topic']} send",
             _carrier(row),
             {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
         ) as (span, carrier):
-            # Parsing the envelope for its dossier attributes (~7 µs a record) would be
-            # wasted on the send spans dropped at their end, which is nearly all of them.
             set_deferred_attributes(span, lambda: _event_attributes(row))
             future: asyncio.Future[Any] = await self._producer.send(
                 row["topic"],
