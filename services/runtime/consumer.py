@@ -51,12 +51,8 @@ from services.runtime.metrics import (
     PARKED,
 )
 from services.runtime.outbox import append_raw
-from services.runtime.telemetry import (
-    context_from_kafka_headers,
-    dossier_attributes,
-    span_trace_headers,
-    tracer,
-)
+from services.runtime.tail_sampling import set_deferred_attributes, start_child_span
+from services.runtime.telemetry import dossier_attributes, tracer
 from services.runtime.transport import start_kafka_client
 
 log = logging.getLogger(__name__)
@@ -396,7 +392,7 @@ class IdempotentConsumer:
                 fresh_ids.discard(item.event_id)  # a second copy in the batch is a duplicate
                 fresh.append(item)
             else:
-                with self._span(item) as span:
+                with self._span(item) as (span, _):
                     span.set_attribute("onestop.duplicate", True)
         for run in self._runs(fresh):
             if run[0].typed is None:
@@ -423,7 +419,9 @@ class IdempotentConsumer:
         assert item.envelope is not None
         return self.config.batch_handlers.get(item.envelope.event_type)
 
-    async def _call(self, conn: DbConn, run: list[_Item], spans: Sequence[trace.Span] = ()) -> None:
+    async def _call(
+        self, conn: DbConn, run: list[_Item], carriers: Sequence[dict[str, str]] = ()
+    ) -> None:
         first = run[0]
         assert first.envelope is not None
         batch = self._batch_of(first)
@@ -431,22 +429,23 @@ class IdempotentConsumer:
             await self.config.handlers[first.envelope.event_type](conn, first.envelope)
         else:
             typed = [item.typed for item in run if item.typed is not None]
-            if spans:
-                typed = [
-                    replace(t, trace=span_trace_headers(s))
-                    for t, s in zip(typed, spans, strict=True)
-                ]
+            if carriers:  # what each event's handler writes hangs under its span
+                typed = [replace(t, trace=c) for t, c in zip(typed, carriers, strict=True)]
             await batch.handle(conn, typed)
 
     async def _call_traced(self, conn: DbConn, run: list[_Item]) -> None:
         """A batch handler's call: each event keeps its own span (in its own trace)."""
         spans: list[trace.Span] = []
+        carriers: list[dict[str, str]] = []
         for start in range(0, len(run), _PARSE_SLICE):
             if start:
                 await asyncio.sleep(0)  # as in _parse_all
-            spans.extend(self._start_span(item) for item in run[start : start + _PARSE_SLICE])
+            for item in run[start : start + _PARSE_SLICE]:
+                span, carrier = self._start_span(item)
+                spans.append(span)
+                carriers.append(carrier)
         try:
-            await self._call(conn, run, spans)
+            await self._call(conn, run, carriers)
         except Exception as exc:
             for span in spans:
                 span.record_exception(exc)
@@ -468,14 +467,14 @@ class IdempotentConsumer:
 
     async def _handle_alone(self, conn: DbConn, item: _Item) -> None:
         error = ""
-        with self._span(item) as span:
+        with self._span(item) as (span, carrier):
             for attempt in range(1, self.config.max_attempts + 1):
                 try:
                     async with conn.transaction():
                         if not await conn.fetchval(_DEDUPE_ONE, self.config.name, item.event_id):
                             span.set_attribute("onestop.duplicate", True)
                             return
-                        await self._call(conn, [item], [span])
+                        await self._call(conn, [item], [carrier])
                     return
                 except INFRASTRUCTURE_ERRORS:
                     raise
@@ -613,7 +612,9 @@ class IdempotentConsumer:
 
     # ------------------------------------------------------------------ tracing
 
-    def _start_span(self, item: _Item) -> trace.Span:
+    def _start_span(self, item: _Item) -> tuple[trace.Span, dict[str, str]]:
+        """The record's ``"{topic} process"`` span and the trace carrier of what its
+        handler writes (this span as the parent)."""
         record = item.record
         attributes: dict[str, Any] = {
             "messaging.system": "kafka",
@@ -622,22 +623,28 @@ class IdempotentConsumer:
             "messaging.destination.partition.id": str(record.partition),
             "messaging.kafka.offset": record.offset,
         }
+        span, carrier = start_child_span(
+            tracer(),
+            f"{record.topic} process",
+            decode_headers(record.headers),
+            trace.SpanKind.CONSUMER,
+            attributes,
+        )
         if item.envelope is not None:
             env = item.envelope
-            attributes.update(dossier_attributes(env.event_type, env.dossier_id, env.payload))
-        return tracer().start_span(
-            f"{record.topic} process",
-            context=context_from_kafka_headers(record.headers),
-            kind=trace.SpanKind.CONSUMER,
-            attributes=attributes,
-        )
+            # Read from the payload only for spans that are kept (nearly none are).
+            set_deferred_attributes(
+                span, lambda: dossier_attributes(env.event_type, env.dossier_id, env.payload)
+            )
+        return span, carrier
 
     @contextmanager
-    def _span(self, item: _Item) -> Iterator[trace.Span]:
-        """A record's ``"{topic} process"`` span, current while its handler runs."""
-        span = self._start_span(item)
+    def _span(self, item: _Item) -> Iterator[tuple[trace.Span, dict[str, str]]]:
+        """A record's ``"{topic} process"`` span, current while its handler runs, and the
+        carrier of what the handler writes."""
+        span, carrier = self._start_span(item)
         with trace.use_span(span, end_on_exit=True):
-            yield span
+            yield span, carrier
 
 
 def decode_headers(headers: Any) -> dict[str, str]:

@@ -327,18 +327,22 @@ def _remote_parent(carrier: Mapping[str, str]) -> trace.SpanContext | None:
     )
 
 
-@contextmanager
-def producer_span(
-    tracer: trace.Tracer, name: str, carrier: Mapping[str, str], attributes: types.Attributes
-) -> Iterator[tuple[trace.Span, dict[str, str]]]:
-    """A PRODUCER span under the trace context a record was written with, and the carrier
-    its consumers get (the record's, with this span as their parent).
+def start_child_span(
+    tracer: trace.Tracer,
+    name: str,
+    carrier: Mapping[str, str],
+    kind: trace.SpanKind,
+    attributes: types.Attributes,
+) -> tuple[trace.Span, dict[str, str]]:
+    """A span under the trace context in ``carrier`` (a Kafka record's headers, an outbox
+    row's), not made current, and the carrier of what follows it (``carrier`` with this
+    span as the parent). The caller ends the span.
 
-    Outside the ratio the relay sends thousands of these a second and keeps almost none:
-    the span is a :class:`TailSpan` made straight from the record's ``traceparent`` and
-    the carrier gets its new ``traceparent`` by formatting, instead of extracting a
-    context, attaching it and injecting it again. Inside the ratio, or with propagators
-    other than W3C's, the SDK's way as everywhere else."""
+    The relay and the consumers make thousands of these a second and keep almost none.
+    Outside the ratio the span is a :class:`TailSpan` made straight from the carrier's
+    ``traceparent`` and the new carrier gets its ``traceparent`` by formatting, instead
+    of extracting a context and injecting it again. Inside the ratio, without a valid
+    ``traceparent``, or with propagators other than W3C's: the SDK's way."""
     provider = trace.get_tracer_provider()
     parent = _remote_parent(carrier)
     if (
@@ -351,29 +355,30 @@ def producer_span(
             parent.trace_id, provider.ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
         )
         span = TailSpan(
-            provider,
-            name,
-            own,
-            parent,
-            trace.SpanKind.PRODUCER,
-            dict(attributes or {}),
-            [],
-            time.time_ns(),
+            provider, name, own, parent, kind, dict(attributes or {}), [], time.time_ns()
         )
-        headers = {**carrier, "traceparent": f"00-{own.trace_id:032x}-{own.span_id:016x}-01"}
-        try:
-            yield span, headers
-        except BaseException as exc:  # as ``trace.use_span`` records it
-            span.record_exception(exc)
-            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            raise
-        finally:
-            span.end()
-        return
-    context = propagate.extract(carrier)
-    with tracer.start_as_current_span(
-        name, context=context, kind=trace.SpanKind.PRODUCER, attributes=attributes
-    ) as current:
-        injected: dict[str, str] = {}
-        propagate.inject(injected)
-        yield current, {**carrier, **injected}
+        return span, {**carrier, "traceparent": f"00-{own.trace_id:032x}-{own.span_id:016x}-01"}
+    started = tracer.start_span(
+        name, context=propagate.extract(carrier), kind=kind, attributes=attributes
+    )
+    injected: dict[str, str] = {}
+    propagate.inject(injected, context=trace.set_span_in_context(started))
+    return started, {**carrier, **injected}
+
+
+@contextmanager
+def producer_span(
+    tracer: trace.Tracer, name: str, carrier: Mapping[str, str], attributes: types.Attributes
+) -> Iterator[tuple[trace.Span, dict[str, str]]]:
+    """A PRODUCER span under the trace context a record was written with, and the carrier
+    its consumers get (see :func:`start_child_span`); failures recorded as
+    ``trace.use_span`` records them."""
+    span, outgoing = start_child_span(tracer, name, carrier, trace.SpanKind.PRODUCER, attributes)
+    try:
+        yield span, outgoing
+    except BaseException as exc:
+        span.record_exception(exc)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        span.end()

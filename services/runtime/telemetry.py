@@ -241,20 +241,8 @@ def current_trace_headers() -> dict[str, str]:
     return carrier
 
 
-def span_trace_headers(span: trace.Span) -> dict[str, str]:
-    """The W3C carrier of ``span``'s context (what a child of it would be sent with)."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier, context=trace.set_span_in_context(span))
-    return carrier
-
-
 def to_kafka_headers(carrier: dict[str, str]) -> KafkaHeaders:
     return [(k, v.encode()) for k, v in carrier.items()]
-
-
-def context_from_kafka_headers(headers: Sequence[tuple[str, bytes]] | None) -> otel_context.Context:
-    carrier = {k: v.decode(errors="replace") for k, v in (headers or [])}
-    return propagate.extract(carrier)
 
 
 def context_from_carrier(carrier: dict[str, str]) -> otel_context.Context:

@@ -18,6 +18,7 @@ from services.runtime.tail_sampling import (
     TailSpan,
     producer_span,
     set_deferred_attributes,
+    start_child_span,
     trace_in_ratio,
 )
 from services.runtime.telemetry import _span_row
@@ -223,3 +224,20 @@ def test_other_producer_spans_take_the_sdks_way(
         assert whole.parent is not None and whole.parent.span_id == int(PARENT_SPAN, 16)
     else:  # a new trace of its own, decided by the ratio as any root
         assert f"{ctx.trace_id:032x}" != "0" * 32
+
+
+def test_a_consumer_span_is_started_not_made_current_and_hands_on_its_carrier(
+    relay_tracing: tuple[trace.Tracer, InMemorySpanExporter],
+) -> None:
+    tracer, exported = relay_tracing
+    for trace_id, light in ((OUTSIDE, True), (INSIDE, False)):
+        carrier = {"traceparent": f"00-{trace_id}-{PARENT_SPAN}-01"}
+        span, out = start_child_span(tracer, "t process", carrier, trace.SpanKind.CONSUMER, {})
+        assert isinstance(span, TailSpan) is light
+        assert trace.get_current_span() is not span  # a batch holds many: none is current
+        ctx = span.get_span_context()
+        assert out["traceparent"] == f"00-{trace_id}-{ctx.span_id:016x}-01"
+        span.end()
+    (recorded,) = exported.get_finished_spans()  # the one inside the ratio
+    assert recorded.kind is trace.SpanKind.CONSUMER
+    assert recorded.parent is not None and recorded.parent.span_id == int(PARENT_SPAN, 16)
