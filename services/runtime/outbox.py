@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import zlib
@@ -400,17 +401,31 @@ class OutboxRelay:
                 alone.append(row)  # the producer refuses it, with its own error
                 continue
             partition = _PARTITIONER(key, partitions[topic], partitions[topic])
-            slot = (topic, partition)
-            opened = open_batches.get(slot)
-            if opened is not None and self._append(opened[0], row, key, carrier):
-                opened[1].append(row)
-                continue
-            if opened is not None:  # full: it goes now, before the batch this row opens
-                future = await self._producer.send_batch(opened[0], topic, partition=partition)
-                submitted.append((opened[1], future))
-            builder = self._producer.create_batch()
-            self._append(builder, row, key, carrier)  # the first record always fits
-            open_batches[slot] = (builder, [row])
+            with producer_span(
+                tracer(),
+                f"{topic} send",
+                carrier,
+                {"messaging.system": "kafka", "messaging.destination.name": topic},
+            ) as (span, outgoing):
+                # Parsing the envelope for its dossier attributes (~7 µs a record) would
+                # be wasted on the send spans dropped at their end: nearly all of them.
+                set_deferred_attributes(span, functools.partial(_event_attributes, row))
+                value, headers = bytes(row["value"]), to_kafka_headers(outgoing)
+                opened = open_batches.get((topic, partition))
+                if (
+                    opened is not None
+                    and opened[0].append(timestamp=None, key=key, value=value, headers=headers)
+                    is not None
+                ):
+                    opened[1].append(row)
+                    continue
+                if opened is not None:  # full: it goes now, before the batch this row opens
+                    future = await self._producer.send_batch(opened[0], topic, partition=partition)
+                    submitted.append((opened[1], future))
+                builder = self._producer.create_batch()
+                # The first record always fits.
+                builder.append(timestamp=None, key=key, value=value, headers=headers)
+                open_batches[(topic, partition)] = (builder, [row])
         for (topic, partition), (builder, members) in open_batches.items():
             future = await self._producer.send_batch(builder, topic, partition=partition)
             submitted.append((members, future))
@@ -476,27 +491,6 @@ class OutboxRelay:
             key, bytes(row["value"]), to_kafka_headers(carrier)
         )
         return bool(size > self._max_request_size)
-
-    def _append(
-        self, builder: BatchBuilder, row: asyncpg.Record, key: bytes, carrier: dict[str, str]
-    ) -> bool:
-        """Add the row to a producer batch under its send span; False when it is full."""
-        with producer_span(
-            tracer(),
-            f"{row['topic']} send",
-            carrier,
-            {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
-        ) as (span, outgoing):
-            # Parsing the envelope for its dossier attributes (~7 µs a record) would be
-            # wasted on the send spans dropped at their end, which is nearly all of them.
-            set_deferred_attributes(span, lambda: _event_attributes(row))
-            added = builder.append(
-                timestamp=None,
-                key=key,
-                value=bytes(row["value"]),
-                headers=to_kafka_headers(outgoing),
-            )
-            return added is not None
 
     async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
         """One row on its own (the producer's own checks of its size apply)."""
