@@ -7,16 +7,13 @@ import asyncio
 from typing import Any, cast
 
 import pytest
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.notify import sender as sender_module
 from services.notify.domain.lifecycle import DeliveryStatus
 from services.notify.domain.model import Contact
 from services.notify.handlers import NotifyContext
 from services.notify.sender import Sender
-from services.runtime.tail_sampling import TailSamplingTracerProvider
+from tests.support.tracing import recording_tracer
 from tests.unit.test_notify_core import UNIT, claimed
 
 
@@ -60,10 +57,8 @@ def context(smtp: OneSessionSmtp) -> NotifyContext:
 async def test_a_message_waiting_for_the_only_session_starts_its_span_when_it_gets_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    provider = TailSamplingTracerProvider(Resource.create({"service.name": "notify"}), 1.0, 1e4)
-    exported = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    monkeypatch.setattr(sender_module, "tracer", lambda: provider.get_tracer("test"))
+    _, tracer, exported = recording_tracer("notify")
+    monkeypatch.setattr(sender_module, "tracer", lambda: tracer)
     smtp = OneSessionSmtp()
     sender = Sender(context(smtp))
     contact = Contact(full_name="Nguyễn Thị Lan", phone="0912345678", email="lan@example.vn")

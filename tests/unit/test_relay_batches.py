@@ -11,13 +11,10 @@ from uuid import uuid4
 
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.runtime import outbox
 from services.runtime.outbox import OutboxRelay
-from services.runtime.tail_sampling import TailSamplingTracerProvider
+from tests.support.tracing import recording_tracer
 
 
 class Builder:
@@ -81,10 +78,8 @@ def rows(count: int, keys: list[str], big: int | None = None) -> list[dict[str, 
 async def test_rows_fill_batches_per_partition_in_order_with_one_span_each(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    provider = TailSamplingTracerProvider(Resource.create({"service.name": "t"}), 1.0, 1e4)
-    exported = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    monkeypatch.setattr(outbox, "tracer", lambda: provider.get_tracer("test"))
+    _, tracer, exported = recording_tracer("t")
+    monkeypatch.setattr(outbox, "tracer", lambda: tracer)
     producer = Producer()
     relay = OutboxRelay(cast("Any", None), "", "s", cast("Any", producer))
     keys = [str(uuid4()) for _ in range(2)]

@@ -7,14 +7,11 @@ import time
 
 import pytest
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace import Span as SdkSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.runtime.tail_sampling import (
-    TailSamplingTracerProvider,
     TailSpan,
     producer_span,
     set_deferred_attributes,
@@ -22,13 +19,12 @@ from services.runtime.tail_sampling import (
     trace_in_ratio,
 )
 from services.runtime.telemetry import _span_row
+from tests.support.tracing import recording_tracer
 
 
 def provider(ratio: float, slow_ms: float = 10_000) -> tuple[trace.Tracer, InMemorySpanExporter]:
-    p = TailSamplingTracerProvider(Resource.create({"service.name": "t"}), ratio, slow_ms)
-    exported = InMemorySpanExporter()
-    p.add_span_processor(SimpleSpanProcessor(exported))
-    return p.get_tracer("test"), exported
+    _, tracer, exported = recording_tracer("t", ratio, slow_ms)
+    return tracer, exported
 
 
 def root_and_child(tracer: trace.Tracer, count: int) -> None:
@@ -160,11 +156,9 @@ OUTSIDE, INSIDE = "f" * 32, "0" * 31 + "1"
 
 @pytest.fixture
 def relay_tracing(monkeypatch: pytest.MonkeyPatch) -> tuple[trace.Tracer, InMemorySpanExporter]:
-    p = TailSamplingTracerProvider(Resource.create({"service.name": "relay"}), 0.5, 10_000)
-    exported = InMemorySpanExporter()
-    p.add_span_processor(SimpleSpanProcessor(exported))
+    p, tracer, exported = recording_tracer("relay", 0.5)
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: p)
-    return p.get_tracer("test"), exported
+    return tracer, exported
 
 
 def test_a_producer_span_outside_the_ratio_is_made_from_the_records_traceparent(
