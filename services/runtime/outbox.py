@@ -18,7 +18,7 @@ import functools
 import json
 import logging
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -396,21 +396,13 @@ class OutboxRelay:
             except UNPUBLISHABLE_ERRORS as exc:
                 failed.append((row, repr(exc)))
                 continue
-            key = row["key"].encode()
-            if self._larger_than_a_request(key, row, carrier):
+            key, value = row["key"].encode(), bytes(row["value"])
+            if self._larger_than_a_request(key, value, carrier):
                 alone.append(row)  # the producer refuses it, with its own error
                 continue
             partition = _PARTITIONER(key, partitions[topic], partitions[topic])
-            with producer_span(
-                tracer(),
-                f"{topic} send",
-                carrier,
-                {"messaging.system": "kafka", "messaging.destination.name": topic},
-            ) as (span, outgoing):
-                # Parsing the envelope for its dossier attributes (~7 µs a record) would
-                # be wasted on the send spans dropped at their end: nearly all of them.
-                set_deferred_attributes(span, functools.partial(_event_attributes, row))
-                value, headers = bytes(row["value"]), to_kafka_headers(outgoing)
+            with _send_span(row, carrier) as outgoing:
+                headers = to_kafka_headers(outgoing)
                 opened = open_batches.get((topic, partition))
                 if (
                     opened is not None
@@ -482,25 +474,17 @@ class OutboxRelay:
         except asyncpg.PostgresError:
             log.exception("no dead letter for outbox row %s; it keeps failed_at", row["id"])
 
-    def _larger_than_a_request(
-        self, key: bytes, row: asyncpg.Record, carrier: dict[str, str]
-    ) -> bool:
+    def _larger_than_a_request(self, key: bytes, value: bytes, carrier: dict[str, str]) -> bool:
         """What the producer's ``send`` checks before it takes a record (its batches skip
         the check): the record's size against the producer's ``max_request_size``."""
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
-            key, bytes(row["value"]), to_kafka_headers(carrier)
+            key, value, to_kafka_headers(carrier)
         )
         return bool(size > self._max_request_size)
 
     async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
         """One row on its own (the producer's own checks of its size apply)."""
-        with producer_span(
-            tracer(),
-            f"{row['topic']} send",
-            _carrier(row),
-            {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
-        ) as (span, carrier):
-            set_deferred_attributes(span, lambda: _event_attributes(row))
+        with _send_span(row, _carrier(row)) as carrier:
             future: asyncio.Future[Any] = await self._producer.send(
                 row["topic"],
                 value=bytes(row["value"]),
@@ -508,6 +492,21 @@ class OutboxRelay:
                 headers=to_kafka_headers(carrier),
             )
             return future
+
+
+@contextlib.contextmanager
+def _send_span(row: asyncpg.Record, carrier: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A row's ``"{topic} send"`` span; the carrier its record goes with."""
+    with producer_span(
+        tracer(),
+        f"{row['topic']} send",
+        carrier,
+        {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
+    ) as (span, outgoing):
+        # Parsing the envelope for its dossier attributes (~7 µs a record) would be
+        # wasted on the send spans dropped at their end, which is nearly all of them.
+        set_deferred_attributes(span, functools.partial(_event_attributes, row))
+        yield outgoing
 
 
 def _carrier(row: asyncpg.Record) -> dict[str, str]:

@@ -66,6 +66,31 @@ class TailSamplingTracerProvider(TracerProvider):
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
         return TailTracer(super().get_tracer(*args, **kwargs), self)
 
+    def light_span(
+        self,
+        name: str,
+        trace_id: int,
+        parent: trace.SpanContext | None,
+        kind: trace.SpanKind,
+        attributes: types.Attributes,
+        links: Sequence[trace.Link] | None = (),
+        start_time: int | None = None,
+    ) -> TailSpan:
+        """A span of a trace outside the ratio: a span id of its own in ``trace_id``."""
+        own = trace.SpanContext(
+            trace_id, self.ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
+        )
+        return TailSpan(
+            self,
+            name,
+            own,
+            parent,
+            kind,
+            dict(attributes or {}),
+            list(links or ()),
+            start_time or time.time_ns(),
+        )
+
     def keep(self, span: ReadableSpan) -> None:
         for processor in self.processors:
             processor.on_end(span)
@@ -105,18 +130,8 @@ class TailTracer(trace.Tracer):
                 record_exception,
                 set_status_on_exception,
             )
-        own = trace.SpanContext(
-            trace_id, provider.ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
-        )
-        return TailSpan(
-            provider,
-            name,
-            own,
-            parent if parent.is_valid else None,
-            kind,
-            dict(attributes or {}),
-            list(links or ()),
-            start_time or time.time_ns(),
+        return provider.light_span(
+            name, trace_id, parent if parent.is_valid else None, kind, attributes, links, start_time
         )
 
     @contextmanager
@@ -351,12 +366,8 @@ def start_child_span(
         and propagate.get_global_textmap().fields <= _W3C_FIELDS
         and not trace_in_ratio(parent.trace_id, provider.sample_ratio)
     ):
-        own = trace.SpanContext(
-            parent.trace_id, provider.ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
-        )
-        span = TailSpan(
-            provider, name, own, parent, kind, dict(attributes or {}), [], time.time_ns()
-        )
+        span = provider.light_span(name, parent.trace_id, parent, kind, attributes)
+        own = span.get_span_context()
         return span, {**carrier, "traceparent": f"00-{own.trace_id:032x}-{own.span_id:016x}-01"}
     started = tracer.start_span(
         name, context=propagate.extract(carrier), kind=kind, attributes=attributes
