@@ -122,7 +122,7 @@ def _firer(prefix: str, mode: str, seconds: float, ready: Any, go: Any, out: Any
 async def _fire(prefix: str, mode: str, seconds: float, ready: Any, go: Any) -> tuple[int, float]:
     from reference import load_unit_calendars
     from services.runtime.db import create_pool
-    from services.runtime.service import Runtime
+    from services.runtime.service import Runtime, settle_heap
     from services.sla.adapters.calendars import CalendarBook
     from services.sla.app import SlaSettings, directory
     from services.sla.handlers import SlaHandlers, SlaPolicy
@@ -142,6 +142,7 @@ async def _fire(prefix: str, mode: str, seconds: float, ready: Any, go: Any) -> 
         await book.reload(conn)
     names, _ = directory("three_level")
     handlers = SlaHandlers(rt, book, SlaPolicy(timer_batch=BATCH), names, f"bench-{os.getpid()}")
+    settle_heap()  # as an SLA instance does once it has started
     ready.release()
     await asyncio.to_thread(go.wait)
     fired = 0

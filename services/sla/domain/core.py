@@ -50,6 +50,8 @@ def on_event(
     """Decide what ``event`` means for the dossier; pure."""
     decide = _Decision(calendars, policy, directory, now)
     match event:
+        case heard.TimerDue():  # first: the timer job's thousand a batch
+            return decide.timer_due(state, event)
         case heard.Received():
             return decide.received(state, event)
         case heard.ContactRefAssigned():
@@ -64,8 +66,6 @@ def on_event(
             return decide.resumed(state, event)
         case heard.Ended():
             return decide.ended(state, event)
-        case heard.TimerDue():
-            return decide.timer_due(state, event)
 
 
 class _Decision:
@@ -222,7 +222,7 @@ class _Decision:
         firing = rules.fire(d.timer.as_rule_state(d), self.now)
         f = firing
         fired = d.with_timer(Timer(f.next_fire_at, f.due_soon_fired, f.overdue_fired, f.escalated))
-        state = state.with_deadline(fired)
+        state = state.replacing(d, fired)
         out: list[ev.Event] = []
         if firing.alarm is rules.Alarm.ESCALATED:
             calendar = self.calendars.for_unit(d.unit_code)

@@ -173,12 +173,13 @@ class DossierSla:
     deadlines: tuple[Deadline, ...] = ()
     apologised: bool = False  # form 04 was issued (once per dossier)
 
-    def with_deadline(self, deadline: Deadline) -> DossierSla:
-        """This state with ``deadline`` in place of the one with its id."""
+    def replacing(self, old: Deadline, new: Deadline) -> DossierSla:
+        """This state with ``new`` in place of ``old``, one of its deadlines (found by
+        identity: the timer job's hot path compares no ids)."""
         return DossierSla(
             self.dossier_id,
             self.dossier,
-            tuple(deadline if d.id == deadline.id else d for d in self.deadlines),
+            tuple(new if d is old else d for d in self.deadlines),
             self.apologised,
         )
 
