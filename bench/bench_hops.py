@@ -151,13 +151,15 @@ def _profile(system: System) -> list[subprocess.Popen[bytes]]:
     spy = Path(sys.executable).parent / "py-spy"
     procs = []
     for name, services in system.by_service.items():
-        pid = services[0].proc.pid if services[0].proc is not None else None
-        if pid is None:
-            continue
-        cmd = [str(spy), "record", "-f", "raw", "--nonblocking", "--subprocesses", "-r", "50"]
-        cmd += ["-d", f"{SECONDS:g}"]
-        cmd += ["-p", str(pid), "-o", str(out / f"{name}.txt")]
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for n, service in enumerate(services):  # e.g. intake's web and worker processes
+            if service.proc is None:
+                continue
+            cmd = [str(spy), "record", "-f", "raw", "--nonblocking", "--subprocesses", "-r", "50"]
+            cmd += ["-d", f"{SECONDS:g}", "-p", str(service.proc.pid)]
+            cmd += ["-o", str(out / f"{name}-{n}.txt")]
+            procs.append(
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
     return procs
 
 
