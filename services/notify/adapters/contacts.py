@@ -9,7 +9,7 @@ live in memory for the batch only and are never logged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -46,10 +46,12 @@ class ContactDirectory:
         self._batch_supported = True
 
     async def fetch(self, contact_ref: str) -> Contact:
-        response = await self._client.get(
-            f"{self._url}/internal/v1/contacts/{contact_ref}",
-            headers={"X-Service-Token": self._token},
-            timeout=5.0,
+        response = await _once_more_if_stale(
+            lambda: self._client.get(
+                f"{self._url}/internal/v1/contacts/{contact_ref}",
+                headers={"X-Service-Token": self._token},
+                timeout=5.0,
+            )
         )
         if response.status_code == httpx.codes.NOT_FOUND:
             raise ContactNotFound(contact_ref)
@@ -76,11 +78,13 @@ class ContactDirectory:
         return found
 
     async def _batch(self, refs: list[str]) -> dict[str, LookupResult]:
-        response = await self._client.post(
-            f"{self._url}/internal/v1/contacts:batch",
-            json={"refs": refs},
-            headers={"X-Service-Token": self._token},
-            timeout=10.0,
+        response = await _once_more_if_stale(
+            lambda: self._client.post(
+                f"{self._url}/internal/v1/contacts:batch",
+                json={"refs": refs},
+                headers={"X-Service-Token": self._token},
+                timeout=10.0,
+            )
         )
         if response.status_code in (httpx.codes.NOT_FOUND, httpx.codes.METHOD_NOT_ALLOWED):
             raise _NoBatchEndpoint
@@ -104,6 +108,16 @@ class ContactDirectory:
                     return ref, exc
 
         return dict(await asyncio.gather(*(one(r) for r in refs)))
+
+
+async def _once_more_if_stale(send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    """A look-up only reads, so one that met a kept-alive connection intake had just
+    closed (the server went away without any answer) is sent once more, on a fresh
+    connection, rather than failing every message of the batch until their retry."""
+    try:
+        return await send()
+    except httpx.RemoteProtocolError:
+        return await send()
 
 
 class _NoBatchEndpoint(Exception):
