@@ -233,9 +233,15 @@ def build_context(rt: Runtime, cfg: NotifySettings) -> NotifyContext:
         return made
 
     # Intake's contact look-ups are one request per claimed batch.
+    # Idle connections are dropped before intake's server closes them (uvicorn: after 5 s),
+    # so a look-up rarely meets one closed under it (and is sent again when it does).
     contacts_http = httpx.AsyncClient(
         timeout=cfg.gateway_timeout_seconds,
-        limits=httpx.Limits(max_connections=per_gateway, max_keepalive_connections=per_gateway),
+        limits=httpx.Limits(
+            max_connections=per_gateway,
+            max_keepalive_connections=per_gateway,
+            keepalive_expiry=2.0,
+        ),
     )
     rt.state.setdefault("http", []).append(contacts_http)
 
