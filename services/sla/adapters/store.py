@@ -160,9 +160,15 @@ def _dossier(row: asyncpg.Record) -> Dossier:
         ended_at=row["ended_at"],
         end_status=row["end_status"],
         returned_at=row["returned_at"],
-        outcome=Outcome(outcome) if outcome is not None else None,
+        outcome=_OUTCOMES[outcome] if outcome is not None else None,
         current_unit=row["current_unit"],
     )
+
+
+# The enums by their stored text: a dict look-up, not an Enum call, per row loaded.
+_KINDS = {k.value: k for k in DeadlineKind}
+_PHASES = {p.value: p for p in Phase}
+_OUTCOMES = {o.value: o for o in Outcome}
 
 
 def _deadline(row: asyncpg.Record) -> Deadline:
@@ -170,7 +176,7 @@ def _deadline(row: asyncpg.Record) -> Deadline:
     has_timer = row["t_id"] is not None
     return Deadline(
         id=row["d_id"],
-        kind=DeadlineKind(row["kind"]),
+        kind=_KINDS[row["kind"]],
         dossier_code=row["d_code"],
         task_id=row["task_id"],
         unit_code=row["unit_code"],
@@ -187,10 +193,10 @@ def _deadline(row: asyncpg.Record) -> Deadline:
             row["overdue_fired"] if has_timer else False,
             row["escalated"] if has_timer else True,
         ),
-        phase=Phase(row["state"]),
+        phase=_PHASES[row["state"]],
         paused_at=row["d_paused"],
         closed_at=row["closed_at"],
-        outcome=Outcome(outcome) if outcome is not None else None,
+        outcome=_OUTCOMES[outcome] if outcome is not None else None,
     )
 
 
@@ -213,11 +219,15 @@ async def save(
     timers: list[Deadline] = []
     for dossier_id, new in after.items():
         old = before.get(dossier_id) or DossierSla(dossier_id)
+        if new is old:
+            continue  # the batch changed nothing of this dossier
         if new.dossier is not None and new.dossier != old.dossier:
             facts.append((dossier_id, new.dossier))
         known = {d.id: d for d in old.deadlines}
         for d in new.deadlines:
             was = known.get(d.id)
+            if was is d:
+                continue  # the same object: unchanged
             if was is None:
                 added.append((dossier_id, d))
                 continue
