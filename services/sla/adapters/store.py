@@ -143,6 +143,12 @@ async def load(
     }
 
 
+# The enums by their stored text: a dict look-up, not an Enum call, per row loaded.
+_KINDS = {k.value: k for k in DeadlineKind}
+_PHASES = {p.value: p for p in Phase}
+_OUTCOMES = {o.value: o for o in Outcome}
+
+
 def _dossier(row: asyncpg.Record) -> Dossier:
     outcome = row["outcome"]
     return Dossier(
@@ -163,12 +169,6 @@ def _dossier(row: asyncpg.Record) -> Dossier:
         outcome=_OUTCOMES[outcome] if outcome is not None else None,
         current_unit=row["current_unit"],
     )
-
-
-# The enums by their stored text: a dict look-up, not an Enum call, per row loaded.
-_KINDS = {k.value: k for k in DeadlineKind}
-_PHASES = {p.value: p for p in Phase}
-_OUTCOMES = {o.value: o for o in Outcome}
 
 
 def _deadline(row: asyncpg.Record) -> Deadline:
