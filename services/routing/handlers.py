@@ -21,7 +21,7 @@ from services.routing.translate import to_contract
 from services.runtime import clock
 from services.runtime.auth import Principal
 from services.runtime.db import DbConn
-from services.runtime.outbox import OutboxRecord, append_records
+from services.runtime.outbox import OutboxRecord
 from services.runtime.service import Runtime
 from services.runtime.telemetry import current_trace_headers
 
@@ -157,14 +157,13 @@ class Routing:
 
     async def save(self, conn: DbConn, decisions: Sequence[Decision]) -> None:
         """States, event logs, audit lines, outgoing events and inbox rows of a batch of
-        decisions, in the caller's transaction, each kind in one statement."""
+        decisions, in the caller's transaction, in one statement (and one more for each
+        kind of side effect some decisions have: agency waits, postal orders)."""
         if not decisions:
             return
         changes = [d.change for d in decisions]
-        await store.save_changes(conn, changes)
         records = [r for d in decisions for r in self._records(d)]
-        await append_records(conn, self.rt.schema, records, current_trace_headers())
-        await store.sync_inboxes(conn, changes)
+        await store.save_changes(conn, changes, records, current_trace_headers(), self.rt.schema)
         await self._track_external_waits(conn, decisions)
         await postal.request_orders(conn, changes)  # results the citizen wants by post
 

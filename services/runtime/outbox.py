@@ -104,6 +104,33 @@ class OutboxRecord:
     headers: Mapping[str, str] | None = None
 
 
+def outbox_insert(first: int) -> str:
+    """The outbox ``INSERT`` for one statement of its writer (a data-modifying CTE of a
+    larger statement, say), its six array parameters numbered from ``first`` (see
+    ``outbox_columns``): the rows keep the records' order."""
+    t, k, e, y, v, h = (f"${first + i}" for i in range(6))
+    return (
+        "INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
+        f" SELECT t, k, e, y, v, h::jsonb FROM unnest({t}::text[], {k}::text[], {e}::uuid[],"
+        f" {y}::text[], {v}::bytea[], {h}::text[]) WITH ORDINALITY AS u(t, k, e, y, v, h, n)"
+        " ORDER BY n RETURNING id"
+    )
+
+
+def outbox_columns(records: Sequence[OutboxRecord], headers: Mapping[str, str]) -> list[list[Any]]:
+    """The six arrays ``outbox_insert`` takes; a record without headers of its own gets
+    ``headers``."""
+    shared = json.dumps(dict(headers))
+    return [
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.event_id for r in records],
+        [r.event_type for r in records],
+        [r.value for r in records],
+        [shared if r.headers is None else json.dumps(dict(r.headers)) for r in records],
+    ]
+
+
 async def append_records(
     conn: DbConn, schema: str, records: Sequence[OutboxRecord], headers: Mapping[str, str]
 ) -> None:
@@ -111,18 +138,9 @@ async def append_records(
     with the relay's wake-up (delivered at commit; wake-ups of one transaction collapse)."""
     if not records:
         return
-    shared = json.dumps(dict(headers))
     await conn.execute(
-        "WITH added AS (INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
-        " SELECT t, k, e, y, v, h::jsonb FROM unnest($1::text[], $2::text[], $3::uuid[],"
-        " $4::text[], $5::bytea[], $6::text[]) WITH ORDINALITY AS u(t, k, e, y, v, h, n)"
-        " ORDER BY n RETURNING id) SELECT pg_notify($7, '')",
-        [r.topic for r in records],
-        [r.key for r in records],
-        [r.event_id for r in records],
-        [r.event_type for r in records],
-        [r.value for r in records],
-        [shared if r.headers is None else json.dumps(dict(r.headers)) for r in records],
+        f"WITH added AS ({outbox_insert(1)}) SELECT pg_notify($7, '')",
+        *outbox_columns(records, headers),
         outbox_channel(schema),
     )
 

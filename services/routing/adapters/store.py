@@ -15,6 +15,7 @@ from uuid import UUID
 from services.routing.domain import events as ev
 from services.routing.domain.state import DossierState, StepPhase
 from services.runtime.db import DbConn
+from services.runtime.outbox import OutboxRecord, outbox_channel, outbox_columns, outbox_insert
 
 
 @dataclass(frozen=True)
@@ -70,27 +71,51 @@ async def started(conn: DbConn, dossier_ids: Sequence[UUID]) -> set[UUID]:
     return {row["dossier_id"] for row in rows}
 
 
+_TASK_COLUMNS = (
+    "task_id, dossier_id, dossier_code, procedure_code, step_id, unit_code, queue_level,"
+    " status, claimed_by, allotment_hours, assigned_at"
+)
 _SAVE = (
     "WITH saved AS ("
     " INSERT INTO instances (dossier_id, dossier_code, procedure_code, status, version, state)"
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::int[],"
     " $6::jsonb[])"
     " ON CONFLICT (dossier_id) DO UPDATE SET status = EXCLUDED.status,"
-    " version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()"
-    " RETURNING 1),"
+    " version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()),"
     " logged AS (INSERT INTO instance_events (dossier_id, seq, type, at, event)"
-    " SELECT * FROM unnest($7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::jsonb[])"
-    " RETURNING 1),"
+    " SELECT * FROM unnest($7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::jsonb[])),"
     " audited AS (INSERT INTO audit (dossier_id, task_id, actor, role, unit_code, action, at,"
     " details) SELECT * FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[],"
-    " $16::text[], $17::text[], $18::timestamptz[], $19::jsonb[]) RETURNING 1)"
-    " SELECT (SELECT count(*) FROM saved), (SELECT count(*) FROM logged),"
-    " (SELECT count(*) FROM audited)"
+    " $16::text[], $17::text[], $18::timestamptz[], $19::jsonb[])),"
+    f" added AS ({outbox_insert(20)}),"
+    " task AS (SELECT * FROM unnest($27::text[], $28::uuid[], $29::text[], $30::text[],"
+    " $31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::numeric[],"
+    f" $37::timestamptz[]) AS t({_TASK_COLUMNS})),"
+    # A task whose run was replaced (sent back by a return, or an agency request taken
+    # over by hand) is finished: it must not linger open in anyone's inbox.
+    " replaced AS (UPDATE inbox SET status = 'done', updated_at = now()"
+    " WHERE dossier_id = ANY($38::uuid[]) AND status <> 'done'"
+    " AND task_id NOT IN (SELECT task_id FROM task)),"
+    f" synced AS (INSERT INTO inbox ({_TASK_COLUMNS}) SELECT * FROM task"
+    " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
+    " claimed_by = EXCLUDED.claimed_by, updated_at = now()"
+    " WHERE inbox.status IS DISTINCT FROM EXCLUDED.status"
+    " OR inbox.claimed_by IS DISTINCT FROM EXCLUDED.claimed_by)"
+    # Every CTE above runs whatever this reads; the relay is woken if a record was added.
+    " SELECT pg_notify($26, '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added"
 )
 
 
-async def save_changes(conn: DbConn, changes: Sequence[Change]) -> None:
-    """Every state, its new events and its audit line: one statement for the batch."""
+async def save_changes(
+    conn: DbConn,
+    changes: Sequence[Change],
+    records: Sequence[OutboxRecord],
+    headers: Mapping[str, str],
+    schema: str,
+) -> None:
+    """Every state, its new events, its audit line, the outgoing records (``headers`` for
+    those without their own) and the task rows of the dossiers' inboxes: one statement
+    for the batch, then one more only if a dossier now waits for the citizen or closed."""
     if not changes:
         return
     ids, codes, procedures, statuses, versions, states = [], [], [], [], [], []
@@ -112,7 +137,7 @@ async def save_changes(conn: DbConn, changes: Sequence[Change]) -> None:
             e_ats.append(event.at)
             e_bodies.append(event.model_dump_json())
     entries = [change.audit for change in changes]
-    await conn.fetchrow(
+    await conn.execute(
         _SAVE,
         ids,
         codes,
@@ -126,7 +151,12 @@ async def save_changes(conn: DbConn, changes: Sequence[Change]) -> None:
         e_ats,
         e_bodies,
         *_audit_columns(entries),
+        *outbox_columns(records, headers),
+        outbox_channel(schema),
+        *_task_columns(changes),
+        list(dict.fromkeys(ids)),
     )
+    await _hold_paused_tasks(conn, changes)
 
 
 def _audit_columns(entries: Sequence[AuditEntry]) -> list[list[Any]]:
@@ -150,32 +180,12 @@ def _inbox_status(phase: StepPhase, claimed_by: str | None) -> str:
     return "waiting"
 
 
-_SYNC_INBOX = (
-    "WITH task AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
-    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::numeric[],"
-    " $11::timestamptz[]) AS t(task_id, dossier_id, dossier_code, procedure_code, step_id,"
-    " unit_code, queue_level, status, claimed_by, allotment_hours, assigned_at)),"
-    # A task whose run was replaced (sent back by a return, or an agency request taken
-    # over by hand) is finished: it must not linger open in anyone's inbox.
-    " replaced AS (UPDATE inbox SET status = 'done', updated_at = now()"
-    " WHERE dossier_id = ANY($12::uuid[]) AND status <> 'done'"
-    " AND task_id NOT IN (SELECT task_id FROM task) RETURNING 1),"
-    " synced AS (INSERT INTO inbox (task_id, dossier_id, dossier_code, procedure_code, step_id,"
-    " unit_code, queue_level, status, claimed_by, allotment_hours, assigned_at)"
-    " SELECT * FROM task"
-    " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
-    " claimed_by = EXCLUDED.claimed_by, updated_at = now()"
-    " WHERE inbox.status IS DISTINCT FROM EXCLUDED.status"
-    " OR inbox.claimed_by IS DISTINCT FROM EXCLUDED.claimed_by RETURNING 1)"
-    " SELECT (SELECT count(*) FROM replaced), (SELECT count(*) FROM synced)"
-)
-
-
-async def sync_inboxes(conn: DbConn, changes: Sequence[Change]) -> None:
-    """Make every task row of these dossiers agree with their states (the queue projector
-    only inserts): one statement for the batch; a row whose status and claimant already
-    agree is left alone (no write, no new row version)."""
-    rows: dict[str, tuple[Any, ...]] = {}  # a task once, as its dossier's last state says
+def _task_columns(changes: Sequence[Change]) -> list[list[Any]]:
+    """The inbox rows these dossiers' states call for, as ``_SAVE``'s arrays: a task
+    once, as its dossier's last state says. A row whose status and claimant already agree
+    is left alone by the statement (no write, no new row version); the queue projector
+    only inserts."""
+    rows: dict[str, tuple[Any, ...]] = {}
     for change in changes:
         state = change.state
         for run in state.steps.values():
@@ -195,10 +205,11 @@ async def sync_inboxes(conn: DbConn, changes: Sequence[Change]) -> None:
                 run.allotment_hours,
                 run.started_at or state.received_at,
             )
-    columns = [list(column) for column in zip(*rows.values(), strict=True)] or [[]] * 11
-    dossiers = list(dict.fromkeys(UUID(change.state.dossier_id) for change in changes))
-    await conn.fetchrow(_SYNC_INBOX, *columns, dossiers)
-    # Waiting for the citizen or closed: nothing stays open in any inbox.
+    return [list(column) for column in zip(*rows.values(), strict=True)] or [[]] * 11
+
+
+async def _hold_paused_tasks(conn: DbConn, changes: Sequence[Change]) -> None:
+    """Waiting for the citizen or closed: nothing stays open in any inbox."""
     paused = {
         UUID(c.state.dossier_id): c.state.is_terminal
         for c in changes
