@@ -127,6 +127,25 @@ class Routing:
         await self.save(conn, [decision])
         return decision.change.state
 
+    async def apply_if_current(
+        self,
+        conn: DbConn,
+        state: DossierState,
+        code: str,
+        command: Command,
+        actor: Actor,
+        task_id: str | None = None,
+    ) -> DossierState | None:
+        """A command on a dossier the caller read without a lock (outside a transaction):
+        what it decided is saved only if nobody changed the dossier since; None if
+        somebody did (read it again, or lock it, and apply again)."""
+        decision = self.decide(state, code, command, clock.now(), actor, task_id, trace=None)
+        if decision is None:
+            return state
+        if not await self.save(conn, [decision], if_version=state.version):
+            return None
+        return decision.change.state
+
     def decide(
         self,
         state: DossierState | None,
@@ -155,17 +174,34 @@ class Routing:
         change = store.Change(new_state, dossier_code, events, entry)
         return Decision(before=state, change=change, trace=trace)
 
-    async def save(self, conn: DbConn, decisions: Sequence[Decision]) -> None:
+    async def save(
+        self, conn: DbConn, decisions: Sequence[Decision], *, if_version: int | None = None
+    ) -> bool:
         """States, event logs, audit lines, outgoing events and inbox rows of a batch of
-        decisions, in the caller's transaction, in one statement (and one more for each
-        kind of side effect some decisions have: agency waits, postal orders)."""
+        decisions in one statement, and one more for each kind of side effect some have
+        (agency waits, postal orders), in the caller's transaction. With ``if_version``
+        (one decision on a dossier read without a lock, no transaction), nothing is saved
+        unless the dossier is still at that version; answers whether it was saved."""
         if not decisions:
-            return
+            return True
         changes = [d.change for d in decisions]
         records = [r for d in decisions for r in self._records(d)]
-        await store.save_changes(conn, changes, records, current_trace_headers(), self.rt.schema)
-        await self._track_external_waits(conn, decisions)
-        await postal.request_orders(conn, changes)  # results the citizen wants by post
+        # Alone, the one statement is atomic; with side effects it needs a transaction.
+        atomic = if_version is not None and _has_side_effects(changes)
+        async with conn.transaction() if atomic else contextlib.nullcontext():
+            saved = await store.save_changes(
+                conn,
+                changes,
+                records,
+                current_trace_headers(),
+                self.rt.schema,
+                if_version=if_version,
+            )
+            if not saved:
+                return False
+            await self._track_external_waits(conn, decisions)
+            await postal.request_orders(conn, changes)  # results the citizen wants by post
+        return True
 
     def _records(self, decision: Decision) -> list[OutboxRecord]:
         """The decision's contract events (and each assignment's level-queue copy), in the
@@ -241,6 +277,14 @@ class Routing:
                     )
             await store.close_external_waits(conn, [c for c, _ in due])
         return len(due)
+
+
+def _has_side_effects(changes: Sequence[store.Change]) -> bool:
+    """Whether saving these needs more than the one statement (see ``Routing.save``)."""
+    return any(isinstance(e, _SIDE_EFFECTS) for c in changes for e in c.events)
+
+
+_SIDE_EFFECTS = (ev.ExternalRequested, ev.ExternalAnswered, ev.ExternalTimedOut, ev.ResultReady)
 
 
 def _record(topic: str, key: str, envelope: EventEnvelope, decision: Decision) -> OutboxRecord:

@@ -104,16 +104,17 @@ class OutboxRecord:
     headers: Mapping[str, str] | None = None
 
 
-def outbox_insert(first: int) -> str:
+def outbox_insert(first: int, where: str = "") -> str:
     """The outbox ``INSERT`` for one statement of its writer (a data-modifying CTE of a
     larger statement, say), its six array parameters numbered from ``first`` (see
-    ``outbox_columns``): the rows keep the records' order."""
+    ``outbox_columns``): the rows keep the records' order. ``where`` (a ``WHERE`` clause)
+    lets that statement add the rows only if its own change was made."""
     t, k, e, y, v, h = (f"${first + i}" for i in range(6))
     return (
         "INSERT INTO outbox (topic, key, event_id, event_type, value, headers)"
         f" SELECT t, k, e, y, v, h::jsonb FROM unnest({t}::text[], {k}::text[], {e}::uuid[],"
         f" {y}::text[], {v}::bytea[], {h}::text[]) WITH ORDINALITY AS u(t, k, e, y, v, h, n)"
-        " ORDER BY n RETURNING id"
+        f" {where} ORDER BY n RETURNING id"
     )
 
 

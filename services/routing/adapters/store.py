@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from contracts.events import DossierStatus
 from services.routing.domain import events as ev
 from services.routing.domain.state import DossierState, StepPhase
 from services.runtime.db import DbConn
@@ -50,14 +51,19 @@ async def load_for_update(conn: DbConn, dossier_id: UUID) -> tuple[DossierState,
     return DossierState.model_validate_json(row["state"]), row["dossier_code"]
 
 
-async def load_task_for_update(conn: DbConn, task_id: str) -> tuple[str, DossierState, str] | None:
-    """(the task's unit, its dossier's state, the dossier code), the dossier locked: one
-    round trip for an operator's action on a task."""
-    row = await conn.fetchrow(
-        "SELECT b.unit_code, i.state, i.dossier_code FROM inbox b"
-        " JOIN instances i USING (dossier_id) WHERE b.task_id = $1 FOR UPDATE OF i",
-        task_id,
-    )
+_LOAD_TASK = (
+    "SELECT b.unit_code, i.state, i.dossier_code FROM inbox b"
+    " JOIN instances i USING (dossier_id) WHERE b.task_id = $1"
+)
+
+
+async def load_task(
+    conn: DbConn, task_id: str, *, for_update: bool = False
+) -> tuple[str, DossierState, str] | None:
+    """(the task's unit, its dossier's state, the dossier code) in one round trip for an
+    operator's action on a task; ``for_update`` locks the dossier until the transaction
+    ends (without it, save with ``if_version``)."""
+    row = await conn.fetchrow(_LOAD_TASK + (" FOR UPDATE OF i" if for_update else ""), task_id)
     if row is None:
         return None
     return row["unit_code"], DossierState.model_validate_json(row["state"]), row["dossier_code"]
@@ -75,35 +81,59 @@ _TASK_COLUMNS = (
     "task_id, dossier_id, dossier_code, procedure_code, step_id, unit_code, queue_level,"
     " status, claimed_by, allotment_hours, assigned_at"
 )
-_SAVE = (
-    "WITH saved AS ("
-    " INSERT INTO instances (dossier_id, dossier_code, procedure_code, status, version, state)"
-    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::int[],"
-    " $6::jsonb[])"
-    " ON CONFLICT (dossier_id) DO UPDATE SET status = EXCLUDED.status,"
-    " version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()),"
-    " logged AS (INSERT INTO instance_events (dossier_id, seq, type, at, event)"
-    " SELECT * FROM unnest($7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::jsonb[])),"
-    " audited AS (INSERT INTO audit (dossier_id, task_id, actor, role, unit_code, action, at,"
-    " details) SELECT * FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[],"
-    " $16::text[], $17::text[], $18::timestamptz[], $19::jsonb[])),"
-    f" added AS ({outbox_insert(20)}),"
-    " task AS (SELECT * FROM unnest($27::text[], $28::uuid[], $29::text[], $30::text[],"
-    " $31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::numeric[],"
-    f" $37::timestamptz[]) AS t({_TASK_COLUMNS})),"
-    # A task whose run was replaced (sent back by a return, or an agency request taken
-    # over by hand) is finished: it must not linger open in anyone's inbox.
-    " replaced AS (UPDATE inbox SET status = 'done', updated_at = now()"
-    " WHERE dossier_id = ANY($38::uuid[]) AND status <> 'done'"
-    " AND task_id NOT IN (SELECT task_id FROM task)),"
-    f" synced AS (INSERT INTO inbox ({_TASK_COLUMNS}) SELECT * FROM task"
-    " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
-    " claimed_by = EXCLUDED.claimed_by, updated_at = now()"
-    " WHERE inbox.status IS DISTINCT FROM EXCLUDED.status"
-    " OR inbox.claimed_by IS DISTINCT FROM EXCLUDED.claimed_by)"
-    # Every CTE above runs whatever this reads; the relay is woken if a record was added.
-    " SELECT pg_notify($26, '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added"
+_INSTANCE_ROWS = (
+    "unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::jsonb[])"
 )
+# A caller holding its dossiers' locks (or starting them) writes whatever it decided.
+_UPSERT_INSTANCES = (
+    "INSERT INTO instances (dossier_id, dossier_code, procedure_code, status, version, state)"
+    f" SELECT * FROM {_INSTANCE_ROWS}"
+    " ON CONFLICT (dossier_id) DO UPDATE SET status = EXCLUDED.status,"
+    " version = EXCLUDED.version, state = EXCLUDED.state, updated_at = now()"
+    " RETURNING dossier_id"
+)
+# One that read its dossier without a lock writes only if it is still at that version
+# ($39); the rest of the statement then writes nothing either.
+_UPDATE_IF_VERSION = (
+    "UPDATE instances i SET status = u.status, version = u.version, state = u.state,"
+    f" updated_at = now() FROM {_INSTANCE_ROWS}"
+    " AS u(dossier_id, dossier_code, procedure_code, status, version, state)"
+    " WHERE i.dossier_id = u.dossier_id AND i.version = $39::int RETURNING i.dossier_id"
+)
+_IF_SAVED = "WHERE EXISTS (SELECT 1 FROM saved)"
+
+
+def _save_statement(saved: str) -> str:
+    return (
+        f"WITH saved AS ({saved}),"
+        " logged AS (INSERT INTO instance_events (dossier_id, seq, type, at, event)"
+        " SELECT * FROM unnest($7::uuid[], $8::int[], $9::text[], $10::timestamptz[],"
+        f" $11::jsonb[]) {_IF_SAVED}),"
+        " audited AS (INSERT INTO audit (dossier_id, task_id, actor, role, unit_code, action,"
+        " at, details) SELECT * FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[],"
+        f" $16::text[], $17::text[], $18::timestamptz[], $19::jsonb[]) {_IF_SAVED}),"
+        f" added AS ({outbox_insert(20, _IF_SAVED)}),"
+        " task AS (SELECT * FROM unnest($27::text[], $28::uuid[], $29::text[], $30::text[],"
+        " $31::text[], $32::text[], $33::text[], $34::text[], $35::text[], $36::numeric[],"
+        f" $37::timestamptz[]) AS t({_TASK_COLUMNS}) {_IF_SAVED}),"
+        # A task whose run was replaced (sent back by a return, or an agency request taken
+        # over by hand) is finished: it must not linger open in anyone's inbox.
+        " replaced AS (UPDATE inbox SET status = 'done', updated_at = now()"
+        " WHERE dossier_id = ANY($38::uuid[]) AND status <> 'done'"
+        " AND task_id NOT IN (SELECT task_id FROM task) AND EXISTS (SELECT 1 FROM saved)),"
+        f" synced AS (INSERT INTO inbox ({_TASK_COLUMNS}) SELECT * FROM task"
+        " ON CONFLICT (task_id) DO UPDATE SET status = EXCLUDED.status,"
+        " claimed_by = EXCLUDED.claimed_by, updated_at = now()"
+        " WHERE inbox.status IS DISTINCT FROM EXCLUDED.status"
+        " OR inbox.claimed_by IS DISTINCT FROM EXCLUDED.claimed_by)"
+        # Every CTE above runs whatever this reads; the relay is woken if a record was added.
+        " SELECT (SELECT count(*) FROM saved),"
+        " (SELECT count(*) FROM (SELECT pg_notify($26, '') FROM added LIMIT 1) AS woken)"
+    )
+
+
+_SAVE = _save_statement(_UPSERT_INSTANCES)
+_SAVE_IF_VERSION = _save_statement(_UPDATE_IF_VERSION)
 
 
 async def save_changes(
@@ -112,12 +142,16 @@ async def save_changes(
     records: Sequence[OutboxRecord],
     headers: Mapping[str, str],
     schema: str,
-) -> None:
+    *,
+    if_version: int | None = None,
+) -> bool:
     """Every state, its new events, its audit line, the outgoing records (``headers`` for
-    those without their own) and the task rows of the dossiers' inboxes: one statement
-    for the batch, then one more only if a dossier now waits for the citizen or closed."""
+    those without their own) and the task rows of the dossiers' inboxes, in one
+    statement. With ``if_version`` (one change, its dossier read without a lock) nothing
+    is written unless the dossier is still at that version. Answers whether it was."""
     if not changes:
-        return
+        return True
+    assert if_version is None or len(changes) == 1
     ids, codes, procedures, statuses, versions, states = [], [], [], [], [], []
     e_ids, e_seqs, e_types, e_ats, e_bodies = [], [], [], [], []
     for change in changes:
@@ -137,8 +171,9 @@ async def save_changes(
             e_ats.append(event.at)
             e_bodies.append(event.model_dump_json())
     entries = [change.audit for change in changes]
-    await conn.execute(
-        _SAVE,
+    guarded = [] if if_version is None else [if_version]
+    saved = await conn.fetchval(
+        _SAVE if if_version is None else _SAVE_IF_VERSION,
         ids,
         codes,
         procedures,
@@ -155,8 +190,9 @@ async def save_changes(
         outbox_channel(schema),
         *_task_columns(changes),
         list(dict.fromkeys(ids)),
+        *guarded,
     )
-    await _hold_paused_tasks(conn, changes)
+    return bool(saved)
 
 
 def _audit_columns(entries: Sequence[AuditEntry]) -> list[list[Any]]:
@@ -172,12 +208,21 @@ def _audit_columns(entries: Sequence[AuditEntry]) -> list[list[Any]]:
     ]
 
 
-def _inbox_status(phase: StepPhase, claimed_by: str | None) -> str:
-    if phase is StepPhase.OPEN:
-        return "claimed" if claimed_by else "open"
+# Waiting for the citizen (papers to supplement, fees to pay): the clock is theirs.
+_CITIZENS_TURN = (DossierStatus.SUPPLEMENT_REQUESTED, DossierStatus.FINANCIAL_OBLIGATION)
+
+
+def _inbox_status(state: DossierState, phase: StepPhase, claimed_by: str | None) -> str:
     if phase is StepPhase.DONE or phase is StepPhase.PENDING:
         return "done"
-    return "waiting"
+    if phase is not StepPhase.OPEN:
+        return "waiting"
+    # Waiting for the citizen or closed: nothing stays open in any inbox.
+    if state.is_terminal:
+        return "done"
+    if state.status in _CITIZENS_TURN:
+        return "waiting"
+    return "claimed" if claimed_by else "open"
 
 
 def _task_columns(changes: Sequence[Change]) -> list[list[Any]]:
@@ -200,29 +245,12 @@ def _task_columns(changes: Sequence[Change]) -> list[list[Any]]:
                 run.step_id,
                 run.unit_code,
                 (run.queue_level.value if run.queue_level else "department"),
-                _inbox_status(run.phase, run.claimed_by),
+                _inbox_status(state, run.phase, run.claimed_by),
                 run.claimed_by,
                 run.allotment_hours,
                 run.started_at or state.received_at,
             )
     return [list(column) for column in zip(*rows.values(), strict=True)] or [[]] * 11
-
-
-async def _hold_paused_tasks(conn: DbConn, changes: Sequence[Change]) -> None:
-    """Waiting for the citizen or closed: nothing stays open in any inbox."""
-    paused = {
-        UUID(c.state.dossier_id): c.state.is_terminal
-        for c in changes
-        if c.state.is_terminal or int(c.state.status) in (5, 6)
-    }
-    if paused:
-        await conn.execute(
-            "UPDATE inbox SET status = CASE WHEN p.closed THEN 'done' ELSE 'waiting' END,"
-            " updated_at = now() FROM unnest($1::uuid[], $2::bool[]) AS p(dossier_id, closed)"
-            " WHERE inbox.dossier_id = p.dossier_id AND inbox.status IN ('open', 'claimed')",
-            list(paused),
-            list(paused.values()),
-        )
 
 
 async def open_external_waits(conn: DbConn, waits: Sequence[tuple[str, UUID, datetime]]) -> None:

@@ -176,19 +176,31 @@ async def _act_on_task(
     _may_issue(who, action)
     rt: Runtime = request.app.state.runtime
     routing: Routing = rt.state["routing"]
-    async with rt.pool.acquire() as conn, conn.transaction():
-        loaded = await store.load_task_for_update(conn, task_id)
-        if loaded is None or not who.may_act_for(loaded[0]):
-            raise no_such_task()
-        unit_code, before, code = loaded
-        official = cmd.Official(user_id=who.user_id, unit_code=unit_code)
-        try:
-            state = await routing.apply(
-                conn, before, code, make(official), Actor.of(who), task_id=task_id
-            )
-        except Rejected as refused:
-            raise ProblemError(409, "Thao tác không hợp lệ", str(refused)) from refused
+    async with rt.pool.acquire() as conn:
+        # Read and save without a lock (two round trips); if someone changed the dossier
+        # in between, once more holding its lock, so the action always gets an answer.
+        state = await _try_on_task(conn, routing, who, task_id, make, locked=False)
+        if state is None:
+            async with conn.transaction():
+                state = await _try_on_task(conn, routing, who, task_id, make, locked=True)
+    assert state is not None
     return _result(state)
+
+
+async def _try_on_task(
+    conn: Any, routing: Routing, who: Principal, task_id: str, make: Any, *, locked: bool
+) -> Any:
+    loaded = await store.load_task(conn, task_id, for_update=locked)
+    if loaded is None or not who.may_act_for(loaded[0]):
+        raise no_such_task()
+    unit_code, before, code = loaded
+    command = make(cmd.Official(user_id=who.user_id, unit_code=unit_code))
+    try:
+        if locked:
+            return await routing.apply(conn, before, code, command, Actor.of(who), task_id)
+        return await routing.apply_if_current(conn, before, code, command, Actor.of(who), task_id)
+    except Rejected as refused:
+        raise ProblemError(409, "Thao tác không hợp lệ", str(refused)) from refused
 
 
 async def _act_on_dossier(
