@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import aiosmtplib
+import asyncpg
 from opentelemetry import trace
 
 from contracts.vietnam import VN_TZ
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 _rng = random.Random()
 RECORD_LINGER_SECONDS = 0.005
 SETTLE_SECONDS = 5.0  # a receipt waits this long at most for its send result
+LISTEN_RETRY_SECONDS = 5.0  # a lost announcement connection is opened again this often
 
 
 class Recorder:
@@ -180,6 +182,7 @@ class Sender:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
         self._room.set()
+        self._due = asyncio.Event()
 
     # --- rounds ---------------------------------------------------------------------
 
@@ -227,14 +230,41 @@ class Sender:
         return len(tasks)
 
     async def run(self, interval: float) -> None:
-        """Forever: claim whenever at most half of `concurrency` is in flight."""
+        """Forever: claim whenever at most half of `concurrency` is in flight; when
+        nothing is due, wait until new messages are announced (`store.due_channel`, at
+        the commit that created them), or `interval` at most (retries, quiet hours)."""
+        listener: asyncpg.Connection | None = None
+        retry_at = 0.0
         try:
             while True:
                 await self._room.wait()
+                if (listener is None or listener.is_closed()) and time.monotonic() >= retry_at:
+                    listener = await self._listen()
+                    retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
+                self._due.clear()  # before the claim: what commits meanwhile wakes the wait
                 if not await self.dispatch():
-                    await asyncio.sleep(interval)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._due.wait(), interval)
         finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
             await self.recorder.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        """A connection of its own that hears new messages announced; None (polling at
+        the interval until the next try) while PostgreSQL cannot be reached."""
+        rt = self.ctx.runtime
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(rt.settings.database_dsn)
+            await conn.add_listener(store.due_channel(rt.schema), self._announced)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("sender cannot listen for new messages (%r); polling", exc)
+            return None
+        return conn
+
+    def _announced(self, *_args: object) -> None:
+        self._due.set()
 
     def _first_provider(self, channel: str, provider: str | None) -> str:
         if channel == "email":

@@ -283,17 +283,34 @@ async def insert_messages(
     )
     created = {r["id"] for r in inserted}
     fresh = [m for m in messages if m.id in created]
-    await _history(conn, [(m.id, DeliveryStatus.CREATED.value, m.detail) for m in fresh])
+    rows = [(m.id, DeliveryStatus.CREATED.value, m.detail) for m in fresh]
+    await _history(conn, rows, wake_senders=True)
     return [m.id for m in fresh]
 
 
-async def _history(conn: DbConn, rows: Sequence[tuple[UUID, str, str]]) -> None:
+def due_channel(schema: str) -> str:
+    """Where new messages are announced (at commit) to the senders of every instance."""
+    return f"{schema}_messages_due"
+
+
+_ADD_HISTORY = (
+    "INSERT INTO message_status_history (message_id, status, detail)"
+    " SELECT m, s, d FROM unnest($1::uuid[], $2::text[], $3::text[])"
+    " WITH ORDINALITY AS u(m, s, d, n) ORDER BY n"
+)
+# The pool's connections work in the service's schema (search_path): `due_channel` of it.
+_ADD_HISTORY_AND_WAKE = (
+    f"WITH added AS ({_ADD_HISTORY}) SELECT pg_notify(current_schema() || '_messages_due', '')"
+)
+
+
+async def _history(
+    conn: DbConn, rows: Sequence[tuple[UUID, str, str]], *, wake_senders: bool = False
+) -> None:
     if not rows:
         return
     await conn.execute(
-        "INSERT INTO message_status_history (message_id, status, detail)"
-        " SELECT m, s, d FROM unnest($1::uuid[], $2::text[], $3::text[])"
-        " WITH ORDINALITY AS u(m, s, d, n) ORDER BY n",
+        _ADD_HISTORY_AND_WAKE if wake_senders else _ADD_HISTORY,
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
