@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from contracts.envelope import EventEnvelope
 from reference.loader import ReferenceData
 from services.routing.adapters import postal, store
 from services.routing.domain import Rejected, execute
@@ -21,7 +20,7 @@ from services.routing.translate import to_contract
 from services.runtime import clock
 from services.runtime.auth import Principal
 from services.runtime.db import DbConn
-from services.runtime.outbox import OutboxRecord
+from services.runtime.outbox import OutboxRecord, event_record
 from services.runtime.service import Runtime
 from services.runtime.telemetry import current_trace_headers
 
@@ -209,43 +208,44 @@ class Routing:
         change = decision.change
         records: list[OutboxRecord] = []
         folded = decision.before
+        producer = self.rt.settings.service_name
+        occurred_at = clock.now().isoformat()  # one instant for the decision's events
         for event in change.events:
             folded = evolve(folded, event)
             contract = to_contract(event, folded, change.dossier_code, self.ref, change.audit.actor)
             if contract is None:
                 continue
             event_type, payload = contract
-            dossier_id = UUID(folded.dossier_id)
-            envelope = self._envelope(event_type, dossier_id, payload, folded.version)
-            records.append(
-                _record(self.rt.topic("dossier.routing"), str(dossier_id), envelope, decision)
+            dossier_id, event_id = UUID(folded.dossier_id), uuid4()
+            record = event_record(
+                self.rt.topic("dossier.routing"),
+                str(dossier_id),
+                event_type=event_type,
+                dossier_id=dossier_id,
+                payload=payload,
+                producer=producer,
+                occurred_at=occurred_at,
+                sequence=folded.version,
+                headers=decision.trace,
+                event_id=event_id,
             )
+            records.append(record)
             if event_type == "step.assigned":
                 # The level queue, keyed by unit, for the inbox projector and agency systems.
-                copy = self._envelope(
-                    event_type, dossier_id, payload, folded.version, caused_by=envelope.event_id
+                copy = event_record(
+                    self.rt.topic(f"queue.{payload['queue_level']}"),
+                    payload["unit_code"],
+                    event_type=event_type,
+                    dossier_id=dossier_id,
+                    payload=payload,
+                    producer=producer,
+                    occurred_at=occurred_at,
+                    sequence=folded.version,
+                    causation_id=event_id,
+                    headers=decision.trace,
                 )
-                queue = self.rt.topic(f"queue.{payload['queue_level']}")
-                records.append(_record(queue, payload["unit_code"], copy, decision))
+                records.append(copy)
         return records
-
-    def _envelope(
-        self,
-        event_type: str,
-        dossier_id: UUID,
-        payload: dict[str, Any],
-        sequence: int,
-        caused_by: UUID | None = None,
-    ) -> EventEnvelope:
-        return EventEnvelope(
-            event_type=event_type,
-            dossier_id=dossier_id,
-            sequence=sequence,
-            correlation_id=dossier_id,
-            causation_id=caused_by,
-            producer=self.rt.settings.service_name,
-            payload=payload,
-        )
 
     async def _track_external_waits(self, conn: DbConn, decisions: Sequence[Decision]) -> None:
         opened: list[tuple[str, UUID, datetime]] = []
@@ -285,13 +285,6 @@ def _has_side_effects(changes: Sequence[store.Change]) -> bool:
 
 
 _SIDE_EFFECTS = (ev.ExternalRequested, ev.ExternalAnswered, ev.ExternalTimedOut, ev.ResultReady)
-
-
-def _record(topic: str, key: str, envelope: EventEnvelope, decision: Decision) -> OutboxRecord:
-    body = envelope.model_dump_json().encode()
-    return OutboxRecord(
-        topic, key, envelope.event_id, envelope.event_type, body, headers=decision.trace
-    )
 
 
 def _command_details(command: Command) -> dict[str, Any]:

@@ -21,9 +21,10 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     CorruptRecordException,
@@ -102,6 +103,44 @@ class OutboxRecord:
     # This record's own trace headers (e.g. one per message of a batch); None: the
     # headers given to `append_records` for the whole call.
     headers: Mapping[str, str] | None = None
+
+
+def event_record(
+    topic: str,
+    key: str,
+    *,
+    event_type: str,
+    dossier_id: UUID,
+    payload: Mapping[str, Any],
+    producer: str,
+    occurred_at: str,
+    sequence: int = 0,
+    correlation_id: UUID | None = None,
+    causation_id: UUID | None = None,
+    headers: Mapping[str, str] | None = None,
+    event_id: UUID | None = None,
+) -> OutboxRecord:
+    """An ``EventEnvelope`` as the relay will send it, serialised straight from its
+    fields (a tenth of the model's cost, on every hot path that writes events):
+    ``payload`` is already JSON-ready (a contract model's ``model_dump(mode="json")``)
+    and ``occurred_at`` an ISO 8601 instant; the correlation is the dossier's unless
+    given; the event id is a new one unless given."""
+    event_id = event_id or uuid4()
+    body = orjson.dumps(
+        {
+            "event_id": str(event_id),
+            "event_type": event_type,
+            "schema_version": 1,
+            "occurred_at": occurred_at,
+            "dossier_id": str(dossier_id),
+            "sequence": sequence,
+            "correlation_id": str(correlation_id or dossier_id),
+            "causation_id": str(causation_id) if causation_id is not None else None,
+            "producer": producer,
+            "payload": payload,
+        }
+    )
+    return OutboxRecord(topic, key, event_id, event_type, body, headers)
 
 
 def outbox_insert(first: int, where: str = "") -> str:
