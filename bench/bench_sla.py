@@ -25,7 +25,7 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 
@@ -122,21 +122,15 @@ def _firer(prefix: str, mode: str, seconds: float, ready: Any, go: Any, out: Any
 async def _fire(prefix: str, mode: str, seconds: float, ready: Any, go: Any) -> tuple[int, float]:
     from reference import load_unit_calendars
     from services.runtime.db import create_pool
-    from services.runtime.service import Runtime, settle_heap
+    from services.runtime.service import settle_heap
     from services.sla.adapters.calendars import CalendarBook
     from services.sla.app import SlaSettings, directory
     from services.sla.handlers import SlaHandlers, SlaPolicy
+    from tests.support.runtime import bare_runtime
 
     settings = SlaSettings(database_url=DSN, schema_prefix=prefix, topic_prefix=prefix)
     pool = await create_pool(DSN, settings.db_schema, 1, 2)
-    rt = Runtime(
-        settings=settings,
-        pool=pool,
-        producer=cast("Any", None),
-        relay=cast("Any", None),
-        auth=cast("Any", None),
-        credentials=cast("Any", None),
-    )
+    rt = bare_runtime(settings, pool)
     book = CalendarBook(load_unit_calendars("three_level"))
     async with pool.acquire() as conn:
         await book.reload(conn)

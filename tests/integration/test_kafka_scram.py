@@ -33,6 +33,7 @@ from services.runtime.setup import ensure_topics
 from services.runtime.transport import KafkaAuthenticationError
 from tests.conftest import unique_prefix
 from tests.support.infra import Infra
+from tests.support.runtime import bare_runtime
 from tests.support.scram_broker import MECHANISM, USERNAME, ScramBroker, scram_broker
 
 pytestmark = pytest.mark.integration
@@ -194,14 +195,7 @@ async def test_a_wrong_password_is_refused_and_nothing_is_consumed(
     assert time.monotonic() - started < 30
 
     # The consumer: refused too; its handler never ran and its group committed nothing.
-    bad_rt = Runtime(
-        settings=bad,
-        pool=db,
-        producer=cast("Any", None),
-        relay=cast("Any", None),
-        auth=cast("Any", None),
-        credentials=cast("Any", None),
-    )
+    bad_rt = bare_runtime(bad, db)
     consumer = IdempotentConsumer(
         bad_rt.consumer("routing", ["dossier.intake"], {"dossier.received": record_handled}),
         db,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -17,9 +17,9 @@ from services.routing.app import RoutingSettings
 from services.routing.domain import commands as cmd
 from services.routing.handlers import Actor, Arrival, Routing
 from services.runtime.db import create_pool, migrate
-from services.runtime.service import Runtime
 from tests.conftest import unique_prefix
 from tests.support.infra import Infra
+from tests.support.runtime import bare_runtime
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "routing" / "migrations"
@@ -53,14 +53,7 @@ async def test_a_save_on_a_dossier_changed_since_it_was_read_writes_nothing(
         database_url=infra.database_url, schema_prefix=prefix, topic_prefix=prefix
     )
     pool = await create_pool(infra.database_url, settings.db_schema, 1, 2)
-    rt = Runtime(
-        settings=settings,
-        pool=pool,
-        producer=cast("Any", None),
-        relay=cast("Any", None),
-        auth=cast("Any", None),
-        credentials=cast("Any", None),
-    )
+    rt = bare_runtime(settings, pool)
     routing = Routing(rt, reference("three_level"))
     try:
         async with pool.acquire() as conn:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -24,13 +24,13 @@ from contracts.events import SPEC_BY_TYPE, Payload
 from reference import load_unit_calendars
 from services.runtime.consumer import Envelope
 from services.runtime.db import create_pool, migrate
-from services.runtime.service import Runtime
 from services.sla.adapters.calendars import CalendarBook
 from services.sla.app import SlaSettings, directory
 from services.sla.handlers import SlaHandlers, SlaPolicy
 from services.workcal.calendar import VN_TZ
 from tests.conftest import unique_prefix
 from tests.support.infra import Infra
+from tests.support.runtime import bare_runtime
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "sla" / "migrations"
@@ -97,14 +97,7 @@ async def start_sla(infra: Infra, prefix: str, **policy: Any) -> tuple[Sla, asyn
     async with pool.acquire() as conn:
         await migrate(conn, schema, MIGRATIONS)
     settings = SlaSettings(schema_prefix=prefix, topic_prefix=prefix)
-    rt = Runtime(
-        settings=settings,
-        pool=pool,
-        producer=cast("Any", None),
-        relay=cast("Any", None),
-        auth=cast("Any", None),
-        credentials=cast("Any", None),
-    )
+    rt = bare_runtime(settings, pool)
     names, _ = directory("three_level")
     book = CalendarBook(load_unit_calendars("three_level"))
     async with pool.acquire() as conn:
