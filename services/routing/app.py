@@ -20,6 +20,7 @@ from services.routing.entrypoints import auth as auth_api
 from services.routing.entrypoints import data_subject, documents
 from services.routing.entrypoints import postal as postal_api
 from services.routing.entrypoints.consumers import RoutingConsumers, consumers
+from services.routing.entrypoints.fast_tasks import install_fast_task_actions
 from services.routing.entrypoints.http import router
 from services.routing.handlers import Routing
 from services.routing.postal import PostalConfig, PostalSender
@@ -222,4 +223,6 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
         jobs=jobs,
         on_start=on_start,
     )
-    return create_app(spec, cfg)
+    app = create_app(spec, cfg)
+    install_fast_task_actions(app)
+    return app
