@@ -9,6 +9,12 @@ wrapper over aiohttp, and the rest of the code keeps httpx.
 Responses are read whole (gateway answers are small) and handed back as a plain value;
 transport errors become one `TransportError` that says whether the request can have
 reached the other side, which is what a sender must know before trying elsewhere.
+
+A pooled connection the server closed while it idled (its keep-alive timeout: uvicorn's
+is 5 s) fails the next request sent on it with "server disconnected" before any answer.
+Such a failure tells nothing, so a request that is harmless to repeat (a GET, or a POST
+the caller marks ``repeatable``: the gateways dedupe on the request id) is sent once more
+on a new connection instead of reporting a doubtful send.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 MAX_RESPONSE_BYTES = 1 << 20  # a gateway's answer is a few hundred bytes
+STALE_CONNECTION = aiohttp.ServerDisconnectedError.__name__
 
 
 class TransportError(Exception):
@@ -78,7 +85,7 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
-        return await self._request("GET", url, params=params, headers=headers)
+        return await self._request("GET", url, True, params=params, headers=headers)
 
     async def post(
         self,
@@ -88,12 +95,24 @@ class HttpClient:
         json: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        repeatable: bool = False,
     ) -> HttpResponse:
         return await self._request(
-            "POST", url, params=params, json=json, data=content, headers=headers
+            "POST", url, repeatable, params=params, json=json, data=content, headers=headers
         )
 
-    async def _request(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
+    async def _request(
+        self, method: str, url: str, repeatable: bool, **kwargs: Any
+    ) -> HttpResponse:
+        if repeatable:
+            try:
+                return await self._exchange(method, url, **kwargs)
+            except TransportError as exc:
+                if exc.kind != STALE_CONNECTION:
+                    raise
+        return await self._exchange(method, url, **kwargs)
+
+    async def _exchange(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
         session = self._open()
         try:
             async with session.request(method, url, allow_redirects=False, **kwargs) as response:

@@ -140,7 +140,9 @@ class EsmsProvider:
         url = self._config.base_url.rstrip("/") + SEND_PATH
         try:
             response = await self._client.post(
-                url, json=self._payload(request_id, local_phone, text)
+                url,
+                json=self._payload(request_id, local_phone, text),
+                repeatable=True,  # eSMS dedupes on RequestId
             )
         except TransportError as exc:
             return transport_failure(exc)

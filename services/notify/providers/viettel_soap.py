@@ -118,6 +118,7 @@ class ViettelSoapProvider:
                 self._config.url,
                 content=envelope.encode("utf-8"),
                 headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+                repeatable=True,  # Viettel dedupes on RequestID
             )
         except TransportError as exc:
             return transport_failure(exc)

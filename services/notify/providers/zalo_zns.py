@@ -99,6 +99,7 @@ class ZaloZnsProvider:
                 self._config.base_url.rstrip("/") + SEND_PATH,
                 json=payload,
                 headers={"access_token": self._config.access_token},
+                repeatable=True,  # as a retry after a doubtful answer: same tracking id
             )
         except TransportError as exc:
             return transport_failure(exc)
