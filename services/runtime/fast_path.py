@@ -12,16 +12,19 @@ to the FastAPI route. The OpenAPI document still describes the route.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any
+import json
+from collections.abc import Awaitable, Callable, Set
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 # What a layer's call answers: the response, or None to hand the request to the route.
 Call = Callable[[], Awaitable[Response | None]]
@@ -67,3 +70,22 @@ async def answer(
 def install_innermost(app: FastAPI, layer: Any, **options: Any) -> None:
     """``add_middleware`` puts a layer outermost; a fast path goes last, inside all."""
     app.user_middleware.append(Middleware(layer, **options))
+
+
+def first_headers(scope: Scope, wanted: Set[bytes]) -> dict[bytes, str]:
+    """The first value of each ``wanted`` header (lower-case names), as Starlette reads it."""
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        name = key.lower()
+        if name in wanted and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+def parse_body(model: type[Model], body: bytes) -> Model | None:
+    """The body as the route would read it (``json`` then the model in Python mode);
+    None when the route would refuse it (the route then answers with its own error)."""
+    try:
+        return model.model_validate(json.loads(body))
+    except (ValueError, RecursionError, ValidationError):
+        return None

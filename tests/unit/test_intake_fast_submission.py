@@ -19,28 +19,11 @@ from services.intake.entrypoints import fast_submit
 from services.intake.entrypoints.unavailable import install_unavailable_handlers
 from services.intake.groupcommit import overloaded
 from services.runtime.problems import ProblemError, install_problem_handlers
+from tests.support.asgi import Route
 from tests.support.story import birth_registration
 
 PORTAL = Portal(id="p1", units=frozenset({"*"}))
 BODY = json.dumps(birth_registration(), ensure_ascii=False).encode()
-
-
-class Route:
-    """The FastAPI route behind the layer: records what reached it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.bodies.append(body)
-        await send({"type": "http.response.start", "status": 299, "headers": []})
-        await send({"type": "http.response.body", "body": b"route"})
 
 
 @pytest.fixture

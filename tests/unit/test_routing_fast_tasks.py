@@ -19,29 +19,12 @@ from services.routing.entrypoints import fast_tasks
 from services.routing.entrypoints.http import ClaimBody, CompleteBody
 from services.runtime.principal import Principal
 from services.runtime.problems import ProblemError, install_problem_handlers
+from tests.support.asgi import Route
 
 OFFICIAL = Principal("canbo@000.01.01.H99", "000.01.01.H99", "official")
 TASK = "6f1c3a52-8d7e-4c1b-9a5e-2b7d9c0e1f23:tiep_nhan:1"
 DOSSIER = UUID("6f1c3a52-8d7e-4c1b-9a5e-2b7d9c0e1f23")
 GOOD = "Bearer good-token"
-
-
-class Route:
-    """The FastAPI route behind the layer: records what reached it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.bodies.append(body)
-        await send({"type": "http.response.start", "status": 299, "headers": []})
-        await send({"type": "http.response.body", "body": b"route"})
 
 
 class Auth:

@@ -13,10 +13,7 @@ OpenAPI document still describes that route.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import FastAPI
-from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,7 +21,13 @@ from contracts.intake_api import SubmitDossier
 from services.intake.entrypoints.http import router, submit_for_portal
 from services.intake.entrypoints.security import portal_of_key
 from services.intake.handlers import IntakeContext
-from services.runtime.fast_path import answer, install_innermost, route_of
+from services.runtime.fast_path import (
+    answer,
+    first_headers,
+    install_innermost,
+    parse_body,
+    route_of,
+)
 from services.runtime.strict_json import read_body, replay_body
 
 PATH = "/v1/dossiers"
@@ -42,7 +45,7 @@ class FastSubmission:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        headers = _first_headers(scope)
+        headers = first_headers(scope, _WANTED)
         ctx: IntakeContext | None = self.owner.state.runtime.state.get("intake")
         if ctx is None or not _usual(headers):
             await self.app(scope, receive, send)
@@ -51,7 +54,7 @@ class FastSubmission:
         if body is None:  # the client went away mid-body
             return
         replayed = replay_body(body, receive)
-        submission = _parse(body)
+        submission = parse_body(SubmitDossier, body)
         if submission is None:
             await self.app(scope, replayed, send)
             return
@@ -70,15 +73,6 @@ class FastSubmission:
         await answer(self.owner, scope, replayed, send, submit, self.app)
 
 
-def _first_headers(scope: Scope) -> dict[bytes, str]:
-    found: dict[bytes, str] = {}
-    for key, value in scope["headers"]:
-        name = key.lower()
-        if name in _WANTED and name not in found:
-            found[name] = value.decode("latin-1")
-    return found
-
-
 def _usual(headers: dict[bytes, str]) -> bool:
     """A portal's JSON submission whose headers the route would accept as they are."""
     media = headers.get(b"content-type", "").split(";", 1)[0].strip().lower()
@@ -89,14 +83,6 @@ def _usual(headers: dict[bytes, str]) -> bool:
         and b"x-service-token" not in headers
         and (key is None or 1 <= len(key) <= 128)
     )
-
-
-def _parse(body: bytes) -> SubmitDossier | None:
-    """The body as the route would read it (``json`` then the model in Python mode)."""
-    try:
-        return SubmitDossier.model_validate(json.loads(body))
-    except (ValueError, RecursionError, ValidationError):
-        return None
 
 
 def install_fast_submission(app: FastAPI) -> None:

@@ -14,14 +14,13 @@ replayed, which answers exactly as it always has; the OpenAPI document describes
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,7 +34,13 @@ from services.routing.entrypoints.http import (
     router,
 )
 from services.runtime.auth import OperatorAuth
-from services.runtime.fast_path import answer, install_innermost, route_of
+from services.runtime.fast_path import (
+    answer,
+    first_headers,
+    install_innermost,
+    parse_body,
+    route_of,
+)
 from services.runtime.strict_json import read_body, replay_body
 
 CLAIM = "/v1/tasks/{task_id}/claim"
@@ -75,7 +80,7 @@ class FastTaskActions:
         if matched is None or _TASK_ID.match(matched["task_id"]) is None:
             await self.app(scope, receive, send)
             return
-        headers = _first_headers(scope)
+        headers = first_headers(scope, _WANTED)
         runtime = getattr(self.owner.state, "runtime", None)
         auth: OperatorAuth | None = getattr(runtime, "auth", None)
         if auth is None or not _usual(headers):
@@ -86,7 +91,7 @@ class FastTaskActions:
             return
         replayed = replay_body(body, receive)
         action = self.actions[matched["action"]]
-        parsed = _parse(action.body, body)
+        parsed = parse_body(action.body, body)
         if parsed is None:
             await self.app(scope, replayed, send)
             return
@@ -102,15 +107,6 @@ class FastTaskActions:
         await answer(self.owner, scope, replayed, send, act, self.app)
 
 
-def _first_headers(scope: Scope) -> dict[bytes, str]:
-    found: dict[bytes, str] = {}
-    for key, value in scope["headers"]:
-        name = key.lower()
-        if name in _WANTED and name not in found:
-            found[name] = value.decode("latin-1")
-    return found
-
-
 def _usual(headers: dict[bytes, str]) -> bool:
     """A JSON body and a bearer token the route's dependency would read as they are."""
     media = headers.get(b"content-type", "").split(";", 1)[0].strip().lower()
@@ -120,14 +116,6 @@ def _usual(headers: dict[bytes, str]) -> bool:
         and token.startswith("Bearer ")
         and len(token) <= _MAX_AUTHORIZATION
     )
-
-
-def _parse(model: type[BaseModel], body: bytes) -> BaseModel | None:
-    """The body as the route would read it (``json`` then the model in Python mode)."""
-    try:
-        return model.model_validate(json.loads(body))
-    except (ValueError, RecursionError, ValidationError):
-        return None
 
 
 def install_fast_task_actions(app: FastAPI) -> None:
