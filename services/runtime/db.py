@@ -45,8 +45,8 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     RESET ALL`` on every release: one more round trip (and four statements for
     PostgreSQL) per acquire, on every hot path. Pooled connections here never LISTEN,
     never SET a session variable and never keep a cursor past their transaction; the
-    one session-level lock (the migration's, taken at start-up) is released in a
-    ``finally`` and that connection is fully reset before it joins the others.
+    one session-level lock (the migration's, taken at start-up) is held on a connection
+    of its own (:func:`migrate_before_pool`), never a pooled one.
     """
     del conn
 
@@ -62,6 +62,19 @@ async def create_pool(dsn: str, schema: str, min_size: int, max_size: int) -> as
     )
     assert pool is not None
     return pool
+
+
+async def migrate_before_pool(dsn: str, schema: str, migrations_dir: Path) -> list[str]:
+    """Start-up's migration on a connection opened and closed around it, before the
+    service's pool exists, so every pooled connection is opened after its schema and
+    tables are there. (Once, in CI, a second instance's first pooled query did not find a
+    table whose migration was recorded as applied; its pool had connected before the
+    schema was complete.)"""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn, schema, migrations_dir)
+    finally:
+        await conn.close()
 
 
 async def migrate(conn: DbConn, schema: str, migrations_dir: Path) -> list[str]:

@@ -27,7 +27,7 @@ from services.runtime import clock
 from services.runtime.auth import OperatorAuth
 from services.runtime.consumer import BatchHandler, ConsumerConfig, Handler, IdempotentConsumer
 from services.runtime.credentials import ServiceCredentials
-from services.runtime.db import DbConn, create_pool, migrate
+from services.runtime.db import DbConn, create_pool, migrate_before_pool
 from services.runtime.http import install_tracing_middleware, ops_router, traces_router
 from services.runtime.limits import install_body_size_limit
 from services.runtime.logs import configure_logging
@@ -226,12 +226,10 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             raise RuntimeError("refusing to start: " + "; ".join(problems))
         clock.configure(settings.clock())
         span_buffer: BufferingSpanExporter | None = setup_tracing(settings)
+        await migrate_before_pool(settings.database_dsn, settings.db_schema, spec.migrations_dir)
         pool = await create_pool(
             settings.database_dsn, settings.db_schema, settings.db_pool_min, settings.db_pool_max
         )
-        async with pool.acquire() as conn:
-            await migrate(conn, settings.db_schema, spec.migrations_dir)
-            await conn.reset()  # the pool's own release resets nothing (db.keep_session)
         producer = await _start_producer(settings)
         relay = OutboxRelay(pool, settings.database_dsn, settings.db_schema, producer)
         rt = Runtime(
