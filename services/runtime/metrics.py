@@ -88,9 +88,13 @@ def _replace(gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
         gauge.labels(*labels).set(value)
 
 
-async def refresh_domain_gauges(pool: asyncpg.Pool) -> None:
+async def refresh_domain_gauges(pool: asyncpg.Pool, *, table_wide: bool = True) -> None:
+    """The failure gauges (small tables), and with ``table_wide`` the inbox, deadline and
+    message counts: each of those reads its whole table (closed deadlines, done tasks and
+    sent messages included), which a province's years of history make a second or more
+    of PostgreSQL's CPU per read, so the caller asks for them less often."""
     async with pool.acquire() as conn:
-        tables = await _existing_tables(conn)
+        tables = await _existing_tables(conn) if table_wide else set()
         if "inbox" in tables:
             rows = await conn.fetch(DOMAIN_QUERIES["inbox"])
             _replace(INBOX_SIZE, {(r["unit_code"], r["status"]): r["n"] for r in rows})

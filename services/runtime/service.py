@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -178,6 +179,8 @@ async def _start_producer(settings: ServiceSettings) -> AIOKafkaProducer:
 
 
 async def _watch_outbox(rt: Runtime) -> None:
+    every = rt.settings.domain_gauges_interval_seconds
+    counted_at = -every  # the first pass counts everything
     while True:
         row = await rt.pool.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
@@ -186,8 +189,11 @@ async def _watch_outbox(rt: Runtime) -> None:
         assert row is not None
         OUTBOX_BACKLOG.set(row["n"])
         OUTBOX_OLDEST_AGE.set(float(row["age"] or 0.0))
+        table_wide = time.monotonic() - counted_at >= every
         try:
-            await refresh_domain_gauges(rt.pool)
+            await refresh_domain_gauges(rt.pool, table_wide=table_wide)
+            if table_wide:
+                counted_at = time.monotonic()
         except asyncpg.PostgresError:  # a service changed its tables; the rest goes on
             log.warning("domain gauges not refreshed", exc_info=True)
         await delete_published(rt.pool)

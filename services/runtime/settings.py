@@ -90,6 +90,9 @@ class ServiceSettings(TransportSettings, BaseSettings):
     # web process's event loop then answers requests without queueing the relay and the
     # consumers behind them, and the OS schedules the two apart.
     service_role: Literal["all", "web", "worker"] = "all"
+    # The inbox, deadline and message gauges read their whole tables: every minute, not
+    # with the outbox gauges' every 5 s (alerts on them look at hours).
+    domain_gauges_interval_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     consumer_batch_max: int = 200
     # Latency: how long a fetch may wait on the broker (bounds a quiet partition's next
     # record; an empty fetch per interval when idle).

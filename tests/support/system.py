@@ -42,6 +42,8 @@ def _system_env(
     return {
         **isolated_env(infra, prefix),
         "QUIET_HOURS": "",  # tests run at any hour; quiet hours have their own unit tests
+        # Gauges a test scrapes soon after the rows they count were written.
+        "DOMAIN_GAUGES_INTERVAL_SECONDS": "1",
         # The tests' callback receivers listen on 127.0.0.1, which intake refuses by default
         # (SSRF); let exactly that address through. The refusal has its own tests.
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
