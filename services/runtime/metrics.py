@@ -90,9 +90,9 @@ def _replace(gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
 
 async def refresh_domain_gauges(pool: asyncpg.Pool, *, table_wide: bool = True) -> None:
     """The failure gauges (small tables), and with ``table_wide`` the inbox, deadline and
-    message counts: each of those reads its whole table (closed deadlines, done tasks and
-    sent messages included), which a province's years of history make a second or more
-    of PostgreSQL's CPU per read, so the caller asks for them less often."""
+    message counts. Each of those reads its whole table (closed deadlines, done tasks and
+    sent messages included), which grows with a province's years of history, so the
+    caller asks for them less often."""
     async with pool.acquire() as conn:
         tables = await _existing_tables(conn) if table_wide else set()
         if "inbox" in tables:
