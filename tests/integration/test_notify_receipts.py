@@ -41,6 +41,7 @@ from tests.integration.test_notify_delivery import (
     opt_out_token,
     received,
     settled_by_channel,
+    was_held,
 )
 from tests.support.infra import Infra
 
@@ -88,7 +89,9 @@ async def waiting_notice(stack: Stack, tag: str, channel: str) -> tuple[str, dic
     if channel == "sms":
         await opt_out(stack, person, "zalo")
     code = await new_dossier(stack, person, QUIET_UNIT, tag)
-    messages = await settled_by_channel(stack, code, {"email": "sent", channel: "created"})
+    messages = await settled_by_channel(
+        stack, code, {"email": "sent", channel: "created"}, decided=was_held
+    )
     return code, next(m for m in messages if m["channel"] == channel)
 
 
