@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -70,6 +71,17 @@ def cpu_by_program() -> dict[str, float]:
     return out
 
 
+def _why(stderr: str) -> str:
+    """A failed tool's own words: the exception lines of a stack trace (a trace's tail is
+    frames only), else the end of what it wrote."""
+    causes = [
+        line.strip()
+        for line in stderr.splitlines()
+        if not line.lstrip().startswith("at ") and re.search(r"(Exception|Error)\b", line)
+    ]
+    return " | ".join(dict.fromkeys(causes))[:1500] if causes else stderr[-500:]
+
+
 def run_measured(
     cmd: list[str], timeout: float, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -92,7 +104,7 @@ def run_measured(
     wall = time.perf_counter() - started
     lines = [line for line in out.decode().splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode()[-500:]}")
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {_why(err.decode())}")
     report: dict[str, Any] = json.loads(lines[-1])
     report["client_cpu_s"] = round(cpu, 2)
     report["client_cpu_share_of_machine"] = round(cpu / wall / (os.cpu_count() or 1), 3)
