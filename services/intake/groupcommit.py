@@ -3,7 +3,9 @@ transaction, behind a bounded queue that sheds load instead of letting it pile u
 
 A request joins the queue only after its pure checks passed, then awaits its answer,
 which the writer gives after the batch's commit (never a 201 before it). Beyond the
-queue's capacity a request is refused at once (503 with ``Retry-After``). An outage of
+queue's capacity, or when the queue ahead would take the writer longer than the promised
+wait to store (its length over the rate the writer has been storing at), a request is
+refused at once (503 with ``Retry-After``). An outage of
 PostgreSQL answers the batch 503; an error caused by one submission's data splits the
 batch in halves until that submission is alone, so the others still commit.
 """
@@ -128,6 +130,7 @@ class GroupCommit(Generic[T, R]):
         capacity: int,
         timeout_seconds: float,
         retry_after_seconds: int = 1,
+        max_wait_seconds: float | None = None,
     ) -> None:
         self._store = store
         self._window = window_seconds
@@ -135,6 +138,10 @@ class GroupCommit(Generic[T, R]):
         self._capacity = capacity
         self._timeout = timeout_seconds
         self._retry_after = retry_after_seconds
+        self._max_wait = max_wait_seconds
+        # Submissions stored per second of the writer's full batches, smoothed; None until
+        # a full batch was written (a small batch's rate says nothing about a burst's).
+        self._drain_rate: float | None = None
         self._queue: deque[_Waiting[T, R]] = deque()
         self._arrived = asyncio.Event()
         self._filled = asyncio.Event()
@@ -143,10 +150,23 @@ class GroupCommit(Generic[T, R]):
     def waiting(self) -> int:
         return len(self._queue)
 
+    @property
+    def predicted_wait(self) -> float:
+        """How long a newcomer would wait for the queue ahead of it to be stored, at the
+        rate the writer has been storing. Less than a full batch ahead is never a backlog:
+        it goes in the next transaction."""
+        if self._drain_rate is None or len(self._queue) < self._max_batch:
+            return 0.0
+        return len(self._queue) / self._drain_rate
+
     async def submit(self, item: T) -> R:
         """The item's answer once its batch committed; raises what the item is refused
         with (503 at once when the queue is full)."""
-        if len(self._queue) >= self._capacity:
+        # The queue's age cannot see a burst: a thousand requests arriving in the same
+        # instant are all young, yet the last of them would wait seconds for the writer.
+        if len(self._queue) >= self._capacity or (
+            self._max_wait is not None and self.predicted_wait > self._max_wait
+        ):
             SHED.labels("overload").inc()
             raise overloaded(self._retry_after)
         loop = asyncio.get_running_loop()
@@ -189,10 +209,14 @@ class GroupCommit(Generic[T, R]):
             self._fail(left, unavailable)
 
     async def _write(self, batch: list[_Waiting[T, R]]) -> None:
+        loop = asyncio.get_running_loop()
         for attempt in range(1, ATTEMPTS + 1):
             try:
+                began = loop.time()
                 async with asyncio.timeout(self._timeout):
                     results = await self._store([w.item for w in batch])
+                if len(batch) >= self._max_batch:
+                    self._note_rate(len(batch), loop.time() - began)
             except TRANSIENT_ERRORS as exc:
                 if attempt < ATTEMPTS:
                     log.info("submission batch of %d retried: %r", len(batch), exc)
@@ -222,6 +246,11 @@ class GroupCommit(Generic[T, R]):
                     else:
                         waiting.answer.set_result(result)
             return
+
+    def _note_rate(self, stored: int, seconds: float) -> None:
+        rate = stored / max(seconds, 1e-4)
+        previous = self._drain_rate
+        self._drain_rate = rate if previous is None else 0.7 * previous + 0.3 * rate
 
     @staticmethod
     def _fail(batch: list[_Waiting[T, R]], error: Callable[[], Exception]) -> None:

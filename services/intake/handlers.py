@@ -145,6 +145,7 @@ def new_writer(ctx: IntakeContext) -> SubmissionWriter:
         capacity=settings.submit_queue_max,
         timeout_seconds=settings.submit_timeout_seconds,
         retry_after_seconds=settings.submit_retry_after_seconds,
+        max_wait_seconds=settings.submit_max_wait_seconds,
     )
 
 

@@ -45,9 +45,11 @@ class Store:
         self.bad: set[int] = set()
         self.gate: asyncio.Event | None = None
         self.transient_left = 0
+        self.delay = 0.0
 
     async def __call__(self, items: Sequence[int]) -> list[int | Exception]:
         self.batches.append(list(items))
+        await asyncio.sleep(self.delay)
         if self.gate is not None:
             await self.gate.wait()
         if self.fail_with is not None:
@@ -125,6 +127,77 @@ async def test_beyond_its_capacity_the_queue_refuses_at_once_with_503(
     assert await first == 200
     assert await asyncio.gather(*queued) == [0, 2, 4, 6, 8, 10]
     assert [7] not in store.batches and all(7 not in b for b in store.batches)
+
+
+async def _paced_writer(
+    store: Store, max_wait_seconds: float
+) -> tuple[GroupCommit[int, int], asyncio.Task[None]]:
+    """A writer that learnt from one full batch that it stores 40 submissions a second."""
+    group: GroupCommit[int, int] = GroupCommit(
+        store,
+        window_seconds=0.05,
+        max_batch=4,
+        capacity=100,
+        timeout_seconds=5.0,
+        max_wait_seconds=max_wait_seconds,
+    )
+    task = asyncio.create_task(group.run())
+    store.delay = 0.1
+    assert await asyncio.gather(*(group.submit(i) for i in range(4))) == [0, 2, 4, 6]
+    store.delay = 0.0
+    return group, task
+
+
+async def test_a_burst_the_writer_could_not_store_in_time_is_refused_long_before_capacity(
+    store: Store,
+) -> None:
+    writer, task = await _paced_writer(store, max_wait_seconds=0.2)
+    try:
+        store.gate = asyncio.Event()
+        first = asyncio.create_task(writer.submit(100))  # taken by the writer, held
+        await asyncio.sleep(0.1)
+        queued: list[asyncio.Task[int]] = []
+        refused: ServiceUnavailable | None = None
+        for i in range(1000, 1100):
+            try:
+                queued.append(asyncio.create_task(writer.submit(i)))
+                await asyncio.sleep(0)
+                if queued[-1].done():
+                    queued.pop().result()
+            except ServiceUnavailable as exc:
+                refused = exc
+                break
+        # At 40/s or less, more than 0.2 s of queue is at most a dozen submissions; the
+        # queue itself would have taken a hundred.
+        assert refused is not None and refused.status == 503 and refused.retry_after == 1
+        assert 4 <= len(queued) <= 12 and writer.predicted_wait > 0.2
+        store.gate.set()
+        assert await first == 200
+        assert await asyncio.gather(*queued) == [2 * i for i in range(1000, 1000 + len(queued))]
+        stored = [i for b in store.batches for i in b]
+        assert stored.count(1000 + len(queued)) == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_less_than_a_full_batch_waiting_is_never_refused_for_the_writers_pace(
+    store: Store,
+) -> None:
+    writer, task = await _paced_writer(store, max_wait_seconds=0.001)
+    try:
+        store.gate = asyncio.Event()
+        first = asyncio.create_task(writer.submit(100))
+        await asyncio.sleep(0.1)
+        queued = [asyncio.create_task(writer.submit(i)) for i in (1, 2, 3)]
+        await asyncio.sleep(0)
+        assert writer.waiting == 3 and writer.predicted_wait == 0.0
+        store.gate.set()
+        assert await first == 200
+        assert await asyncio.gather(*queued) == [2, 4, 6]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_one_submissions_bad_data_fails_alone_and_the_others_are_stored(
