@@ -188,6 +188,18 @@ def _complete(row: dict[str, Any]) -> bool:
     )
 
 
+def _by_second(samples: list[tuple[float, float]]) -> list[float | None]:
+    """The p99 of the dossiers submitted in each second of the phase: a tail from the
+    phase's first seconds, or one second's stall, reads apart from a steady one."""
+    seconds: dict[int, list[float]] = {}
+    for at, ms in samples:
+        seconds.setdefault(max(int(at), 0), []).append(ms)
+    return [
+        round(sorted(v)[min(len(v) - 1, int(len(v) * 0.99))], 1) if (v := seconds.get(s)) else None
+        for s in range(max(seconds, default=-1) + 1)
+    ]
+
+
 async def _stored(dsn: str, prefix: str, since: float) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -235,11 +247,19 @@ def _phase(
                 "status_counts",
                 "p50_ms",
                 "p99_ms",
+                "p99_ms_by_second",
                 "client_cpu_share_of_machine",
             )
         },
         "submission_to_first_inbox": summary_ms(to_inbox),
         "submission_to_deadlines": summary_ms(to_deadlines),
+        "deadlines_p99_ms_by_second": _by_second(
+            [
+                (due[d] - began, (r["deadlines"] - due[d]) * 1000)
+                for d, r in rows.items()
+                if "deadlines" in r
+            ]
+        ),
         "cpu_ms_per_dossier": {
             name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(accepted, 1), 2)
             for name in SERVICES

@@ -6,14 +6,21 @@ throughputs are set beside a ceiling measured in the same run where one applies.
 birth chain's three figures (``chain``) are set beside a peer engine running the same
 chain in the same run (``flowable``), as ratios ours / Flowable.
 Select with ``BENCH=platform,intake`` (``BENCH=chain,flowable`` for the comparison alone).
+
+Between two benches the machine is settled (``settle``): the last bench's schemas and
+topics are dropped, PostgreSQL writes its dirty pages (``CHECKPOINT``) and the run waits
+until the CPUs are quiet, so that no figure carries the previous bench's clean-up (a
+million deadlines' autovacuum and checkpoint, a flood's topics).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +32,10 @@ from tests.support.infra import provision
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+SETTLE_MAX_SECONDS = float(os.environ.get("BENCH_SETTLE_MAX_SECONDS", "30"))
+QUIET_CPU_SHARE = 0.25  # of the whole machine, for two seconds in a row
+
+log = logging.getLogger(__name__)
 
 
 def cpu_model() -> str:
@@ -134,6 +145,57 @@ def table(machine: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cpu_busy_share(seconds: float = 1.0) -> float:
+    """How busy the machine's CPUs were over the next ``seconds`` (from /proc/stat)."""
+
+    def snapshot() -> tuple[int, int]:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, all
+
+    idle0, all0 = snapshot()
+    time.sleep(seconds)
+    idle1, all1 = snapshot()
+    return 1.0 - (idle1 - idle0) / max(all1 - all0, 1)
+
+
+def _checkpoint() -> bool:
+    """CHECKPOINT on the project's own cluster, as its superuser (the app's role may
+    not); nothing on an external database."""
+    if os.environ.get("DATABASE_URL"):
+        return False
+    done = subprocess.run(
+        [str(HERE.parent / "deploy/postgres.sh"), "checkpoint"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        log.warning("CHECKPOINT failed: %s", done.stderr.strip())
+    return done.returncode == 0
+
+
+def settle() -> dict[str, Any]:
+    """Leave the next bench a machine without the last one's work (see the module's
+    docstring); at most ``SETTLE_MAX_SECONDS``."""
+    started = time.perf_counter()
+    infra = provision()
+    drop_registered(infra.database_url, infra.kafka_bootstrap)
+    checkpointed = _checkpoint()
+    quiet, busy = 0, 1.0
+    while quiet < 2 and time.perf_counter() - started < SETTLE_MAX_SECONDS:
+        busy = cpu_busy_share()
+        quiet = quiet + 1 if busy < QUIET_CPU_SHARE else 0
+    if quiet < 2:
+        log.warning(
+            "the machine stayed busy (%.0f %% of its CPUs) before the next bench", busy * 100
+        )
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "checkpointed": checkpointed,
+        "cpu_busy_share_at_start": round(busy, 2),
+    }
+
+
 def main() -> int:
     wanted = {w for w in os.environ.get("BENCH", "").split(",") if w}
     modules = sorted(p.stem for p in HERE.glob("bench_*.py"))
@@ -144,6 +206,7 @@ def main() -> int:
         if wanted and short not in wanted:
             continue
         print(f"== {short}", flush=True)
+        settled = settle()
         started = time.perf_counter()
         try:
             result = importlib.import_module(f"bench.{name}").run()
@@ -151,6 +214,7 @@ def main() -> int:
             failed = True
             result = {"error": repr(exc)}
         result["seconds"] = round(time.perf_counter() - started, 1)
+        result["settled_before"] = settled
         report[short] = result
         print(json.dumps(result, indent=2, ensure_ascii=False), flush=True)
     if "chain" in report and "flowable" in report:

@@ -4,6 +4,8 @@
 #   deploy/postgres.sh start    install PostgreSQL if needed, initdb once, start, create role/db
 #   deploy/postgres.sh stop     fast shutdown
 #   deploy/postgres.sh status   exit 0 if the cluster is up and accepting connections
+#   deploy/postgres.sh checkpoint  write every dirty page now, as the cluster's superuser
+#                               (`make bench` between two benches; the app's role cannot)
 #   deploy/postgres.sh url      print the connection URL (postgresql://onestop:onestop@127.0.0.1:55432/onestop)
 #
 # Environment:
@@ -288,8 +290,14 @@ cmd_status() {
   return 1
 }
 
+cmd_checkpoint() {
+  prepare && running && ready || die "not running"
+  as_owner "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PG_PORT" -U postgres -d postgres \
+    -c CHECKPOINT >/dev/null
+}
+
 case "${1:-}" in
-  start | stop | status)
+  start | stop | status | checkpoint)
     if [[ -n "${DATABASE_URL:-}" ]]; then
       log "DATABASE_URL is set: using that external database, nothing to $1"
       exit 0
@@ -297,5 +305,5 @@ case "${1:-}" in
     "cmd_$1"
     ;;
   url) echo "${DATABASE_URL:-$URL}" ;;
-  *) echo "usage: $0 {start|stop|status|url}" >&2; exit 2 ;;
+  *) echo "usage: $0 {start|stop|status|checkpoint|url}" >&2; exit 2 ;;
 esac

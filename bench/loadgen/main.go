@@ -106,12 +106,15 @@ func main() {
 
 	statuses := map[string]int{}
 	var accepted []float64
+	bySecond := map[int][]float64{} // accepted latencies by the second of the run they were due in
 	retryAfter := 0
 	var recorded strings.Builder
 	for _, r := range results {
 		statuses[strconv.Itoa(r.status)]++
 		if r.status >= 200 && r.status < 300 {
 			accepted = append(accepted, r.latencyMs)
+			second := int(r.due.Sub(start) / time.Second)
+			bySecond[second] = append(bySecond[second], r.latencyMs)
 			if r.id != "" {
 				fmt.Fprintf(&recorded, "%s\t%d\n", r.id, r.due.UnixMilli())
 			}
@@ -127,6 +130,13 @@ func main() {
 		}
 	}
 	sort.Float64s(accepted)
+	p99BySecond := make([]any, int(*duration/time.Second)+1)
+	for second := range p99BySecond {
+		if lat := bySecond[second]; len(lat) > 0 {
+			sort.Float64s(lat)
+			p99BySecond[second] = pct(lat, 99)
+		}
+	}
 	cpu := selfCPUSeconds()
 	report := map[string]any{
 		"tool":                      "loadgen (Go, open loop)",
@@ -145,6 +155,7 @@ func main() {
 		"p50_ms":                    pct(accepted, 50),
 		"p99_ms":                    pct(accepted, 99),
 		"max_ms":                    pct(accepted, 100),
+		"p99_ms_by_second":          p99BySecond,
 		"wall_s":                    round(elapsed.Seconds(), 2),
 		"client_cpu_s":              round(cpu, 2),
 	}
