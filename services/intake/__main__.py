@@ -19,7 +19,7 @@ else:
         port=settings.port,
         log_config=None,
         access_log=False,
-        loop="uvloop",
+        loop=settings.event_loop,
         http="httptools",
         timeout_graceful_shutdown=10,
     )

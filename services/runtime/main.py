@@ -18,7 +18,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
-        loop="uvloop",
+        loop=settings.event_loop,
         http="httptools",
         timeout_graceful_shutdown=10,
     )

@@ -73,6 +73,16 @@ class ServiceSettings(TransportSettings, BaseSettings):
     schema_prefix: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The HTTP server's event loop. uvloop costs the least CPU per request"
+        " (asyncio's halved intake's flood in the bench). Under a burst of new connections"
+        " beyond capacity, though, a saturated uvloop process accepts them slowly (tens a"
+        " second) and they wait for seconds in the kernel's accept queue, where no shedding"
+        " sees them, while kept-alive connections are served; asyncio's loop accepts what"
+        " is queued at once, so every request is answered or refused in turn"
+        " (docs/CAPACITY.md, 2026-12-07).",
+    )
     otel_exporter: Literal["none", "console", "otlp", "postgres"] = "postgres"
     otel_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     # Share of traces kept in the spans table at load (consistent across services by trace
