@@ -161,8 +161,8 @@ class IntakeSettings(DocumentSettings):
         """A process that only answers requests (``SERVICE_ROLE=web``) runs on asyncio's
         loop unless ``EVENT_LOOP`` says otherwise: under a flood it accepts every queued
         connection at once, so each request is answered or refused in turn (on uvloop more
-        than half of a 5x flood went unanswered, waiting in the kernel's accept queue). A process that
-        also publishes and consumes keeps uvloop's cheaper I/O."""
+        than half of a 5x flood went unanswered, waiting in the kernel's accept queue). A
+        process that also publishes and consumes keeps uvloop's cheaper I/O."""
         if isinstance(values, dict) and values.get("service_role") == "web":
             values.setdefault("event_loop", "asyncio")
         return values
