@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -154,18 +154,6 @@ class IntakeSettings(DocumentSettings):
                 " networks in WEBHOOK_ALLOWED_NETWORKS"
             )
         return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _door_accepts_every_connection(cls, values: Any) -> Any:
-        """A process that only answers requests (``SERVICE_ROLE=web``) runs on asyncio's
-        loop unless ``EVENT_LOOP`` says otherwise: under a flood it accepts every queued
-        connection at once, so each request is answered or refused in turn (on uvloop more
-        than half of a 5x flood went unanswered, waiting in the kernel's accept queue). A
-        process that also publishes and consumes keeps uvloop's cheaper I/O."""
-        if isinstance(values, dict) and values.get("service_role") == "web":
-            values.setdefault("event_loop", "asyncio")
-        return values
 
     @property
     def dvcqg_pushing(self) -> bool:

@@ -81,7 +81,8 @@ class ServiceSettings(TransportSettings, BaseSettings):
         " second) and they wait for seconds in the kernel's accept queue, where no shedding"
         " sees them, while kept-alive connections are served; asyncio's loop accepts what"
         " is queued at once, so every request is answered or refused in turn"
-        " (docs/CAPACITY.md, 2026-12-07). Intake's web role defaults to asyncio.",
+        " (docs/CAPACITY.md, 2026-12-07), but its intake answered 300/s at twice"
+        " uvloop's latency.",
     )
     otel_exporter: Literal["none", "console", "otlp", "postgres"] = "postgres"
     otel_endpoint: str = "http://127.0.0.1:4318/v1/traces"

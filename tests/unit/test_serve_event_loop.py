@@ -32,26 +32,3 @@ def test_an_unknown_loop_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENT_LOOP", "trio")
     with pytest.raises(ValueError, match="event_loop"):
         ServiceSettings(service_name="probe")
-
-
-@pytest.mark.parametrize(
-    ("role", "loop", "expected"),
-    [
-        ("web", None, "asyncio"),  # the door: every queued connection accepted at once
-        ("all", None, "uvloop"),
-        ("worker", None, "uvloop"),
-        ("web", "uvloop", "uvloop"),  # an operator's choice stands
-    ],
-)
-def test_intake_answering_requests_only_runs_on_asyncio_unless_told(
-    monkeypatch: pytest.MonkeyPatch, role: str, loop: str | None, expected: str
-) -> None:
-    from services.intake.config import IntakeSettings
-
-    monkeypatch.setenv("ENVIRONMENT", "development")
-    monkeypatch.setenv("SERVICE_ROLE", role)
-    if loop is None:
-        monkeypatch.delenv("EVENT_LOOP", raising=False)
-    else:
-        monkeypatch.setenv("EVENT_LOOP", loop)
-    assert IntakeSettings().event_loop == expected
