@@ -355,7 +355,9 @@ def test_a_broker_and_one_instance_of_each_service_killed_under_load_lose_and_re
     phase(started, "settled")
     threads[1].join(120)
     assert not officials.errors, officials.errors
-    assert officials.chosen() <= officials.done, "the officials could not finish their share"
+    assert officials.chosen() <= officials.done, (
+        f"the officials could not finish their share (their answers: {dict(officials.actions)})"
+    )
     time.sleep(5)  # a late duplicate would land now
     watch.stop.set()
     threads[2].join(30)
