@@ -43,7 +43,7 @@ import httpx
 
 from bench import loadtools
 from bench.bench_intake import cpu_seconds, dossier_bodies
-from bench.bench_routing import summary_ms
+from bench.bench_routing import pct, summary_ms
 from services.runtime.credentials import dev_service_token
 from services.runtime.setup import ensure_topics
 from tests.support.cleanup import register_prefix
@@ -194,10 +194,7 @@ def _by_second(samples: list[tuple[float, float]]) -> list[float | None]:
     seconds: dict[int, list[float]] = {}
     for at, ms in samples:
         seconds.setdefault(max(int(at), 0), []).append(ms)
-    return [
-        round(sorted(v)[min(len(v) - 1, int(len(v) * 0.99))], 1) if (v := seconds.get(s)) else None
-        for s in range(max(seconds, default=-1) + 1)
-    ]
+    return [pct(seconds.get(s, []), 99) for s in range(max(seconds, default=-1) + 1)]
 
 
 async def _stored(dsn: str, prefix: str, since: float) -> int:
